@@ -1,0 +1,1 @@
+"""labkit: the helper library every notebook imports as `lk`."""
