@@ -1,0 +1,229 @@
+"""`LiveService`: the sample service (or any ASGI app) running for real, on a loopback port.
+
+>>> with LiveService() as svc:                 # seeded SQLite, ready when it returns
+...     svc.client().get("/v1/products").json()
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from labkit import _process
+from labkit.databases import Database, database, seed
+from labkit.errors import LabkitError
+
+__all__ = ["LiveService"]
+
+SAMPLE_APP = "sample_service.main:create_app"
+_SETTINGS_PREFIX = "SHOP_"
+
+
+class LiveService:
+    """Run an ASGI app under uvicorn in a child process on a free 127.0.0.1 port.
+
+    Args:
+        app: "module:attribute" of an ASGI app; by default the sample shop service.
+        db: for the sample service, "sqlite" (a fresh temporary file), "postgres", a URL or a
+            `Database`.
+        scale: orders to seed before starting (None keeps the database as it is).
+        settings: the service's settings, passed as `SHOP_<NAME>` environment variables.
+        port: a fixed port; by default a free one.
+        workers: uvicorn worker processes.
+        ready_path: polled until it answers 200; None waits for any HTTP answer.
+        startup_timeout: seconds to wait for readiness.
+
+    The child dies with this process (even on SIGKILL), and `stop()` runs on `with` exit and
+    at interpreter exit.
+    """
+
+    def __init__(
+        self,
+        app: str | None = None,
+        *,
+        db: str | Database = "sqlite",
+        scale: int | None = 200,
+        settings: dict[str, Any] | None = None,
+        port: int | None = None,
+        workers: int = 1,
+        ready_path: str | None = "/health/ready",
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.app = app or SAMPLE_APP
+        self.port = port if port is not None else _process.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._db_spec = db
+        self._scale = scale
+        self._settings = dict(settings or {})
+        self._workers = workers
+        self._ready_path = ready_path
+        self._startup_timeout = startup_timeout
+        self._workdir = Path(tempfile.mkdtemp(prefix="labkit-service-"))
+        self._log_path = self._workdir / "service.log"
+        self._proc: Any = None
+        self.db: Database | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> LiveService:
+        """Prepare the database, start uvicorn and return once the service is ready."""
+        if self._proc is not None:
+            return self
+        if not _process.port_is_free(self.port):
+            raise LabkitError(
+                f"port {self.port} on 127.0.0.1 is already in use; pick another with "
+                "LiveService(port=...) or leave port unset to get a free one."
+            )
+        env = {**os.environ, **self._environment()}
+        atexit.register(self.stop)
+        self._proc = _process.spawn(self._command(), log_path=self._log_path, env=env)
+        self._wait_until_ready()
+        return self
+
+    def stop(self) -> None:
+        """Stop the service and its workers (graceful first, then forced); safe to call twice."""
+        if self._proc is not None:
+            _process.stop(self._proc)
+            self._proc = None
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> LiveService:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    # -- use ---------------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """The uvicorn process id while running."""
+        return None if self._proc is None else int(self._proc.pid)
+
+    @property
+    def running(self) -> bool:
+        """True while the child process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """Return an `httpx.Client` whose base URL is this service (close it, or use `with`)."""
+        kwargs.setdefault("timeout", 10.0)
+        return httpx.Client(base_url=self.url, **kwargs)
+
+    def logs(self, last: int | None = None) -> list[str]:
+        """Return the service's log lines so far (stdout and stderr), or the `last` few."""
+        try:
+            lines = self._log_path.read_text(errors="replace").splitlines()
+        except FileNotFoundError:
+            return []
+        return lines[-last:] if last else lines
+
+    def json_logs(self) -> list[dict[str, Any]]:
+        """Return the log lines that are JSON objects (the service's structured access log)."""
+        records = []
+        for line in self.logs():
+            if line.startswith("{"):
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+        return records
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"LiveService({self.app!r}, url={self.url!r}, {state})"
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _is_sample(self) -> bool:
+        return self.app == SAMPLE_APP
+
+    def _environment(self) -> dict[str, str]:
+        if not self._is_sample():
+            return {key.upper(): _env_value(value) for key, value in self._settings.items()}
+        self.db = self._prepare_database()
+        env = {
+            f"{_SETTINGS_PREFIX}{key.upper()}": _env_value(value)
+            for key, value in self._settings.items()
+        }
+        env[f"{_SETTINGS_PREFIX}DATABASE_URL"] = self.db.url
+        return env
+
+    def _prepare_database(self) -> Database:
+        if isinstance(self._db_spec, Database):
+            db = self._db_spec
+        elif self._db_spec == "sqlite":
+            db = database(f"sqlite:///{self._workdir / 'shop.db'}")
+        elif self._db_spec == "postgres":
+            db = database("postgres", name="labkit_service", fresh=True)
+        else:
+            db = database(self._db_spec)
+        if self._scale is not None:
+            seed(db, scale=self._scale)
+        return db
+
+    def _command(self) -> list[str]:
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            self.app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
+        argv += ["--workers", str(self._workers), "--timeout-graceful-shutdown", "5"]
+        if self._is_sample():
+            argv += ["--factory", "--no-access-log"]  # the service writes its own JSON access log
+        return argv
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + self._startup_timeout
+        with httpx.Client(base_url=self.url, timeout=1.0) as client:
+            while time.monotonic() < deadline:
+                if self._proc.poll() is not None:
+                    self._fail(
+                        f"the service exited with code {self._proc.returncode} while starting"
+                    )
+                try:
+                    response = client.get(self._ready_path or "/")
+                    if self._ready_path is None or response.status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.05)
+        self._fail(
+            f"nothing answered 200 at {self.url}{self._ready_path or '/'} "
+            f"within {self._startup_timeout:.0f} s"
+        )
+
+    def _fail(self, what: str) -> None:
+        tail = " | ".join(self.logs(last=5)) or "no log output"
+        self.stop()
+        raise LabkitError(f"{what} (last log lines: {tail}). Run `labkit doctor`.")
+
+
+def _env_value(value: Any) -> str:
+    """Render a setting the way pydantic-settings reads it from the environment."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
