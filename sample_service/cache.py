@@ -1,0 +1,180 @@
+"""Cache-aside for product reads, in memory or in Redis, invalidated on every write.
+
+The read path asks ``await cache.get(key)``; on a miss it loads from the
+database and calls ``await cache.set(key, value)``; every write calls
+``await cache.invalidate(key)`` after its transaction commits. Values are the
+bytes the read path wants back (a serialised representation), so a hit costs
+no database work and no re-serialisation.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+import anyio.from_thread
+from prometheus_client import Counter
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from sample_service.config import Settings
+
+LOOKUPS = Counter("shop_cache_lookups_total", "Product cache lookups", ["result"])
+_HITS = LOOKUPS.labels("hit")
+_MISSES = LOOKUPS.labels("miss")
+_BYPASS = LOOKUPS.labels("bypass")
+
+# Set per request by CacheHeaderMiddleware (lab mode only); get() records its outcome there.
+_outcome: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "cache_outcome", default=None
+)
+
+
+def product_key(product_id: int) -> str:
+    """The cache key of one product's representation."""
+    return f"product:{product_id}"
+
+
+class Store(Protocol):
+    """Where cached bytes live."""
+
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None: ...
+    async def delete(self, *keys: str) -> None: ...
+
+
+class MemoryStore:
+    """An LRU dict with expiry: fast, but each worker keeps (and invalidates) its own copy."""
+
+    def __init__(self, *, max_items: int = 10_000) -> None:
+        self._items: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._max_items = max_items
+
+    async def get(self, key: str) -> bytes | None:
+        item = self._items.get(key)
+        if item is None:
+            return None
+        if item[0] < time.monotonic():
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return item[1]
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        self._items[key] = (time.monotonic() + ttl_seconds, value)
+        self._items.move_to_end(key)
+        if len(self._items) > self._max_items:
+            self._items.popitem(last=False)
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._items.pop(key, None)
+
+
+class RedisStore:
+    """Redis: one copy shared by every worker, so one invalidation reaches all of them."""
+
+    def __init__(self, redis: Redis, *, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}cache:"
+
+    async def get(self, key: str) -> bytes | None:
+        value: bytes | None = await self._redis.get(self._prefix + key)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
+        await self._redis.set(self._prefix + key, value, ex=ttl_seconds)
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self._redis.delete(*(self._prefix + key for key in keys))
+
+
+class Cache:
+    """Cache-aside front of a store, with hit/miss counting and the ``cache_off`` switch.
+
+    ``enabled`` is asked on every call so a lab switch flipped at run time takes
+    effect on the next request.
+    """
+
+    def __init__(
+        self, store: Store, *, ttl_seconds: int, enabled: Callable[[], bool] = lambda: True
+    ) -> None:
+        self.store = store
+        self.ttl_seconds = ttl_seconds
+        self._enabled = enabled
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        redis: Redis | None = None,
+        enabled: Callable[[], bool] = lambda: True,
+    ) -> Cache:
+        """Redis store when a Redis client is given, memory otherwise."""
+        store: Store = RedisStore(redis, prefix=settings.redis_prefix) if redis else MemoryStore()
+        return cls(store, ttl_seconds=settings.cache_ttl_seconds, enabled=enabled)
+
+    async def get(self, key: str) -> bytes | None:
+        """The cached bytes, or ``None`` on a miss (always a miss while the cache is off)."""
+        if not self._enabled():
+            _record(_BYPASS, "BYPASS")
+            return None
+        value = await self.store.get(key)
+        if value is None:
+            _record(_MISSES, "MISS")
+        else:
+            _record(_HITS, "HIT")
+        return value
+
+    async def set(self, key: str, value: bytes) -> None:
+        """Remember a freshly loaded value for ``ttl_seconds``."""
+        if self._enabled():
+            await self.store.set(key, value, self.ttl_seconds)
+
+    async def invalidate(self, *keys: str) -> None:
+        """Forget keys after a write, even while the cache is off, so it never turns on stale."""
+        await self.store.delete(*keys)
+
+    def invalidate_from_thread(self, *keys: str) -> None:
+        """``invalidate`` for sync handlers, which FastAPI runs in its worker threads."""
+        anyio.from_thread.run(self.invalidate, *keys)
+
+
+def _record(counter: Counter, label: str) -> None:
+    counter.inc()
+    outcome = _outcome.get()
+    if outcome is not None:
+        outcome.append(label)
+
+
+class CacheHeaderMiddleware:
+    """Lab mode only: ``X-Cache: HIT|MISS|BYPASS`` on responses that consulted the cache."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        outcome: list[str] = []
+        token = _outcome.set(outcome)
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start" and outcome:
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-cache", outcome[-1].encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_header)
+        finally:
+            _outcome.reset(token)
