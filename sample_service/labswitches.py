@@ -1,7 +1,8 @@
 """Lesson switches: bad practices the course turns on, measures, and turns off again.
 
-They live on ``app.state.switches`` (a ``LabSwitches``), start from settings and
-change through the admin-only ``/lab/switches`` endpoint. Because a switch can
+They are fields of the app's ``Settings`` (so every layer reads them where it
+already reads its settings), start from the environment and change through the
+admin-only ``/lab/switches`` endpoint. Because a switch can
 open a security hole, they are refused unless lab mode is on, and ignored
 whenever the service answers on an address other than loopback.
 """
@@ -38,9 +39,14 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def from_settings(settings: Settings) -> LabSwitches:
-    """The switches at start; refuses any switch when lab mode is off."""
-    switches = LabSwitches(**{name: getattr(settings, name) for name in _SWITCH_NAMES})
+def current(settings: Settings) -> LabSwitches:
+    """The switches as they stand."""
+    return LabSwitches(**{name: getattr(settings, name) for name in _SWITCH_NAMES})
+
+
+def check_startup(settings: Settings) -> None:
+    """Refuse to start with any switch on while lab mode is off."""
+    switches = current(settings)
     if switches.any_on() and not settings.lab_mode:
         on = [name for name, value in switches if value != LabSwitches.model_fields[name].default]
         msg = (
@@ -48,7 +54,6 @@ def from_settings(settings: Settings) -> LabSwitches:
             "set SHOP_LAB_MODE=true (loopback only) or unset the switches"
         )
         raise LabModeRequired(msg)
-    return switches
 
 
 def refusal(*, lab_mode: bool, server_host: str | None) -> str | None:
@@ -60,12 +65,12 @@ def refusal(*, lab_mode: bool, server_host: str | None) -> str | None:
     return None
 
 
-def apply(switches: LabSwitches, update: LabSwitchesUpdate) -> LabSwitches:
-    """Change the named switches in place (every request sees the same object)."""
+def apply(settings: Settings, update: LabSwitchesUpdate) -> LabSwitches:
+    """Change the named switches in the live settings; the next request sees them."""
     for name, value in update.model_dump(exclude_unset=True).items():
         if value is not None:
-            setattr(switches, name, value)
-    return switches
+            setattr(settings, name, value)
+    return current(settings)
 
 
 class FaultMiddleware:
@@ -75,21 +80,20 @@ class FaultMiddleware:
     turns every switch off before serving anything.
     """
 
-    def __init__(self, app: ASGIApp, *, switches: LabSwitches, seed: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings, seed: int | None = None) -> None:
         self.app = app
-        self.switches = switches
+        self.settings = settings
         self._random = random.Random(seed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             server = scope.get("server")
-            if not is_loopback(server[0] if server else None) and self.switches.any_on():
-                for name, field in LabSwitches.model_fields.items():
-                    setattr(self.switches, name, field.default)
+            if not is_loopback(server[0] if server else None) and current(self.settings).any_on():
+                apply(self.settings, LabSwitchesUpdate(**LabSwitches().model_dump()))
             if scope["path"].startswith("/v1/"):
-                if self.switches.latency_ms:
-                    await asyncio.sleep(self.switches.latency_ms / 1000)
-                if self._random.random() < self.switches.error_rate:
+                if self.settings.latency_ms:
+                    await asyncio.sleep(self.settings.latency_ms / 1000)
+                if self._random.random() < self.settings.error_rate:
                     detail = "injected fault (lab switch error_rate)"
                     await send_problem(scope, send, status=500, detail=detail)
                     return

@@ -1,0 +1,115 @@
+"""Orders: place (idempotent), list, read, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+
+from sample_service.api.deps import CurrentUser, SessionDep, SettingsDep
+from sample_service.api.problems import problem_responses
+from sample_service.cache import Cache, product_key
+from sample_service.errors import PreconditionRequired
+from sample_service.models import Order
+from sample_service.pagination import link_header
+from sample_service.schemas.orders import OrderCreate, OrderPage, OrderRead
+from sample_service.services import orders
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+OrderId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Order id", examples=[101])]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Unique per order attempt (a UUID); a retry with the same key and body "
+        "gets the first response again instead of a second order.",
+        examples=["8e03978e-40d5-43e8-bc93-6894a57f9324"],
+    ),
+]
+
+
+def _invalidate(request: Request, product_ids: tuple[int, ...] | list[int]) -> None:
+    """Stock changed: drop the cached product representations."""
+    cache: Cache = request.app.state.cache
+    cache.invalidate_from_thread(*(product_key(pid) for pid in product_ids))
+
+
+@router.post(
+    "",
+    response_model=OrderRead,
+    status_code=201,
+    summary="Place an order (requires Idempotency-Key)",
+    responses=problem_responses(401, 409, 422, 428, 429),
+)
+def place_order(
+    session: SessionDep,
+    user: CurrentUser,
+    body: OrderCreate,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Stock is taken in the same transaction; a replay answers `Idempotent-Replayed: true`."""
+    if idempotency_key is None:
+        raise PreconditionRequired("POST /v1/orders needs an Idempotency-Key header (a UUID)")
+    placed = orders.place_order(
+        session, user_id=user.id, order=body, idempotency_key=idempotency_key
+    )
+    if not placed.replayed:
+        _invalidate(request, placed.product_ids)
+    headers = {"Location": placed.location, "Idempotent-Replayed": str(placed.replayed).lower()}
+    return Response(placed.body, placed.status_code, headers, media_type="application/json")
+
+
+@router.get(
+    "",
+    response_model=OrderPage,
+    summary="List your orders, newest first (staff: everyone's)",
+    responses=problem_responses(400, 401, 422, 429),
+)
+def list_orders(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> OrderPage:
+    """Cursor pagination: follow `next` (also in the `Link` header) until it is null."""
+    page, after = orders.list_orders(
+        session, user=user, limit=limit, cursor=cursor, n_plus_one=settings.n_plus_one
+    )
+    next_url = str(request.url.include_query_params(cursor=after)) if after else None
+    response.headers.update(link_header(next_url))
+    return OrderPage(items=[OrderRead.model_validate(order) for order in page], next=next_url)
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderRead,
+    summary="One of your orders",
+    responses=problem_responses(401, 404, 422, 429),
+)
+def read_order(
+    order_id: OrderId, session: SessionDep, settings: SettingsDep, user: CurrentUser
+) -> Order:
+    """Someone else's order is a 404: the id's existence is not confirmed."""
+    return orders.get_order(session, order_id=order_id, user=user, check_owner=not settings.bola)
+
+
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderRead,
+    summary="Cancel an order and restore its stock",
+    responses=problem_responses(401, 404, 409, 422, 429),
+)
+def cancel_order(
+    order_id: OrderId, session: SessionDep, user: CurrentUser, request: Request
+) -> Order:
+    """Only placed or paid orders can be cancelled (409 otherwise)."""
+    order = orders.cancel_order(session, order_id=order_id, user=user)
+    _invalidate(request, [item.product_id for item in order.items])
+    return order

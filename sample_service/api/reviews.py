@@ -1,0 +1,95 @@
+"""Reviews of products: one per user and product."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response, status
+
+from sample_service.api.deps import CurrentUser, ProductDep, SessionDep
+from sample_service.api.problems import problem_responses
+from sample_service.cache import Cache, product_key
+from sample_service.models import Review
+from sample_service.pagination import link_header
+from sample_service.schemas.reviews import ReviewCreate, ReviewPage, ReviewRead
+from sample_service.services import reviews
+
+router = APIRouter(prefix="/v1", tags=["reviews"])
+
+ReviewId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Review id", examples=[3])]
+
+
+def _invalidate(request: Request, product_id: int) -> None:
+    """A product's representation may summarise its reviews: drop it from the cache."""
+    cache: Cache = request.app.state.cache
+    cache.invalidate_from_thread(product_key(product_id))
+
+
+@router.post(
+    "/products/{product_id}/reviews",
+    response_model=ReviewRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Review a product (once per user)",
+    responses=problem_responses(401, 404, 409, 422, 429),
+)
+def create_review(
+    product: ProductDep,
+    session: SessionDep,
+    user: CurrentUser,
+    body: ReviewCreate,
+    request: Request,
+    response: Response,
+) -> Review:
+    """A second review of the same product by the same user is a 409."""
+    review = reviews.create_review(
+        session, user_id=user.id, product_id=product.id, rating=body.rating, body=body.body
+    )
+    _invalidate(request, product.id)
+    response.headers["Location"] = f"/v1/reviews/{review.id}"
+    return review
+
+
+@router.get(
+    "/products/{product_id}/reviews",
+    response_model=ReviewPage,
+    summary="A product's reviews, newest first",
+    responses=problem_responses(400, 404, 422, 429),
+)
+def list_reviews(
+    product: ProductDep,
+    session: SessionDep,
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> ReviewPage:
+    """Cursor pagination: follow `next` (also in the `Link` header) until it is null."""
+    page, after = reviews.list_reviews(session, product_id=product.id, limit=limit, cursor=cursor)
+    next_url = str(request.url.include_query_params(cursor=after)) if after else None
+    response.headers.update(link_header(next_url))
+    return ReviewPage(items=[ReviewRead.model_validate(r) for r in page], next=next_url)
+
+
+@router.get(
+    "/reviews/{review_id}",
+    response_model=ReviewRead,
+    summary="One review",
+    responses=problem_responses(404, 422, 429),
+)
+def read_review(review_id: ReviewId, session: SessionDep) -> Review:
+    """Reviews are public."""
+    return reviews.get_review(session, review_id=review_id)
+
+
+@router.delete(
+    "/reviews/{review_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a review (its author or staff)",
+    responses=problem_responses(401, 404, 422, 429),
+)
+def delete_review(
+    review_id: ReviewId, session: SessionDep, user: CurrentUser, request: Request
+) -> None:
+    """Someone else's review is a 404 for customers."""
+    product_id = reviews.delete_review(session, review_id=review_id, user=user)
+    _invalidate(request, product_id)

@@ -1,0 +1,127 @@
+"""Sign-in, refresh-token rotation with reuse detection, and sign-out.
+
+Refresh tokens are opaque, stored only as SHA-256 digests, and single use: each
+refresh marks the presented token used and issues the next one of the same
+family. A used token presented again means it was copied, so the whole family
+is revoked and both the thief and the victim must sign in again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from sample_service.config import Settings
+from sample_service.errors import Unauthorized
+from sample_service.models import RefreshToken, User
+from sample_service.schemas.auth import TokenPair
+from sample_service.security import (
+    create_access_token,
+    new_family_id,
+    new_refresh_token,
+    token_digest,
+    verify_password,
+)
+from sample_service.services.users import find_by_email
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes; they were stored as UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _issue(session: Session, *, user: User, family_id: str, settings: Settings) -> TokenPair:
+    """Add a refresh token row and sign an access token; the caller commits."""
+    refresh = new_refresh_token()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            family_id=family_id,
+            token_hash=token_digest(refresh),
+            issued_at=_now(),
+            expires_at=_now() + dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
+        )
+    )
+    access = create_access_token(
+        user_id=user.id,
+        role=user.role,
+        secret=settings.jwt_secret,
+        ttl_seconds=settings.access_token_ttl_seconds,
+    )
+    return TokenPair(
+        access_token=access,
+        expires_in=settings.access_token_ttl_seconds,
+        refresh_token=refresh,
+    )
+
+
+def login(session: Session, *, email: str, password: str, settings: Settings) -> TokenPair:
+    """Check the password and start a new token family; 401 with one message for any failure.
+
+    The same message whether the email or the password is wrong, so the
+    endpoint does not confirm which accounts exist.
+    """
+    user = find_by_email(session, email=email)
+    ok = verify_password(password, user.password_hash if user else None)
+    if user is None or not ok or not user.is_active:
+        raise Unauthorized("email or password is wrong")
+    pair = _issue(session, user=user, family_id=new_family_id(), settings=settings)
+    session.commit()
+    return pair
+
+
+def revoke_family(session: Session, *, family_id: str) -> int:
+    """Revoke every live token of a family; returns how many were revoked."""
+    result = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=_now())
+    )
+    session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def refresh(session: Session, *, refresh_token: str, settings: Settings) -> TokenPair:
+    """Trade a refresh token for a new pair; a reused token revokes its family (401)."""
+    row = session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == token_digest(refresh_token))
+    )
+    if row is None:
+        raise Unauthorized("unknown refresh token; sign in again")
+    if row.revoked_at is not None:
+        raise Unauthorized("this refresh token was revoked; sign in again")
+    if _aware(row.expires_at) <= _now():
+        raise Unauthorized("this refresh token expired; sign in again")
+    # Mark it used only if nobody else did first: two concurrent refreshes with
+    # one token cannot both succeed, and the loser is treated as a reuse.
+    claimed = session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
+        .values(used_at=_now())
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        revoke_family(session, family_id=row.family_id)
+        raise Unauthorized("refresh token reuse detected; every session of this sign-in ended")
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        session.rollback()
+        raise Unauthorized("the account behind this token no longer exists or is disabled")
+    pair = _issue(session, user=user, family_id=row.family_id, settings=settings)
+    session.commit()
+    return pair
+
+
+def logout(session: Session, *, refresh_token: str) -> None:
+    """End the sign-in this refresh token belongs to; unknown tokens are ignored (idempotent)."""
+    family_id = session.scalar(
+        select(RefreshToken.family_id).where(RefreshToken.token_hash == token_digest(refresh_token))
+    )
+    if family_id is not None:
+        revoke_family(session, family_id=family_id)

@@ -1,0 +1,238 @@
+"""Orders: idempotent placement, stock that never oversells, cancellation, ownership.
+
+Placing an order is one transaction: claim the Idempotency-Key, lock the
+products, check and decrement stock, write the order, store the response for
+replays. If any step fails, all of it rolls back, the key included, so a retry
+with the same key runs afresh.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from sample_service.db import begin_write
+from sample_service.errors import Conflict, NotFound, OutOfStock, Unprocessable
+from sample_service.models import IdempotencyKey, Order, OrderItem, Product, User
+from sample_service.pagination import Cursor, after
+from sample_service.schemas.orders import OrderCreate, OrderRead
+from sample_service.services.users import STAFF_ROLES
+
+CANCELLABLE = frozenset({"placed", "paid"})
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    """The response to a placement, first time or replayed: JSON body, status, location."""
+
+    body: str
+    status_code: int
+    location: str
+    product_ids: tuple[int, ...]
+    replayed: bool
+
+
+def fingerprint(order: OrderCreate) -> str:
+    """A digest of the request body: the same key with another body is refused, not replayed."""
+    return hashlib.sha256(order.model_dump_json().encode()).hexdigest()
+
+
+def _start_write(session: Session) -> None:
+    """End whatever read transaction the request opened, then begin as a writer."""
+    if session.in_transaction():
+        session.commit()
+    begin_write(session)
+
+
+def _replay(session: Session, *, user_id: int, key: str, digest: str) -> PlacedOrder | None:
+    """The stored first response for this key, ``None`` if the key is new."""
+    row = session.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+    )
+    if row is None:
+        return None
+    if row.request_hash != digest:
+        raise Unprocessable(
+            f"Idempotency-Key {key!r} was first used with a different body; "
+            "use a new key for a new order"
+        )
+    if row.status_code is None or row.response_body is None:
+        raise Conflict(f"a request with Idempotency-Key {key!r} is still in progress; retry")
+    order = OrderRead.model_validate_json(row.response_body)
+    return PlacedOrder(
+        body=row.response_body,
+        status_code=row.status_code,
+        location=row.resource_path or "",
+        product_ids=tuple(item.product_id for item in order.items),
+        replayed=True,
+    )
+
+
+def place_order(
+    session: Session, *, user_id: int, order: OrderCreate, idempotency_key: str
+) -> PlacedOrder:
+    """Place an order once per key: stock checked and decremented under a lock, 409 when short.
+
+    Concurrent requests with one key: PostgreSQL makes the second INSERT of the
+    key wait for the first transaction, then fail on the unique constraint, and
+    the loser replays the winner's stored response; SQLite's write lock does the
+    same by serialising the transactions.
+    """
+    digest = fingerprint(order)
+    replay = _replay(session, user_id=user_id, key=idempotency_key, digest=digest)
+    if replay is not None:
+        return replay
+    try:
+        _start_write(session)
+        claim = IdempotencyKey(user_id=user_id, key=idempotency_key, request_hash=digest)
+        session.add(claim)
+        session.flush()
+        placed = _create_order(session, user_id=user_id, order=order)
+        body = OrderRead.model_validate(placed).model_dump_json()
+        claim.status_code = 201
+        claim.response_body = body
+        claim.resource_path = f"/v1/orders/{placed.id}"
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        replay = _replay(session, user_id=user_id, key=idempotency_key, digest=digest)
+        if replay is None:
+            raise
+        return replay
+    except BaseException:
+        session.rollback()
+        raise
+    return PlacedOrder(
+        body=body,
+        status_code=201,
+        location=f"/v1/orders/{placed.id}",
+        product_ids=tuple(item.product_id for item in order.items),
+        replayed=False,
+    )
+
+
+def _locked_products(session: Session, product_ids: list[int]) -> dict[int, Product]:
+    """Live products by id, row-locked in id order (a fixed order cannot deadlock)."""
+    rows = session.scalars(
+        select(Product)
+        .where(Product.id.in_(product_ids), Product.deleted_at.is_(None))
+        .order_by(Product.id)
+        .with_for_update()
+    )
+    return {product.id: product for product in rows}
+
+
+def _create_order(session: Session, *, user_id: int, order: OrderCreate) -> Order:
+    """Decrement stock and write the order inside the caller's write transaction."""
+    products = _locked_products(session, [item.product_id for item in order.items])
+    placed = Order(user_id=user_id, status="placed", total_cents=0)
+    now = dt.datetime.now(dt.UTC)
+    for item in order.items:
+        product = products.get(item.product_id)
+        if product is None:
+            raise Unprocessable(f"product {item.product_id} does not exist or was withdrawn")
+        if product.stock < item.quantity:
+            raise OutOfStock(
+                f"product {product.id} has {product.stock} in stock, {item.quantity} asked",
+                product_id=product.id,
+                available=product.stock,
+            )
+        product.stock -= item.quantity
+        product.version += 1
+        product.updated_at = now
+        placed.items.append(
+            OrderItem(
+                product_id=product.id,
+                quantity=item.quantity,
+                unit_price_cents=product.price_cents,
+            )
+        )
+        placed.total_cents += item.quantity * product.price_cents
+    session.add(placed)
+    session.flush()
+    session.refresh(placed, ["created_at"])
+    return placed
+
+
+ORDER_SORT = "-id"
+
+
+def list_orders(
+    session: Session,
+    *,
+    user: User,
+    limit: int,
+    cursor: str | None = None,
+    n_plus_one: bool = False,
+) -> tuple[list[Order], str | None]:
+    """A page of orders, newest first: the user's own, or everyone's for staff.
+
+    Returns the page and the cursor of the next one (``None`` on the last page).
+    ``n_plus_one`` is the lesson switch: items load lazily, one query per order.
+    """
+    query = select(Order).order_by(Order.id.desc()).limit(limit + 1)
+    if user.role not in STAFF_ROLES:
+        query = query.where(Order.user_id == user.id)
+    if cursor is not None:
+        position = Cursor.decode(cursor, sort=ORDER_SORT)
+        query = query.where(after(Order.id, Order.id, position, descending=True))
+    if not n_plus_one:
+        query = query.options(selectinload(Order.items))
+    orders = list(session.scalars(query))
+    page = orders[:limit]
+    if len(orders) <= limit:
+        return page, None
+    return page, Cursor(sort=ORDER_SORT, value=page[-1].id, last_id=page[-1].id).encode()
+
+
+def get_order(
+    session: Session,
+    *,
+    order_id: int,
+    user: User,
+    check_owner: bool = True,
+    for_update: bool = False,
+) -> Order:
+    """An order the user may see; someone else's is ``NotFound``, not forbidden.
+
+    A 404 does not confirm that the id exists. ``check_owner=False`` is the
+    BOLA lesson switch: any signed-in user reads any order. ``for_update``
+    locks the row so two cancellations cannot both restore the stock.
+    """
+    query = select(Order).where(Order.id == order_id).options(selectinload(Order.items))
+    order = session.scalar(query.with_for_update() if for_update else query)
+    visible = order is not None and (
+        not check_owner or order.user_id == user.id or user.role in STAFF_ROLES
+    )
+    if order is None or not visible:
+        raise NotFound(f"order {order_id} does not exist")
+    return order
+
+
+def cancel_order(session: Session, *, order_id: int, user: User) -> Order:
+    """Cancel a placed or paid order and put its items back in stock; 409 once shipped."""
+    try:
+        _start_write(session)
+        order = get_order(session, order_id=order_id, user=user, for_update=True)
+        if order.status not in CANCELLABLE:
+            raise Conflict(f"order {order_id} is {order.status} and can no longer be cancelled")
+        products = _locked_products(session, sorted(item.product_id for item in order.items))
+        now = dt.datetime.now(dt.UTC)
+        for item in order.items:
+            product = products.get(item.product_id)
+            if product is not None:  # a withdrawn product gets no stock back
+                product.stock += item.quantity
+                product.version += 1
+                product.updated_at = now
+        order.status = "cancelled"
+        order.updated_at = now
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return order

@@ -1,0 +1,76 @@
+"""Reviews: one per user and product, listed newest first."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sample_service.errors import Conflict, NotFound
+from sample_service.models import Review, User
+from sample_service.pagination import Cursor, after
+from sample_service.services.users import STAFF_ROLES
+
+REVIEW_SORT = "-id"
+
+
+def create_review(
+    session: Session, *, user_id: int, product_id: int, rating: int, body: str
+) -> Review:
+    """Add the user's review of a product; 409 when they already reviewed it.
+
+    The unique constraint decides, not a prior SELECT, so two concurrent
+    submissions cannot both land.
+    """
+    review = Review(user_id=user_id, product_id=product_id, rating=rating, body=body)
+    session.add(review)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(
+            f"user {user_id} already reviewed product {product_id}; delete that review first"
+        ) from None
+    return review
+
+
+def list_reviews(
+    session: Session, *, product_id: int, limit: int, cursor: str | None = None
+) -> tuple[list[Review], str | None]:
+    """A page of a product's reviews, newest first, and the next page's cursor."""
+    query = (
+        select(Review)
+        .where(Review.product_id == product_id)
+        .order_by(Review.id.desc())
+        .limit(limit + 1)
+    )
+    if cursor is not None:
+        position = Cursor.decode(cursor, sort=REVIEW_SORT)
+        query = query.where(after(Review.id, Review.id, position, descending=True))
+    reviews = list(session.scalars(query))
+    page = reviews[:limit]
+    if len(reviews) <= limit:
+        return page, None
+    return page, Cursor(sort=REVIEW_SORT, value=page[-1].id, last_id=page[-1].id).encode()
+
+
+def get_review(session: Session, *, review_id: int) -> Review:
+    """A review by id, or ``NotFound``."""
+    review = session.get(Review, review_id)
+    if review is None:
+        raise NotFound(f"review {review_id} does not exist")
+    return review
+
+
+def delete_review(session: Session, *, review_id: int, user: User) -> int:
+    """Delete a review: its author or staff; anyone else gets ``NotFound``.
+
+    Returns the reviewed product's id, whose representation just changed.
+    """
+    review = get_review(session, review_id=review_id)
+    if review.user_id != user.id and user.role not in STAFF_ROLES:
+        raise NotFound(f"review {review_id} does not exist")
+    product_id = review.product_id
+    session.delete(review)
+    session.commit()
+    return product_id

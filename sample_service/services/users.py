@@ -1,0 +1,47 @@
+"""Accounts: registration and lookups."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sample_service.errors import Conflict, NotFound
+from sample_service.models import User
+from sample_service.security import hash_password
+
+# Roles that see and manage every customer's orders and reviews.
+STAFF_ROLES = frozenset({"staff", "admin"})
+
+
+def normalize_email(email: str) -> str:
+    """One spelling per mailbox, so ``Alice@Shop.test`` cannot register twice."""
+    return email.strip().lower()
+
+
+def register(session: Session, *, email: str, password: str, full_name: str) -> User:
+    """Create a customer account; 409 when the email is taken."""
+    email = normalize_email(email)
+    if session.scalar(select(func.count()).where(User.email == email)):
+        raise Conflict(f"an account for {email} already exists; sign in or reset the password")
+    user = User(email=email, full_name=full_name, password_hash=hash_password(password))
+    session.add(user)
+    try:
+        session.commit()
+    except IntegrityError:  # lost a race with a concurrent registration
+        session.rollback()
+        raise Conflict(f"an account for {email} already exists") from None
+    return user
+
+
+def get_user(session: Session, *, user_id: int) -> User:
+    """An account by id, or ``NotFound``."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def find_by_email(session: Session, *, email: str) -> User | None:
+    """The account registered under this email, if any."""
+    return session.scalar(select(User).where(User.email == normalize_email(email)))
