@@ -1,0 +1,1 @@
+"""Locustfiles shipped with labkit; Locust loads them by path (`-f`), nothing imports them here."""

@@ -1,0 +1,10 @@
+"""Orders: sign in once, then place orders, each with its own Idempotency-Key."""
+
+from _shop import ShopUser
+from locust import task
+
+
+class OrderUser(ShopUser):
+    @task
+    def order(self) -> None:
+        self.place_order()
