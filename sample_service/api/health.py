@@ -1,0 +1,48 @@
+"""Liveness and readiness probes.
+
+Live says the process answers; ready says it can do its job (the database answers),
+so a load balancer stops sending traffic during an outage instead of serving 500s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from sample_service.api.deps import DatabaseDep
+from sample_service.api.problems import problem_responses
+from sample_service.errors import Unavailable
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+READY_TIMEOUT_SECONDS = 2.0
+
+
+class HealthStatus(BaseModel):
+    """A probe's answer."""
+
+    status: str
+    database: str | None = None
+
+
+@router.get("/live", summary="Is the process up", operation_id="health_live")
+async def live() -> HealthStatus:
+    return HealthStatus(status="ok")
+
+
+@router.get(
+    "/ready",
+    summary="Can the service reach its database",
+    operation_id="health_ready",
+    responses=problem_responses(503),
+)
+async def ready(database: DatabaseDep) -> HealthStatus:
+    try:
+        await asyncio.wait_for(database.ping(), READY_TIMEOUT_SECONDS)
+    except Exception as exc:
+        raise Unavailable(
+            f"the {database.kind} database is unreachable: {type(exc).__name__}"
+        ) from exc
+    return HealthStatus(status="ok", database=database.kind)

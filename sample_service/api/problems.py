@@ -1,0 +1,211 @@
+"""RFC 9457 problem+json for every error: domain errors, validation, routing, crashes.
+
+One place renders errors so every response a client can get wrong looks the same and
+carries the request id to quote in a bug report.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sample_service.errors import PROBLEM_BASE, ServiceError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("sample_service.errors")
+
+_HTTP_SLUGS = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("validation-error", "Validation failed"),
+    429: ("too-many-requests", "Too many requests"),
+    500: ("internal-error", "Internal server error"),
+    503: ("unavailable", "Service unavailable"),
+}
+
+
+class FieldError(BaseModel):
+    """One failing field of a request."""
+
+    field: str = Field(examples=["body.price_cents"])
+    message: str = Field(examples=["Input should be greater than or equal to 0"])
+    type: str = Field(examples=["greater_than_equal"])
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": PROBLEM_BASE + "not-found",
+                    "title": "Not found",
+                    "status": 404,
+                    "detail": "product 42 does not exist",
+                    "instance": "/v1/products/42",
+                    "request_id": "5f0c6a2e9b1d4c7f",
+                }
+            ]
+        },
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def request_id_of(scope: Any) -> str | None:
+    """The id the request-id middleware gave this request, if it ran."""
+    state = scope.get("state") or {}
+    value = state.get("request_id")
+    return str(value) if value is not None else None
+
+
+def problem_response(
+    request: Request,
+    *,
+    status: int,
+    detail: str,
+    type_: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Render one problem document for this request."""
+    slug, default_title = _HTTP_SLUGS.get(status, ("error", "Error"))
+    request_id = request_id_of(request.scope)
+    body: dict[str, Any] = {
+        "type": type_ or PROBLEM_BASE + slug,
+        "title": title or default_title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request_id,
+        **extra,
+    }
+    all_headers = dict(headers or {})
+    if request_id:
+        all_headers.setdefault("X-Request-ID", request_id)
+    return JSONResponse(
+        body, status_code=status, headers=all_headers, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return problem_response(
+        request,
+        status=exc.status,
+        detail=exc.detail,
+        type_=exc.type,
+        title=exc.title,
+        headers=exc.headers,
+        **exc.extra,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "field": _field_name(err.get("loc", ())),
+            "message": err.get("msg", ""),
+            "type": err["type"],
+        }
+        for err in exc.errors()
+    ]
+    names = ", ".join(e["field"] for e in errors)
+    return problem_response(request, status=422, detail=f"invalid fields: {names}", errors=errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route matches {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem_response(
+        request, status=exc.status_code, detail=detail, headers=dict(exc.headers or {})
+    )
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    """Log the crash with its request id; the client learns only the id, never the trace."""
+    log.exception("unhandled error", extra={"request_id": request_id_of(request.scope)})
+    return problem_response(
+        request, status=500, detail="the server failed; quote the request_id when reporting"
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Route every error the app can raise through ``problem_response``."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries documenting each error status with the Problem schema."""
+    return {
+        status: {
+            "model": Problem,
+            "description": _HTTP_SLUGS.get(status, ("", "Error"))[1],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }
+
+
+async def send_problem(
+    scope: Any,
+    send: Any,
+    *,
+    status: int,
+    detail: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Write a problem response from pure ASGI middleware, which runs outside the handlers."""
+    slug, title = _HTTP_SLUGS.get(status, ("error", "Error"))
+    request_id = request_id_of(scope)
+    body = json.dumps(
+        {
+            "type": PROBLEM_BASE + slug,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            "instance": scope["path"],
+            "request_id": request_id,
+        }
+    ).encode()
+    out = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+        *(headers or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": body})

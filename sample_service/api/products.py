@@ -1,0 +1,185 @@
+"""Products: a paginated, filterable list; a cached, ETagged read; staff-only writes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from sample_service.api.conditional import (
+    Representation,
+    check_if_match,
+    none_match,
+    product_representation,
+)
+from sample_service.api.deps import (
+    CacheDep,
+    DatabaseDep,
+    ProductDep,
+    ProductId,
+    SessionDep,
+    SettingsDep,
+    StaffUser,
+)
+from sample_service.api.problems import problem_responses
+from sample_service.cache import product_key
+from sample_service.errors import BadRequest
+from sample_service.pagination import link_header
+from sample_service.schemas.catalog import ProductCreate, ProductPage, ProductRead, ProductUpdate
+from sample_service.services import catalog
+
+router = APIRouter(prefix="/v1/products", tags=["products"])
+
+JSON = "application/json"
+IfMatch = Annotated[str | None, Header(description="The ETag of your last read of this product")]
+_ETAG_HEADER = {
+    "ETag": {"description": "Strong validator of the representation", "schema": {"type": "string"}}
+}
+
+
+def product_filter(
+    category_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    min_price_cents: Annotated[int | None, Query(ge=0, le=100_000_000)] = None,
+    max_price_cents: Annotated[int | None, Query(ge=0, le=100_000_000)] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Text in the product name")] = None,
+) -> catalog.ProductFilter:
+    """Query parameters that narrow a product listing."""
+    return catalog.ProductFilter(category_id, min_price_cents, max_price_cents, q)
+
+
+@router.get(
+    "",
+    summary="List products, a page at a time",
+    responses=problem_responses(400, 422, 429),
+)
+def list_products(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    filters: Annotated[catalog.ProductFilter, Depends(product_filter)],
+    sort: catalog.ProductSort = "id",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512, description="From a `next` link")] = None,
+    offset: Annotated[int | None, Query(ge=0, le=10**9, description="Lab switch only")] = None,
+) -> ProductPage:
+    if offset is not None and not settings.offset_pagination:
+        raise BadRequest("offset pagination is switched off; follow the `next` link (a cursor)")
+    page = catalog.list_products(
+        session=session, filters=filters, sort=sort, limit=limit, cursor=cursor,
+        offset=offset, unsafe_search=settings.injectable_search,
+    )  # fmt: skip
+    nxt = page.next_cursor and str(request.url.include_query_params(cursor=page.next_cursor))
+    if page.next_offset is not None:
+        nxt = str(request.url.include_query_params(offset=page.next_offset))
+    response.headers.update(link_header(nxt))
+    items = [ProductRead.model_validate(p) for p in page.items]
+    return ProductPage(items=items, next=nxt, next_cursor=page.next_cursor, limit=limit)
+
+
+async def _read(database: DatabaseDep, cache: CacheDep, product_id: int) -> Representation:
+    """Cache-aside: the cached bytes, else one Core query whose result is then cached."""
+    key = product_key(product_id)
+    packed = await cache.get(key)
+    if packed is not None:
+        return Representation.unpack(packed)
+    row = await catalog.fetch_product_row(engine=database.async_engine, product_id=product_id)
+    representation = product_representation(row)
+    await cache.set(key, representation.pack())
+    return representation
+
+
+# The hot path is `async def` on the async driver with pre-serialized bytes: no
+# threadpool hop, no ORM session, no response-model pass (see db.py's docstring).
+@router.get(
+    "/{product_id}",
+    summary="Read one product (ETag, 304 on If-None-Match)",
+    response_model=ProductRead,
+    responses={
+        200: {"headers": _ETAG_HEADER},
+        304: {"description": "Not modified: your copy is current", "headers": _ETAG_HEADER},
+        **problem_responses(404, 422, 429),
+    },
+)
+async def get_product(
+    product_id: ProductId,
+    database: DatabaseDep,
+    cache: CacheDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    representation = await _read(database, cache, product_id)
+    headers = {"ETag": representation.etag, "Cache-Control": "no-cache"}
+    if none_match(if_none_match, representation.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(representation.body, media_type=JSON, headers=headers)
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a product (staff)",
+    response_model=ProductRead,
+    responses={
+        201: {
+            "headers": {
+                "Location": {"description": "URL of the new product", "schema": {"type": "string"}}
+            }
+        },
+        **problem_responses(401, 403, 404, 409, 413, 415, 422, 429),
+    },
+)
+async def create_product(data: ProductCreate, session: SessionDep, _staff: StaffUser) -> Response:
+    product = await run_in_threadpool(
+        lambda: catalog.create_product(session=session, **data.model_dump())
+    )
+    representation = product_representation(product)
+    headers = {"Location": f"{router.prefix}/{product.id}", "ETag": representation.etag}
+    return Response(representation.body, status_code=201, media_type=JSON, headers=headers)
+
+
+@router.patch(
+    "/{product_id}",
+    summary="Change a product (staff, If-Match required)",
+    response_model=ProductRead,
+    responses={
+        200: {"headers": _ETAG_HEADER},
+        **problem_responses(401, 403, 404, 412, 413, 415, 422, 428, 429),
+    },
+)
+async def update_product(
+    changes: ProductUpdate,
+    _staff: StaffUser,
+    product: ProductDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    cache: CacheDep,
+    if_match: IfMatch = None,
+) -> Response:
+    """Optimistic concurrency: the write lands only on the version the client last saw."""
+    check_if_match(
+        if_match, product_representation(product).etag, required=settings.require_if_match
+    )
+    updated = await run_in_threadpool(
+        lambda: catalog.update_product(
+            session=session, product_id=product.id, expected_version=product.version,
+            changes=changes.model_dump(exclude_unset=True, exclude_none=True),
+        )
+    )  # fmt: skip
+    await cache.invalidate(product_key(product.id))
+    representation = product_representation(updated)
+    return Response(representation.body, media_type=JSON, headers={"ETag": representation.etag})
+
+
+@router.delete(
+    "/{product_id}",
+    status_code=204,
+    summary="Retire a product (staff; soft delete)",
+    responses=problem_responses(401, 403, 404, 429),
+)
+async def delete_product(
+    product_id: ProductId, _staff: StaffUser, session: SessionDep, cache: CacheDep
+) -> Response:
+    await run_in_threadpool(lambda: catalog.delete_product(session=session, product_id=product_id))
+    await cache.invalidate(product_key(product_id))
+    return Response(status_code=204)

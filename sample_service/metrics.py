@@ -1,0 +1,33 @@
+"""Prometheus metrics: requests and latency by route template, in-flight, DB pool.
+
+Route templates, never raw paths, label the series: ``/v1/products/{product_id}`` is one
+series whatever the id, so cardinality stays bounded.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUESTS = Counter(
+    "shop_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "shop_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+IN_FLIGHT = Gauge("shop_http_requests_in_flight", "HTTP requests being handled now")
+DB_POOL = Gauge("shop_db_pool_connections", "Connections of the sync pool by state", ["state"])
+
+
+def observe(method: str, route: str, status: int, seconds: float) -> None:
+    """Count one answered request and record its latency."""
+    REQUESTS.labels(method, route, str(status)).inc()
+    LATENCY.labels(method, route).observe(seconds)
+
+
+def record_pool(stats: dict[str, int]) -> None:
+    """Copy the pool's counts into gauges at scrape time (they change on every checkout)."""
+    for state, value in stats.items():
+        DB_POOL.labels(state).set(value)

@@ -1,0 +1,175 @@
+"""Pure ASGI middleware: request ids, access log, metrics, security headers, body guard.
+
+Pure ASGI rather than ``BaseHTTPMiddleware``: these run on every request, and the
+task-and-stream machinery of ``BaseHTTPMiddleware`` costs more than the work they do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sample_service import metrics
+from sample_service.api.problems import problem_response
+
+access_log = logging.getLogger("sample_service.access")
+
+_REQUEST_ID_OK = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
+]
+# The API serves JSON only; the interactive docs page needs scripts and styles.
+_API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_DOCS_PATHS = ("/docs", "/redoc")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template (``/v1/products/{product_id}``): bounded label values."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
+
+
+class RequestContextMiddleware:
+    """Give every request an id, then log, count and time it once it is answered.
+
+    An incoming ``X-Request-ID`` is kept when it looks sane so ids follow a call
+    across services; otherwise one is made. The id is echoed on the response and
+    stored in ``scope["state"]`` where error handlers and logs read it.
+    """
+
+    def __init__(self, app: ASGIApp, *, log_requests: bool = True) -> None:
+        self.app = app
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, b"x-request-id")
+        if incoming is not None and _REQUEST_ID_OK.match(incoming):
+            request_id = incoming.decode()
+        else:
+            request_id = uuid.uuid4().hex
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        rid_header = (b"x-request-id", request_id.encode())
+        extra = (
+            _SECURITY_HEADERS
+            if scope["path"].startswith(_DOCS_PATHS)
+            else [
+                *_SECURITY_HEADERS,
+                _API_CSP,
+            ]
+        )
+        status = 500
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), rid_header, *extra]
+            await send(message)
+
+        start = time.perf_counter()
+        metrics.IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_with_context)
+        finally:
+            metrics.IN_FLIGHT.dec()
+            duration = time.perf_counter() - start
+            route = route_template(scope)
+            metrics.observe(scope["method"], route, status, duration)
+            if self.log_requests:
+                self._log(scope, route, status, duration, state)
+
+    @staticmethod
+    def _log(scope: Scope, route: str, status: int, duration: float, state: dict[str, Any]) -> None:
+        """One JSON line per request; never headers or bodies, so no password or token."""
+        access_log.info(
+            json.dumps(
+                {
+                    "event": "request",
+                    "method": scope["method"],
+                    "route": route,
+                    "path": scope["path"],
+                    "status": status,
+                    "duration_ms": round(duration * 1000, 3),
+                    "request_id": state["request_id"],
+                    "user_id": state.get("user_id"),
+                }
+            )
+        )
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_ACCEPTED_TYPES = (b"application/json", b"application/x-www-form-urlencoded")
+
+
+def _is_accepted_type(content_type: bytes) -> bool:
+    media = content_type.split(b";", 1)[0].strip().lower()
+    return media in _ACCEPTED_TYPES or (
+        media.startswith(b"application/") and media.endswith(b"+json")
+    )
+
+
+class BodyGuardMiddleware:
+    """Refuse bodies that are too large (413) or not JSON/form (415) before any handler runs."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        length = _header(scope, b"content-length")
+        chunked = _header(scope, b"transfer-encoding") is not None
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            detail = f"body of {int(length)} bytes exceeds the limit of {self.max_body_bytes}"
+            await problem_response(Request(scope), status=413, detail=detail)(scope, receive, send)
+            return
+        has_body = chunked or (length is not None and length not in (b"", b"0"))
+        content_type = _header(scope, b"content-type")
+        if has_body and (content_type is None or not _is_accepted_type(content_type)):
+            seen = content_type.decode("latin-1") if content_type else "none"
+            detail = f"content-type {seen} is not accepted; send application/json"
+            await problem_response(Request(scope), status=415, detail=detail)(scope, receive, send)
+            return
+        await self.app(scope, self._counting(receive), send)
+
+    def _counting(self, receive: Receive) -> Receive:
+        """Count streamed bytes too: a chunked body has no Content-Length to check up front."""
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    # Raised inside the route's body read, so the app's handler renders it.
+                    raise HTTPException(413, f"body exceeds {self.max_body_bytes} bytes")
+            return message
+
+        return counted

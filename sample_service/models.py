@@ -1,0 +1,251 @@
+"""The shop's tables as typed SQLAlchemy 2.0 models.
+
+Every table of the domain lives here so the migrations, the seed generator and
+labkit's ER diagrams read one source. Models hold constraints and relationships,
+never business rules (those live in ``services/``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    true,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Predictable constraint and index names: Alembic needs them to drop constraints,
+# and the lessons refer to them by name (``ck_products_stock_non_negative``).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ROLES = ("customer", "staff", "admin")
+ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _now_column() -> Mapped[dt.datetime]:
+    """A timezone-aware timestamp set by the database on insert."""
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Base(DeclarativeBase):
+    """Declarative base carrying the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    def __repr__(self) -> str:
+        key = getattr(self, "id", None)
+        return f"<{type(self).__name__} id={key!r}>"
+
+
+class User(Base):
+    """A person who can sign in: a customer, a staff member or an admin."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="role_known"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    full_name: Mapped[str] = mapped_column(String(120))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16), default="customer", server_default="customer")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    created_at: Mapped[dt.datetime] = _now_column()
+
+    orders: Mapped[list[Order]] = relationship(back_populates="user")
+    reviews: Mapped[list[Review]] = relationship(back_populates="user")
+
+    def __repr__(self) -> str:
+        return f"<User id={self.id!r} email={self.email!r} role={self.role!r}>"
+
+
+class Category(Base):
+    """A product category; products belong to exactly one."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+    products: Mapped[list[Product]] = relationship(back_populates="category")
+
+    def __repr__(self) -> str:
+        return f"<Category id={self.id!r} slug={self.slug!r}>"
+
+
+class Product(Base):
+    """Something for sale: money in integer cents, stock never below zero.
+
+    ``version`` grows on every write and backs the ETag and ``If-Match``
+    (optimistic concurrency); ``deleted_at`` marks a soft delete.
+    """
+
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("price_cents >= 0", name="price_non_negative"),
+        CheckConstraint("stock >= 0", name="stock_non_negative"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    price_cents: Mapped[int] = mapped_column(Integer)
+    stock: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    created_at: Mapped[dt.datetime] = _now_column()
+    updated_at: Mapped[dt.datetime] = _now_column()
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    category: Mapped[Category] = relationship(back_populates="products")
+    reviews: Mapped[list[Review]] = relationship(back_populates="product")
+
+    def __repr__(self) -> str:
+        return f"<Product id={self.id!r} sku={self.sku!r} stock={self.stock!r}>"
+
+
+class Order(Base):
+    """A customer's order; its total is the sum of its items at order time."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(f"status IN {ORDER_STATUSES!r}", name="status_known"),
+        CheckConstraint("total_cents >= 0", name="total_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="placed", server_default="placed")
+    total_cents: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[dt.datetime] = _now_column()
+    updated_at: Mapped[dt.datetime] = _now_column()
+
+    user: Mapped[User] = relationship(back_populates="orders")
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", cascade="all, delete-orphan"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Order id={self.id!r} status={self.status!r} total_cents={self.total_cents!r}>"
+
+
+class OrderItem(Base):
+    """One product line of an order, with the price paid."""
+
+    __tablename__ = "order_items"
+    __table_args__ = (
+        UniqueConstraint("order_id", "product_id"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price_cents >= 0", name="unit_price_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+
+    order: Mapped[Order] = relationship(back_populates="items")
+    product: Mapped[Product] = relationship()
+
+
+class Review(Base):
+    """A rating of a product; one per user and product."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("user_id", "product_id"),
+        CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_at: Mapped[dt.datetime] = _now_column()
+
+    user: Mapped[User] = relationship(back_populates="reviews")
+    product: Mapped[Product] = relationship(back_populates="reviews")
+
+
+class IdempotencyKey(Base):
+    """The first response to a keyed request, replayed when the key comes back.
+
+    ``status_code`` is NULL while the first request is still in flight.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[str | None] = mapped_column(Text)
+    resource_path: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = _now_column()
+
+
+class RefreshToken(Base):
+    """A refresh token, stored as a hash; rotation chains tokens of one family.
+
+    Presenting a token that was already used revokes its whole family.
+    """
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    family_id: Mapped[str] = mapped_column(String(36), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[dt.datetime] = _now_column()
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditLog(Base):
+    """Who changed what, when, under which request id."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(40))
+    entity: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = _now_column()
+
+
+metadata = Base.metadata

@@ -1,0 +1,1 @@
+"""Business rules and transaction boundaries, free of HTTP."""
