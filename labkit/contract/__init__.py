@@ -1,0 +1,29 @@
+"""Review an API contract: load OpenAPI, lint it against guidelines, diff versions, test a live service.
+
+>>> report = lk.contract.lint("notebooks/contracts/shop-v1.yaml")
+"""
+
+from __future__ import annotations
+
+from labkit.contract._generate import make_large_spec
+from labkit.contract._lint import Finding, LintReport, lint
+from labkit.contract._load import Operation, Spec, SpecLoadError, load
+from labkit.contract._rules import RULES, Rule
+
+__all__ = [
+    "Finding",
+    "LintReport",
+    "Operation",
+    "Rule",
+    "Spec",
+    "SpecLoadError",
+    "lint",
+    "load",
+    "make_large_spec",
+    "rules",
+]
+
+
+def rules() -> list[Rule]:
+    """Every lint rule with its id, severity, why, fix and source: the ids a lint config uses."""
+    return list(RULES.values())

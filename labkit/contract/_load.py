@@ -1,0 +1,345 @@
+"""Load an OpenAPI 3.0/3.1 document from a file, text, dict, URL or app into a checked `Spec`."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labkit.errors import LabkitError
+
+__all__ = ["METHODS", "ContractError", "Operation", "Spec", "SpecLoadError", "escape", "load"]
+
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class ContractError(LabkitError):
+    """A contract-review step that cannot go on: the message says why and what to do."""
+
+
+class SpecLoadError(ContractError):
+    """An OpenAPI document that cannot be read or breaks the OpenAPI structure at `where`."""
+
+    def __init__(self, message: str, *, where: str = "") -> None:
+        super().__init__(message)
+        self.where = where
+
+
+def escape(token: str) -> str:
+    """Escape one JSON pointer token (RFC 6901)."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path, with path-level parameters merged in and `$ref`s followed on demand."""
+
+    path: str
+    method: str
+    node: Mapping[str, Any]
+    spec: Spec = field(repr=False, compare=False)
+
+    @property
+    def pointer(self) -> str:
+        return f"/paths/{escape(self.path)}/{self.method}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.method.upper()} {self.path}"
+
+    @property
+    def parameters(self) -> list[dict[str, Any]]:
+        """Path-level and operation-level parameters, resolved; the operation's win on (name, in)."""
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        item = self.spec.deref(self.spec.doc["paths"][self.path])
+        for source in (item.get("parameters") or [], self.node.get("parameters") or []):
+            for raw in source:
+                param = self.spec.deref(raw)
+                merged[(str(param.get("name")), str(param.get("in")))] = param
+        return list(merged.values())
+
+    @property
+    def responses(self) -> dict[str, dict[str, Any]]:
+        return {str(k): self.spec.deref(v) for k, v in (self.node.get("responses") or {}).items()}
+
+    @property
+    def request_body(self) -> dict[str, Any] | None:
+        body = self.node.get("requestBody")
+        return None if body is None else self.spec.deref(body)
+
+    @property
+    def security(self) -> list[dict[str, Any]]:
+        """Effective security requirements: the operation's own, else the document's."""
+        if "security" in self.node:
+            return list(self.node["security"] or [])
+        return list(self.spec.doc.get("security") or [])
+
+    @property
+    def secured(self) -> bool:
+        return any(bool(req) for req in self.security)
+
+    def param(self, name: str, where: str = "query") -> dict[str, Any] | None:
+        lowered = name.lower()
+        for p in self.parameters:
+            if str(p.get("name", "")).lower() == lowered and p.get("in") == where:
+                return p
+        return None
+
+
+class Spec:
+    """A checked OpenAPI document: `doc` keeps `$ref`s (for exact locations), `resolved` inlines them."""
+
+    def __init__(self, doc: dict[str, Any], *, origin: str = "<dict>") -> None:
+        self.doc = doc
+        self.origin = origin
+        _check_structure(doc)
+        self._check_refs()
+        self._resolved: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Spec({self.title!r} {self.api_version}, OpenAPI {self.openapi}, "
+            f"{len(self.operations)} operations, from {self.origin})"
+        )
+
+    @property
+    def openapi(self) -> str:
+        return str(self.doc["openapi"])
+
+    @property
+    def title(self) -> str:
+        return str(self.doc.get("info", {}).get("title", ""))
+
+    @property
+    def api_version(self) -> str:
+        return str(self.doc.get("info", {}).get("version", ""))
+
+    @property
+    def operations(self) -> list[Operation]:
+        ops = []
+        for path, item in self.doc["paths"].items():
+            item = self.deref(item)
+            ops.extend(Operation(path, m, item[m], self) for m in METHODS if m in item)
+        return ops
+
+    def operation(self, method: str, path: str) -> Operation:
+        for op in self.operations:
+            if op.method == method.lower() and op.path == path:
+                return op
+        raise SpecLoadError(
+            f"no operation {method.upper()} {path} in {self.title!r}; "
+            f"the document has {len(self.operations)} operations: see `spec.operations`."
+        )
+
+    def at(self, pointer: str) -> Any:
+        """The node at a JSON pointer such as `#/components/schemas/Product`."""
+        node: Any = self.doc
+        for token in pointer.lstrip("#").split("/")[1:]:
+            token = _unescape(token)
+            node = node[int(token)] if isinstance(node, list) else node[token]
+        return node
+
+    def deref(self, node: Any) -> Any:
+        """Follow `$ref` chains at the top of `node` (a cycle of refs is refused at load time)."""
+        while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+            node = self.at(node["$ref"])
+        return node
+
+    @property
+    def resolved(self) -> dict[str, Any]:
+        """The document with every `$ref` inlined; a recursive schema keeps its `$ref` where it recurs."""
+        if self._resolved is None:
+            self._resolved = _inline(self, copy.deepcopy(self.doc), ())
+        return self._resolved
+
+    def _check_refs(self) -> None:
+        for where, ref in _refs(self.doc, ""):
+            if not ref.startswith("#/"):
+                raise SpecLoadError(
+                    f"$ref {ref!r} at {where or '/'} points outside the document; "
+                    "bundle external files into one document (e.g. `redocly bundle`) before loading.",
+                    where=where,
+                )
+            try:
+                target = self.at(ref)
+            except (KeyError, IndexError, ValueError, TypeError):
+                raise SpecLoadError(
+                    f"$ref {ref!r} at {where or '/'} points at nothing; "
+                    "check the spelling of the component it names.",
+                    where=where,
+                ) from None
+            chain = {ref}
+            while isinstance(target, Mapping) and isinstance(target.get("$ref"), str):
+                if target["$ref"] in chain:
+                    raise SpecLoadError(
+                        f"$ref {ref!r} at {where} is a cycle of references that never reaches a "
+                        "value; make one of them a real object.",
+                        where=where,
+                    )
+                chain.add(target["$ref"])
+                target = self.at(target["$ref"])
+
+
+def _refs(node: Any, where: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, Mapping):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            yield where, ref
+        for k, v in node.items():
+            if isinstance(v, Mapping | list):
+                yield from _refs(v, f"{where}/{escape(str(k))}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _refs(v, f"{where}/{i}")
+
+
+def _inline(spec: Spec, node: Any, stack: tuple[str, ...]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            if ref in stack:
+                return node
+            return _inline(spec, copy.deepcopy(spec.at(ref)), (*stack, ref))
+        return {k: _inline(spec, v, stack) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(spec, v, stack) for v in node]
+    return node
+
+
+def _fail(where: str, what: str, fix: str) -> SpecLoadError:
+    return SpecLoadError(f"not a valid OpenAPI document at {where}: {what}; {fix}", where=where)
+
+
+def _check_structure(doc: Any) -> None:
+    """Check what every later step relies on, naming the JSON pointer where the document breaks."""
+    if not isinstance(doc, Mapping):
+        raise _fail("/", f"expected a mapping, got {type(doc).__name__}", "load an OpenAPI object")
+    if "swagger" in doc:
+        raise _fail(
+            "/swagger",
+            f"Swagger {doc['swagger']} is OpenAPI 2",
+            "convert it to OpenAPI 3 (e.g. with swagger2openapi) first",
+        )
+    version = str(doc.get("openapi", ""))
+    if not version.startswith(("3.0", "3.1")):
+        raise _fail(
+            "/openapi", f"version {version or 'missing'!r}", "set `openapi: 3.1.0` or `3.0.3`"
+        )
+    info = doc.get("info")
+    if not isinstance(info, Mapping) or "title" not in info or "version" not in info:
+        raise _fail("/info", f"got {info!r}", "give `info` a `title` and a `version`")
+    paths = doc.get("paths", {})
+    if not isinstance(paths, Mapping):
+        raise _fail("/paths", f"expected a mapping, got {type(paths).__name__}", "map paths")
+    for path, item in paths.items():
+        where = f"/paths/{escape(str(path))}"
+        if not str(path).startswith("/"):
+            raise _fail(where, f"path {path!r} does not start with '/'", "write it as `/{path}`")
+        if not isinstance(item, Mapping):
+            raise _fail(where, f"expected a path item mapping, got {item!r}", "map methods")
+        for method in METHODS:
+            if method not in item:
+                continue
+            op = item[method]
+            if not isinstance(op, Mapping):
+                raise _fail(f"{where}/{method}", f"got {op!r}", "make the operation a mapping")
+            responses = op.get("responses")
+            if version.startswith("3.0") and not isinstance(responses, Mapping):
+                raise _fail(
+                    f"{where}/{method}/responses",
+                    "missing or not a mapping",
+                    "document at least one response",
+                )
+            for i, p in enumerate(op.get("parameters") or []):
+                if (
+                    isinstance(p, Mapping)
+                    and "$ref" not in p
+                    and ("name" not in p or "in" not in p)
+                ):
+                    raise _fail(
+                        f"{where}/{method}/parameters/{i}",
+                        f"parameter {p!r} lacks `name` or `in`",
+                        "give every parameter both",
+                    )
+    if "paths" not in doc and "webhooks" not in doc and "components" not in doc:
+        raise _fail("/paths", "no paths, webhooks or components", "add `paths`")
+
+
+def _parse_text(text: str, origin: str) -> Any:
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise SpecLoadError(
+                f"{origin}:{e.lineno}:{e.colno}: broken JSON ({e.msg}); fix the document there.",
+                where=f"{origin}:{e.lineno}:{e.colno}",
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecLoadError(
+            f"{at}: broken YAML ({problem}); fix the indentation or quoting there.", where=at
+        ) from None
+
+
+def _fetch(url: str) -> str:
+    import httpx
+
+    if not url.endswith((".json", ".yaml", ".yml")):
+        url = url.rstrip("/") + "/openapi.json"
+    try:
+        response = httpx.get(url, timeout=10.0)
+        response.raise_for_status()
+    except httpx.HTTPError as e:
+        raise SpecLoadError(
+            f"could not fetch {url} ({e}); is the service running? Start it with `lk.LiveService()`."
+        ) from None
+    return response.text
+
+
+def load(source: Any) -> Spec:
+    """Load an OpenAPI 3.0/3.1 document and check it, so every later step can trust its shape.
+
+    `source` is a `Spec`, a dict, a YAML/JSON file path, YAML/JSON text, an http(s) URL (of the
+    document or of a service serving `/openapi.json`), a running service with a `.url`, or a
+    FastAPI app. A malformed document raises `SpecLoadError` naming where it breaks.
+
+    >>> spec = lk.contract.load("notebooks/contracts/shop-v1.yaml")
+    """
+    if isinstance(source, Spec):
+        return source
+    if isinstance(source, Mapping):
+        return Spec(copy.deepcopy(dict(source)))
+    if hasattr(source, "openapi") and callable(source.openapi):
+        return Spec(copy.deepcopy(source.openapi()), origin=type(source).__name__)
+    if isinstance(getattr(source, "url", None), str):
+        return Spec(_parse_text(_fetch(source.url), source.url), origin=source.url)
+    if isinstance(source, str) and source.startswith(("http://", "https://")):
+        return Spec(_parse_text(_fetch(source), source), origin=source)
+    if isinstance(source, str) and "\n" in source:
+        return Spec(_parse_text(source, "<text>"), origin="<text>")
+    if isinstance(source, str | Path):
+        path = Path(source)
+        if not path.is_file():
+            raise SpecLoadError(
+                f"no OpenAPI file at {str(path)!r} (working directory {Path.cwd()}); "
+                "check the path, or pass a dict, a URL or YAML text."
+            )
+        return Spec(_parse_text(path.read_text(encoding="utf-8"), str(path)), origin=str(path))
+    raise SpecLoadError(
+        f"cannot load an OpenAPI document from {type(source).__name__} {source!r}; "
+        "pass a file path, a dict, a URL, YAML text, a LiveService or a FastAPI app."
+    )
