@@ -10,15 +10,18 @@ whenever the service answers on an address other than loopback.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, event
 
 from sample_service.api.problems import send_problem
 from sample_service.schemas.lab import LabSwitches, LabSwitchesUpdate
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from sample_service.config import Settings
 
@@ -73,8 +76,25 @@ def apply(settings: Settings, update: LabSwitchesUpdate) -> LabSwitches:
     return current(settings)
 
 
-class FaultMiddleware:
-    """Injected latency and error rate on ``/v1``; installed only in lab mode.
+# Per request, in lab mode: how many SQL statements the request ran (N+1 made visible).
+_queries: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "lab_queries", default=None
+)
+
+
+def _count_statement(*_args: Any) -> None:
+    counter = _queries.get()
+    if counter is not None:
+        counter[0] += 1
+
+
+def count_queries(engine: Engine) -> None:
+    """Count every statement this engine runs into the current request's tally."""
+    event.listen(engine, "before_cursor_execute", _count_statement)
+
+
+class LabMiddleware:
+    """Lab mode only: injected latency and errors on ``/v1``, and ``X-DB-Queries``.
 
     Also the loopback guard: a lab service reached on a non-loopback address
     turns every switch off before serving anything.
@@ -86,15 +106,29 @@ class FaultMiddleware:
         self._random = random.Random(seed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            server = scope.get("server")
-            if not is_loopback(server[0] if server else None) and current(self.settings).any_on():
-                apply(self.settings, LabSwitchesUpdate(**LabSwitches().model_dump()))
-            if scope["path"].startswith("/v1/"):
-                if self.settings.latency_ms:
-                    await asyncio.sleep(self.settings.latency_ms / 1000)
-                if self._random.random() < self.settings.error_rate:
-                    detail = "injected fault (lab switch error_rate)"
-                    await send_problem(scope, send, status=500, detail=detail)
-                    return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        server = scope.get("server")
+        if not is_loopback(server[0] if server else None) and current(self.settings).any_on():
+            apply(self.settings, LabSwitchesUpdate(**LabSwitches().model_dump()))
+        if scope["path"].startswith("/v1/"):
+            if self.settings.latency_ms:
+                await asyncio.sleep(self.settings.latency_ms / 1000)
+            if self._random.random() < self.settings.error_rate:
+                detail = "injected fault (lab switch error_rate)"
+                await send_problem(scope, send, status=500, detail=detail)
+                return
+        counter = [0]
+        token = _queries.set(counter)
+
+        async def send_with_count(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                count = (b"x-db-queries", str(counter[0]).encode())
+                message["headers"] = [*message.get("headers", []), count]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_count)
+        finally:
+            _queries.reset(token)

@@ -16,7 +16,18 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 
-from sample_service.api import categories, health, products, reports
+from sample_service import labswitches
+from sample_service.api import (
+    auth,
+    categories,
+    health,
+    lab,
+    orders,
+    products,
+    reports,
+    reviews,
+    users,
+)
 from sample_service.api import metrics as metrics_api
 from sample_service.api.problems import install_problem_handlers
 from sample_service.cache import Cache, CacheHeaderMiddleware
@@ -62,6 +73,7 @@ def _redis_client(settings: Settings) -> Any:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the shop API for these settings (``get_settings()`` from the environment if None)."""
     settings = settings or get_settings()
+    labswitches.check_startup(settings)
     _configure_logging()
     database = Database(settings)
     redis = _redis_client(settings)
@@ -91,10 +103,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for module in (health, metrics_api, categories, products, reports):
         app.include_router(module.router)
+    for module in (auth, users, orders, reviews, lab):
+        app.include_router(module.router)
 
     # Added innermost first: the request-context middleware must wrap everything.
     if settings.lab_mode:
         app.add_middleware(CacheHeaderMiddleware)
+        labswitches.count_queries(database.engine)
+        labswitches.count_queries(database.async_engine.sync_engine)
+        app.add_middleware(labswitches.LabMiddleware, settings=settings)
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_settings(settings, redis))
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
-from sample_service.api.deps import CurrentUser, SessionDep, SettingsDep
+from sample_service.api.deps import CacheDep, CurrentUser, SessionDep, SettingsDep
 from sample_service.api.problems import problem_responses
-from sample_service.cache import Cache, product_key
+from sample_service.cache import product_key
 from sample_service.errors import PreconditionRequired
 from sample_service.models import Order
 from sample_service.pagination import link_header
@@ -31,12 +31,6 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _invalidate(request: Request, product_ids: tuple[int, ...] | list[int]) -> None:
-    """Stock changed: drop the cached product representations."""
-    cache: Cache = request.app.state.cache
-    cache.invalidate_from_thread(*(product_key(pid) for pid in product_ids))
-
-
 @router.post(
     "",
     response_model=OrderRead,
@@ -48,7 +42,7 @@ def place_order(
     session: SessionDep,
     user: CurrentUser,
     body: OrderCreate,
-    request: Request,
+    cache: CacheDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Stock is taken in the same transaction; a replay answers `Idempotent-Replayed: true`."""
@@ -57,8 +51,8 @@ def place_order(
     placed = orders.place_order(
         session, user_id=user.id, order=body, idempotency_key=idempotency_key
     )
-    if not placed.replayed:
-        _invalidate(request, placed.product_ids)
+    if not placed.replayed:  # stock changed: cached product representations are stale
+        cache.invalidate_from_thread(*map(product_key, placed.product_ids))
     headers = {"Location": placed.location, "Idempotent-Replayed": str(placed.replayed).lower()}
     return Response(placed.body, placed.status_code, headers, media_type="application/json")
 
@@ -107,9 +101,9 @@ def read_order(
     responses=problem_responses(401, 404, 409, 422, 429),
 )
 def cancel_order(
-    order_id: OrderId, session: SessionDep, user: CurrentUser, request: Request
+    order_id: OrderId, session: SessionDep, user: CurrentUser, cache: CacheDep
 ) -> Order:
     """Only placed or paid orders can be cancelled (409 otherwise)."""
     order = orders.cancel_order(session, order_id=order_id, user=user)
-    _invalidate(request, [item.product_id for item in order.items])
+    cache.invalidate_from_thread(*(product_key(item.product_id) for item in order.items))
     return order

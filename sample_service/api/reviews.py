@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from sample_service.api.deps import CurrentUser, ProductDep, SessionDep
+from sample_service.api.deps import CacheDep, CurrentUser, ProductDep, SessionDep
 from sample_service.api.problems import problem_responses
-from sample_service.cache import Cache, product_key
+from sample_service.cache import product_key
 from sample_service.models import Review
 from sample_service.pagination import link_header
 from sample_service.schemas.reviews import ReviewCreate, ReviewPage, ReviewRead
@@ -17,12 +17,6 @@ from sample_service.services import reviews
 router = APIRouter(prefix="/v1", tags=["reviews"])
 
 ReviewId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Review id", examples=[3])]
-
-
-def _invalidate(request: Request, product_id: int) -> None:
-    """A product's representation may summarise its reviews: drop it from the cache."""
-    cache: Cache = request.app.state.cache
-    cache.invalidate_from_thread(product_key(product_id))
 
 
 @router.post(
@@ -37,14 +31,15 @@ def create_review(
     session: SessionDep,
     user: CurrentUser,
     body: ReviewCreate,
-    request: Request,
+    cache: CacheDep,
     response: Response,
 ) -> Review:
     """A second review of the same product by the same user is a 409."""
     review = reviews.create_review(
         session, user_id=user.id, product_id=product.id, rating=body.rating, body=body.body
     )
-    _invalidate(request, product.id)
+    # Kept in step with every write, whatever the product representation shows.
+    cache.invalidate_from_thread(product_key(product.id))
     response.headers["Location"] = f"/v1/reviews/{review.id}"
     return review
 
@@ -88,8 +83,8 @@ def read_review(review_id: ReviewId, session: SessionDep) -> Review:
     responses=problem_responses(401, 404, 422, 429),
 )
 def delete_review(
-    review_id: ReviewId, session: SessionDep, user: CurrentUser, request: Request
+    review_id: ReviewId, session: SessionDep, user: CurrentUser, cache: CacheDep
 ) -> None:
     """Someone else's review is a 404 for customers."""
     product_id = reviews.delete_review(session, review_id=review_id, user=user)
-    _invalidate(request, product_id)
+    cache.invalidate_from_thread(product_key(product_id))
