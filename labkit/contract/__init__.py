@@ -5,18 +5,25 @@
 
 from __future__ import annotations
 
+from labkit.contract._diff import Change, Comparison, DiffReport, compare, diff
 from labkit.contract._generate import make_large_spec
 from labkit.contract._lint import Finding, LintReport, lint
-from labkit.contract._load import Operation, Spec, SpecLoadError, load
+from labkit.contract._load import ContractError, Operation, Spec, SpecLoadError, load
 from labkit.contract._rules import RULES, Rule
 
 __all__ = [
+    "Change",
+    "Comparison",
+    "ContractError",
+    "DiffReport",
     "Finding",
     "LintReport",
     "Operation",
     "Rule",
     "Spec",
     "SpecLoadError",
+    "compare",
+    "diff",
     "lint",
     "load",
     "make_large_spec",

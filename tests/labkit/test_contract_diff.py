@@ -1,0 +1,249 @@
+"""Each diff code is found on a pair of contracts that differ by exactly that change."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from labkit import contract
+from labkit.contract._diff import CODES
+
+LIST, ITEM = "/v1/red-widgets", "/v1/red-widgets/{red_widget_id}"
+Doc = dict[str, Any]
+
+
+def _base() -> Doc:
+    doc = contract.make_large_spec(5)
+    widget = doc["components"]["schemas"]["RedWidget"]["properties"]
+    widget["status"] = {"type": "string", "enum": ["draft", "live"]}
+    write = doc["components"]["schemas"]["RedWidgetWrite"]["properties"]
+    write["status"] = {"type": "string", "enum": ["draft", "live"]}
+    write["note"] = {"type": "string", "maxLength": 200}
+    return doc
+
+
+def _op(doc: Doc, method: str, path: str = LIST) -> Doc:
+    return doc["paths"][path][method]  # type: ignore[no-any-return]
+
+
+def _props(doc: Doc, name: str) -> Doc:
+    return doc["components"]["schemas"][name]["properties"]  # type: ignore[no-any-return]
+
+
+def _required(doc: Doc, name: str) -> list[str]:
+    return doc["components"]["schemas"][name]["required"]  # type: ignore[no-any-return]
+
+
+def _query(name: str, *, required: bool = False, **schema: Any) -> Doc:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": schema or {"type": "string"},
+    }
+
+
+CHANGES: dict[str, Callable[[Doc], Any]] = {
+    "path-removed": lambda d: d["paths"].pop(ITEM),
+    "operation-removed": lambda d: _op(d, "delete", ITEM) and d["paths"][ITEM].pop("delete"),
+    "required-parameter-added": lambda d: _op(d, "get")["parameters"].append(
+        _query("region", required=True)
+    ),
+    "parameter-became-required": lambda d: _op(d, "get")["parameters"][1].update(required=True),
+    "parameter-type-changed": lambda d: d["paths"][ITEM]["parameters"][0].update(
+        schema={"type": "string"}
+    ),
+    "parameter-format-changed": lambda d: d["paths"][ITEM]["parameters"][0]["schema"].update(
+        format="int64"
+    ),
+    "pagination-changed": lambda d: _op(d, "get")["parameters"].pop(1),
+    "request-body-became-required": lambda d: _op(d, "post")["requestBody"].update(required=True),
+    "required-request-field-added": lambda d: (
+        _props(d, "RedWidgetWrite").update(colour={"type": "string"}),
+        _required(d, "RedWidgetWrite").append("colour"),
+    ),
+    "request-field-became-required": lambda d: _required(d, "RedWidgetWrite").append("note"),
+    "request-enum-narrowed": lambda d: _props(d, "RedWidgetWrite")["status"].update(enum=["draft"]),
+    "request-type-changed": lambda d: _props(d, "RedWidgetWrite")["price_cents"].update(
+        type="string"
+    ),
+    "request-format-changed": lambda d: _props(d, "RedWidgetWrite")["note"].update(format="email"),
+    "response-field-removed": lambda d: _props(d, "RedWidget").pop("created_at"),
+    "response-type-changed": lambda d: _props(d, "RedWidget")["price_cents"].update(type="string"),
+    "response-format-changed": lambda d: _props(d, "RedWidget")["created_at"].update(format="date"),
+    "status-code-removed": lambda d: _op(d, "get", ITEM)["responses"].pop("404"),
+    "media-type-removed": lambda d: _op(d, "get", ITEM)["responses"]["200"].update(
+        content={"application/xml": {"schema": {"type": "object"}}}
+    ),
+    "security-added": lambda d: _op(d, "get").update(security=[{"bearer": ["admin"]}]),
+    "parameter-removed": lambda d: _op(d, "post").pop("parameters"),
+    "request-field-removed": lambda d: _props(d, "RedWidgetWrite").pop("note"),
+    "request-constraint-narrowed": lambda d: _props(d, "RedWidgetWrite")["note"].update(
+        maxLength=20
+    ),
+    "response-field-became-optional": lambda d: _required(d, "RedWidget").remove("created_at"),
+    "response-field-became-nullable": lambda d: _props(d, "RedWidget")["name"].update(
+        type=["string", "null"]
+    ),
+    "response-enum-widened": lambda d: _props(d, "RedWidget")["status"].update(
+        enum=["draft", "live", "archived"]
+    ),
+    "success-status-added": lambda d: _op(d, "post")["responses"].update(
+        {"200": {"description": "Replayed"}}
+    ),
+    "operation-id-changed": lambda d: _op(d, "get").update(operationId="listRedWidgets"),
+    "path-added": lambda d: d["paths"].update({"/v1/blue-gizmos": copy.deepcopy(d["paths"][LIST])}),
+    "operation-added": lambda d: d["paths"][ITEM].update(put=copy.deepcopy(_op(d, "patch", ITEM))),
+    "optional-parameter-added": lambda d: _op(d, "get")["parameters"].append(_query("q")),
+    "request-field-added": lambda d: _props(d, "RedWidgetWrite").update(tag={"type": "string"}),
+    "request-enum-widened": lambda d: _props(d, "RedWidgetWrite")["status"]["enum"].append("gone"),
+    "request-type-widened": lambda d: _props(d, "RedWidgetWrite")["note"].update(
+        type=["string", "null"]
+    ),
+    "response-field-added": lambda d: _props(d, "RedWidget").update(tag={"type": "string"}),
+    "error-status-added": lambda d: _op(d, "post")["responses"].update(
+        {"409": {"description": "Conflict"}}
+    ),
+    "security-removed": lambda d: _op(d, "get").update(security=[]),
+    "operation-deprecated": lambda d: _op(d, "get").update(deprecated=True),
+}
+
+
+# Starting points for changes the clean base cannot show: an optional body, an open operation.
+BEFORE: dict[str, Callable[[Doc], Any]] = {
+    "request-body-became-required": lambda d: _op(d, "post").update(
+        requestBody={**_op(d, "post")["requestBody"], "required": False}
+    ),
+    "security-added": lambda d: _op(d, "get").update(security=[]),
+}
+
+
+def test_every_code_has_a_case() -> None:
+    assert set(CHANGES) == set(CODES)
+
+
+def test_identical_contracts_have_no_changes() -> None:
+    report = contract.diff(_base(), _base())
+    assert report.changes == []
+    assert report.required_bump == "none" and report.version_ok
+
+
+@pytest.mark.parametrize("code", sorted(CHANGES))
+def test_change_is_classified(code: str) -> None:
+    old, new = _base(), _base()
+    for doc in (old, new):
+        BEFORE.get(code, lambda d: None)(doc)
+    CHANGES[code](new)
+    report = contract.diff(old, new)
+    found = [c for c in report.changes if c.code == code]
+    assert found, report.to_frame()
+    assert found[0].level == CODES[code]
+    assert found[0].location.startswith("/paths")
+
+
+def test_safe_change_does_not_report_breaking() -> None:
+    new = _base()
+    CHANGES["response-field-added"](new)
+    report = contract.diff(_base(), new)
+    assert report.breaking == []
+    assert report.codes == {"response-field-added"}
+
+
+def test_breaking_change_without_major_bump_is_flagged() -> None:
+    new = _base()
+    new["info"]["version"] = "1.1.0"
+    CHANGES["response-field-removed"](new)
+    report = contract.diff(_base(), new)
+    assert report.required_bump == "major" and report.bump == "minor"
+    assert not report.version_ok
+
+
+def test_breaking_change_with_major_bump_is_accepted() -> None:
+    new = _base()
+    new["info"]["version"] = "2.0.0"
+    CHANGES["response-field-removed"](new)
+    assert contract.diff(_base(), new).version_ok
+
+
+def test_addition_needs_a_minor_bump() -> None:
+    new = _base()
+    CHANGES["path-added"](new)
+    report = contract.diff(_base(), new)
+    assert report.required_bump == "minor" and not report.version_ok
+    new["info"]["version"] = "1.1.0"
+    assert contract.diff(_base(), new).version_ok
+
+
+def test_path_version_prefix_change_matches_operations_and_counts_as_major() -> None:
+    new = _base()
+    new["paths"] = {p.replace("/v1/", "/v2/"): item for p, item in new["paths"].items()}
+    CHANGES["response-field-removed"](new)
+    report = contract.diff(_base(), new)
+    assert "path-removed" not in report.codes
+    assert report.codes == {"response-field-removed"}
+    assert report.bump == "major" and report.version_ok
+
+
+def test_renamed_path_parameter_is_not_a_removed_path() -> None:
+    new = _base()
+    item = new["paths"].pop(ITEM)
+    item["parameters"][0]["name"] = "id"
+    new["paths"]["/v1/red-widgets/{id}"] = item
+    assert "path-removed" not in contract.diff(_base(), new).codes
+
+
+def test_recursive_schemas_diff_without_looping() -> None:
+    def tree(extra: bool) -> Doc:
+        doc = _base()
+        node = {
+            "type": "object",
+            "properties": {
+                "children": {"type": "array", "items": {"$ref": "#/components/schemas/Node"}}
+            },
+        }
+        if extra:
+            node["properties"]["label"] = {"type": "string"}
+        doc["components"]["schemas"]["Node"] = node
+        _props(doc, "RedWidget")["tree"] = {"$ref": "#/components/schemas/Node"}
+        return doc
+
+    report = contract.diff(tree(False), tree(True))
+    assert report.codes == {"response-field-added"}
+
+
+def test_large_contracts_diff_every_operation() -> None:
+    old, new = contract.make_large_spec(500), contract.make_large_spec(500, version="2.0.0")
+    for name, schema in new["components"]["schemas"].items():
+        if name.endswith("Page"):
+            schema["properties"].pop("next_cursor")
+    report = contract.diff(old, new)
+    assert len([c for c in report.breaking if c.code == "response-field-removed"]) == 100
+    assert report.version_ok
+
+
+def test_report_renders() -> None:
+    new = _base()
+    CHANGES["path-removed"](new)
+    report = contract.diff(_base(), new)
+    assert "breaking" in report._repr_html_()
+    assert list(report.to_frame().columns) == ["level", "code", "operation", "location", "message"]
+    assert "not enough" in report.verdict
+
+
+def test_compare_splits_missing_extra_and_changed() -> None:
+    served = _base()
+    CHANGES["path-removed"](served)
+    CHANGES["path-added"](served)
+    CHANGES["response-field-removed"](served)
+    result = contract.compare(_base(), served)
+    assert {c.code for c in result.missing} == {"path-removed"}
+    assert {c.code for c in result.extra} == {"path-added"}
+    assert {c.code for c in result.changed} == {"response-field-removed"}
+    assert set(result.to_frame()["verdict"]) == {
+        "missing in the service",
+        "only in the service",
+        "differs",
+    }
