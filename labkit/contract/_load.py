@@ -162,30 +162,35 @@ class Spec:
         return self._resolved
 
     def _check_refs(self) -> None:
-        for where, ref in _refs(self.doc, ""):
+        """Refuse refs that leave the document, point at nothing, or only point at each other."""
+        refs = list(_refs(self.doc, ""))
+        for where, ref in refs:
             if not ref.startswith("#/"):
                 raise SpecLoadError(
-                    f"$ref {ref!r} at {where or '/'} points outside the document; "
-                    "bundle external files into one document (e.g. `redocly bundle`) before loading.",
+                    f"$ref {ref!r} at {where} points outside the document; "
+                    "bundle external files into one document (e.g. `redocly bundle`) first.",
                     where=where,
                 )
             try:
-                target = self.at(ref)
+                self.at(ref)
             except (KeyError, IndexError, ValueError, TypeError):
                 raise SpecLoadError(
-                    f"$ref {ref!r} at {where or '/'} points at nothing; "
+                    f"$ref {ref!r} at {where} points at nothing; "
                     "check the spelling of the component it names.",
                     where=where,
                 ) from None
-            chain = {ref}
+        for _, ref in refs:
+            chain = [ref]
+            target = self.at(ref)
             while isinstance(target, Mapping) and isinstance(target.get("$ref"), str):
                 if target["$ref"] in chain:
+                    where = chain[-1].lstrip("#")
                     raise SpecLoadError(
-                        f"$ref {ref!r} at {where} is a cycle of references that never reaches a "
-                        "value; make one of them a real object.",
+                        f"$ref at {where} closes a cycle of references ({' -> '.join(chain)}) "
+                        "that never reaches a value; make one of them a real object.",
                         where=where,
                     )
-                chain.add(target["$ref"])
+                chain.append(target["$ref"])
                 target = self.at(target["$ref"])
 
 

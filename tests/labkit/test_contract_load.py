@@ -1,0 +1,198 @@
+"""Loading accepts every source a reviewer has and names where a broken document breaks."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi import FastAPI
+
+from labkit import contract
+from labkit.contract import SpecLoadError
+from labkit.errors import LabkitError
+
+MINIMAL = {
+    "openapi": "3.0.3",
+    "info": {"title": "Tiny", "version": "1.0.0"},
+    "paths": {
+        "/v1/things": {
+            "get": {
+                "responses": {
+                    "200": {
+                        "description": "ok",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Thing"}}
+                        },
+                    }
+                }
+            }
+        }
+    },
+    "components": {
+        "schemas": {
+            "Thing": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "nullable": True},
+                    "parent": {"$ref": "#/components/schemas/Thing"},
+                },
+            }
+        }
+    },
+}
+
+
+def _doc(**changes: Any) -> dict[str, Any]:
+    doc = json.loads(json.dumps(MINIMAL))
+    doc.update(changes)
+    return doc
+
+
+def test_loads_yaml_and_json_files_alike(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(MINIMAL))
+    (tmp_path / "a.json").write_text(json.dumps(MINIMAL))
+    specs = [contract.load(tmp_path / "a.yaml"), contract.load(str(tmp_path / "a.json"))]
+    assert [s.doc for s in specs] == [MINIMAL, MINIMAL]
+    assert specs[0].openapi == "3.0.3" and specs[0].title == "Tiny"
+
+
+def test_loads_yaml_text_and_keeps_dict_input_untouched() -> None:
+    doc = _doc()
+    spec = contract.load(doc)
+    spec.doc["info"]["title"] = "changed"
+    assert doc["info"]["title"] == "Tiny"
+    assert contract.load(yaml.safe_dump(MINIMAL)).title == "Tiny"
+
+
+def test_loads_a_fastapi_app_as_openapi_31() -> None:
+    app = FastAPI(title="Shop", version="0.1.0")
+
+    @app.get("/v1/ping")
+    def ping() -> dict[str, str]:
+        return {"ping": "pong"}
+
+    spec = contract.load(app)
+    assert spec.openapi.startswith("3.1")
+    assert [op.key for op in spec.operations] == ["GET /v1/ping"]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    (tmp_path / "openapi.json").write_text(json.dumps(MINIMAL))
+    handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_loads_from_a_service_url_and_its_openapi_json(served: str) -> None:
+    assert contract.load(served).doc == MINIMAL
+    assert contract.load(f"{served}/openapi.json").doc == MINIMAL
+
+
+def test_loads_from_anything_with_a_url(served: str) -> None:
+    class Running:
+        url = served
+
+    assert contract.load(Running()).title == "Tiny"
+
+
+def test_resolved_inlines_refs_and_keeps_recursion() -> None:
+    spec = contract.load(MINIMAL)
+    schema = spec.resolved["paths"]["/v1/things"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
+    assert schema["properties"]["name"] == {"type": "string", "nullable": True}
+    assert schema["properties"]["parent"] == {"$ref": "#/components/schemas/Thing"}
+    assert (
+        "$ref"
+        in spec.doc["paths"]["/v1/things"]["get"]["responses"]["200"]["content"][
+            "application/json"
+        ]["schema"]
+    )
+
+
+def test_broken_yaml_names_line_and_column(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("openapi: 3.1.0\ninfo:\n  title: x\n   version: 1\n")
+    with pytest.raises(SpecLoadError) as caught:
+        contract.load(broken)
+    assert caught.value.where == f"{broken}:4:11"
+
+
+def test_broken_json_names_line_and_column(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{\n  "openapi": "3.1.0",\n  "info": {,}\n}')
+    with pytest.raises(SpecLoadError) as caught:
+        contract.load(broken)
+    assert caught.value.where == f"{broken}:3:12"
+
+
+@pytest.mark.parametrize(
+    ("doc", "where"),
+    [
+        ({"swagger": "2.0"}, "/swagger"),
+        (_doc(openapi="2.0"), "/openapi"),
+        (_doc(info={"title": "x"}), "/info"),
+        (_doc(paths=[]), "/paths"),
+        (_doc(paths={"v1/things": {}}), "/paths/v1~1things"),
+        (_doc(paths={"/v1/things": {"get": "list them"}}), "/paths/~1v1~1things/get"),
+        (_doc(paths={"/v1/things": {"get": {}}}), "/paths/~1v1~1things/get/responses"),
+        (
+            _doc(paths={"/a": {"get": {"responses": {}, "parameters": [{"in": "query"}]}}}),
+            "/paths/~1a/get/parameters/0",
+        ),
+        (
+            _doc(components={"schemas": {"Thing": {"$ref": "#/components/schemas/Nope"}}}),
+            "/components/schemas/Thing",
+        ),
+        (
+            _doc(components={"schemas": {"Thing": {"$ref": "other.yaml#/Thing"}}}),
+            "/components/schemas/Thing",
+        ),
+        (
+            _doc(
+                components={
+                    "schemas": {
+                        "Thing": {"$ref": "#/components/schemas/Other"},
+                        "Other": {"$ref": "#/components/schemas/Thing"},
+                    }
+                }
+            ),
+            "/components/schemas/Other",
+        ),
+    ],
+)
+def test_malformed_document_names_where_it_breaks(doc: dict[str, Any], where: str) -> None:
+    with pytest.raises(SpecLoadError) as caught:
+        contract.load(doc)
+    assert caught.value.where == where
+    assert where in str(caught.value)
+
+
+def test_missing_file_and_unreachable_url_are_labkit_errors(tmp_path: Path) -> None:
+    with pytest.raises(LabkitError, match="no OpenAPI file"):
+        contract.load(tmp_path / "nope.yaml")
+    with pytest.raises(LabkitError, match="could not fetch"):
+        contract.load("http://127.0.0.1:9/openapi.json")
+    with pytest.raises(LabkitError, match="cannot load"):
+        contract.load(42)
+
+
+def test_operations_merge_path_level_parameters() -> None:
+    spec = contract.load(contract.make_large_spec(5))
+    op = spec.operation("get", "/v1/red-widgets/{red_widget_id}")
+    assert [p["name"] for p in op.parameters] == ["red_widget_id"]
+    assert op.secured and "404" in op.responses
