@@ -1,0 +1,247 @@
+"""The engine-neutral plan tree that SQLite, PostgreSQL and DuckDB plans are parsed into."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from labkit.diagrams import Diagram
+
+Access = Literal["full scan", "index scan", "index search", "temp index"]
+
+# One line per operator family, shown next to the plan so a first reading makes sense.
+OPERATOR_NOTES: dict[str, str] = {
+    "full scan": "reads every row of the table, then filters",
+    "index search": "jumps through a B-tree to the matching rows only",
+    "index scan": "walks a whole index in key order (no seek)",
+    "temp index": "builds a throw-away index for this query only",
+    "covering": "answers from the index alone, never touching the table",
+    "sort": "sorts rows in memory or on disk before returning them",
+    "join": "matches rows of two inputs",
+    "aggregate": "groups rows and computes counts, sums, ...",
+    "limit": "stops after the first rows",
+    "heap": "fetches table rows that an index pointed at",
+}
+
+
+@dataclass
+class PlanNode:
+    """One operator of a plan: what it does, on what, and how many rows and ms it took.
+
+    Times are in milliseconds and rows per loop, as the engines report them;
+    `time_ms` includes the children, `self_ms` does not.
+    """
+
+    operator: str
+    detail: str = ""
+    relation: str | None = None
+    index: str | None = None
+    access: Access | None = None
+    covering: bool = False
+    is_sort: bool = False
+    condition: str = ""
+    est_rows: float | None = None
+    actual_rows: float | None = None
+    loops: int | None = None
+    rows_read: float | None = None
+    time_ms: float | None = None
+    self_ms: float | None = None
+    buffers: dict[str, int] | None = None
+    children: list[PlanNode] = field(default_factory=list)
+
+    @property
+    def is_full_scan(self) -> bool:
+        """True when the operator reads the whole table."""
+        return self.access == "full scan"
+
+    @property
+    def family(self) -> str:
+        """The OPERATOR_NOTES key describing this operator."""
+        if self.covering and self.access in ("index search", "index scan"):
+            return "covering"
+        if self.access is not None:
+            return self.access
+        if self.is_sort:
+            return "sort"
+        name = self.operator.lower()
+        for key, words in _FAMILY_WORDS.items():
+            if any(word in name for word in words):
+                return key
+        return ""
+
+    @property
+    def note(self) -> str:
+        """A one-line explanation of the operator for a first-time reader."""
+        return OPERATOR_NOTES.get(self.family, "")
+
+    def label(self) -> str:
+        """Operator, relation and index in one short, timing-free line."""
+        text = self.operator
+        if self.relation:
+            text += f" on {self.relation}"
+        if self.index:
+            text += f" using {self.index}"
+        flags = [
+            flag
+            for flag, on in (
+                ("full scan", self.is_full_scan),
+                ("covering", self.covering),
+                ("sort", self.is_sort),
+            )
+            if on
+        ]
+        if flags:
+            text += f"  [{', '.join(flags)}]"
+        return text
+
+    def __repr__(self) -> str:
+        rows = f" rows={self.actual_rows:g}" if self.actual_rows is not None else ""
+        return f"<PlanNode {self.label()}{rows}>"
+
+
+_FAMILY_WORDS: dict[str, tuple[str, ...]] = {
+    "join": ("join", "nested loop"),
+    "aggregate": ("aggregate", "group", "temp b-tree for distinct"),
+    "limit": ("limit", "streaming_limit"),
+    "heap": ("bitmap heap",),
+}
+
+
+@dataclass(frozen=True)
+class Misestimate:
+    """A node whose actual rows differ from the planner's estimate by `factor` or more."""
+
+    node: PlanNode
+    estimated: float
+    actual: float
+
+    @property
+    def factor(self) -> float:
+        """How many times off the estimate was, always >= 1."""
+        low, high = sorted((max(self.estimated, 1.0), max(self.actual, 1.0)))
+        return high / low
+
+    @property
+    def direction(self) -> Literal["under", "over"]:
+        """`under` when the planner expected fewer rows than came."""
+        return "under" if self.actual > self.estimated else "over"
+
+    def __repr__(self) -> str:
+        return (
+            f"<Misestimate {self.node.label()}: estimated {self.estimated:,.0f}, "
+            f"got {self.actual:,.0f} ({self.direction}estimated x{self.factor:.1f})>"
+        )
+
+
+@dataclass
+class Plan:
+    """A parsed query plan with the questions a reader asks of it.
+
+    >>> plan = lk.explain(db, "SELECT * FROM products WHERE sku = :sku", {"sku": "SKU-1"})
+    >>> plan.uses_index(), plan.full_scans(), plan.total_ms
+    """
+
+    engine: str
+    sql: str
+    root: PlanNode
+    total_ms: float | None = None
+    analyzed: bool = True
+    rows: int | None = None
+    raw: Any = None
+
+    def walk(self) -> Iterator[tuple[int, PlanNode]]:
+        """Every node with its depth, parents before children."""
+        for depth, node, _parent in self.walk_with_parents():
+            yield depth, node
+
+    def walk_with_parents(self) -> Iterator[tuple[int, PlanNode, int | None]]:
+        """Every node with its depth and the walk position of its parent."""
+        stack: list[tuple[int, PlanNode, int | None]] = [(0, self.root, None)]
+        position = 0
+        while stack:
+            depth, node, parent = stack.pop()
+            yield depth, node, parent
+            stack.extend((depth + 1, child, position) for child in reversed(node.children))
+            position += 1
+
+    def nodes(self) -> list[PlanNode]:
+        """All nodes, parents before children."""
+        return [node for _depth, node in self.walk()]
+
+    def uses_index(self, name: str | None = None) -> bool:
+        """True if some node reads through a real index (`name` given: that one).
+
+        Indexes the engine builds for one query (SQLite's automatic indexes) do not count.
+        """
+        return any(
+            node.index is not None
+            and node.access != "temp index"
+            and (name is None or node.index.lower() == name.lower())
+            for node in self.nodes()
+        )
+
+    def full_scans(self) -> list[PlanNode]:
+        """Nodes that read a whole table."""
+        return [node for node in self.nodes() if node.is_full_scan]
+
+    def sorts(self) -> list[PlanNode]:
+        """Nodes that sort (an index in the right order removes them)."""
+        return [node for node in self.nodes() if node.is_sort]
+
+    def relations(self) -> list[str]:
+        """Tables the plan reads, in plan order."""
+        seen = dict.fromkeys(node.relation for node in self.nodes() if node.relation)
+        return list(seen)
+
+    @property
+    def rows_read(self) -> float | None:
+        """Rows the scans touched, where the engine reports it (PostgreSQL, DuckDB)."""
+        counts = [node.rows_read for node in self.nodes() if node.rows_read is not None]
+        return sum(counts) if counts else None
+
+    def hotspot(self) -> PlanNode:
+        """The node with the most exclusive time; without timings, the biggest full scan."""
+        timed = [node for node in self.nodes() if node.self_ms is not None]
+        if timed:
+            return max(timed, key=lambda node: node.self_ms or 0.0)
+        scans = self.full_scans()
+        if scans:
+            return max(scans, key=lambda node: node.est_rows or 0.0)
+        return self.root
+
+    def misestimates(self, factor: float = 10.0) -> list[Misestimate]:
+        """Nodes whose row estimate was off by `factor` or more, up or down."""
+        found = [
+            Misestimate(node, node.est_rows, node.actual_rows)
+            for node in self.nodes()
+            if node.est_rows is not None and node.actual_rows is not None
+        ]
+        return [m for m in found if m.factor >= factor]
+
+    def text(self) -> str:
+        """The plan as an indented tree without timings or counts, stable across runs."""
+        lines = []
+        for depth, node in self.walk():
+            line = "  " * depth + node.label()
+            if node.condition:
+                line += f"  ({node.condition})"
+            lines.append(line)
+        return "\n".join(lines)
+
+    def mermaid(self) -> Diagram:
+        """The plan as a Mermaid flowchart, data flowing up from the scans."""
+        from labkit.diagrams import plan_diagram
+
+        return plan_diagram(self)
+
+    def _repr_html_(self) -> str:
+        from labkit._plan_html import plan_html
+
+        return plan_html(self)
+
+    def __repr__(self) -> str:
+        time = f"{self.total_ms:.2f} ms" if self.total_ms is not None else "not run"
+        scans = ", ".join(n.relation or "?" for n in self.full_scans()) or "none"
+        return f"<Plan {self.engine} {time}; full scans: {scans}>\n{self.text()}"
