@@ -6,7 +6,6 @@ fork asks for the same signal and a killed master takes its workers with it.
 """
 
 import ctypes
-import ctypes.util
 import os
 import signal
 import sys
@@ -18,9 +17,12 @@ PERCENTILE_WINDOW_S = 2
 
 
 def _die_with_parent() -> None:
-    """Ask the kernel for SIGKILL when the process that forked this one exits."""
+    """Ask the kernel for SIGKILL when the process that forked this one exits.
+
+    Uses the libc already loaded: looking it up (find_library) would fork, and so recurse.
+    """
     if sys.platform == "linux":
-        ctypes.CDLL(ctypes.util.find_library("c")).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
 if __name__ == "__main__":

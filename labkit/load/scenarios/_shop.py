@@ -11,6 +11,7 @@ import random
 import uuid
 from typing import Any, ClassVar
 
+from gevent.lock import BoundedSemaphore
 from locust import FastHttpUser, constant
 
 EMAIL = os.environ.get("LABKIT_LOAD_EMAIL", "alice@shop.test")
@@ -37,6 +38,7 @@ class ShopUser(FastHttpUser):
     # (argon2 is slow on purpose, and the service rate-limits sign-ins).
     product_ids: ClassVar[list[int]] = []
     token: ClassVar[str | None] = None
+    signing_in: ClassVar[BoundedSemaphore] = BoundedSemaphore()
 
     def on_start(self) -> None:
         if not ShopUser.product_ids:
@@ -70,12 +72,13 @@ class ShopUser(FastHttpUser):
 
     def sign_in(self) -> str:
         """Return a bearer token, signing in when this process has none."""
-        if ShopUser.token is None:
-            response = self.client.post(
-                "/v1/auth/token", data={"username": EMAIL, "password": PASSWORD}
-            )
-            if response.ok:
-                ShopUser.token = str(response.json()["access_token"])
+        with ShopUser.signing_in:  # the other users of this process wait for the one token
+            if ShopUser.token is None:
+                response = self.client.post(
+                    "/v1/auth/token", data={"username": EMAIL, "password": PASSWORD}
+                )
+                if response.ok:
+                    ShopUser.token = str(response.json()["access_token"])
         return ShopUser.token or ""
 
     def place_order(self) -> None:

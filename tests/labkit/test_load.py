@@ -1,0 +1,225 @@
+"""lk.load against a tiny local app: real Locust runs of a few seconds, parsed into DataFrames."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from labkit import journal, load
+from labkit._process import free_port
+from labkit.load import LoadError
+from labkit.load._monitor import Tick
+from labkit.service import LiveService
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def locust_processes() -> list[psutil.Process]:
+    """Locust processes started from this test process (children at any depth)."""
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if "_locust_boot.py" in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def tiny() -> Iterator[LiveService]:
+    with LiveService(app="tests.labkit._load_app:app") as svc:
+        yield svc
+
+
+@pytest.fixture(autouse=True)
+def own_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "journal.duckdb"
+    monkeypatch.setenv("LABKIT_JOURNAL", str(path))
+    return path
+
+
+@pytest.fixture()
+def mixed_locustfile(tmp_path: Path) -> Path:
+    path = tmp_path / "mixed.py"
+    path.write_text(
+        textwrap.dedent(
+            """
+            from locust import FastHttpUser, constant, task
+
+            class Mixed(FastHttpUser):
+                wait_time = constant(0.01)
+
+                @task(3)
+                def good(self):
+                    self.client.get("/v1/products/3", name="/v1/products/{id}")
+
+                @task(1)
+                def bad(self):
+                    self.client.get("/broken")
+            """
+        )
+    )
+    return path
+
+
+def test_run_parses_stats_history_and_failures_of_a_real_run(
+    tiny: LiveService, mixed_locustfile: Path
+) -> None:
+    run = load.run(tiny, mixed_locustfile, users=2, duration=3, record=False)
+
+    assert set(run.stats.index) == {"GET /v1/products/{id}", "GET /broken", "Aggregated"}
+    broken, good = run.stats.loc["GET /broken"], run.stats.loc["GET /v1/products/{id}"]
+    assert broken["failures"] == broken["requests"] > 0
+    assert good["failures"] == 0 and good["requests"] > broken["requests"]
+    assert run.stats.loc["Aggregated", "requests"] == broken["requests"] + good["requests"]
+    assert 0 < run.error_rate < 1
+    assert run.p50_ms <= run.p95_ms <= run.p99_ms
+    total = run.history[run.history["endpoint"] == "Aggregated"]
+    assert len(total) >= 2 and total["rps"].max() > 0
+    assert total["requests"].is_monotonic_increasing
+    assert run.failures.loc[0, "endpoint"] == "GET /broken"
+    assert "500" in run.failures.loc[0, "error"]
+
+
+def test_run_measures_cpu_of_generator_and_service(tiny: LiveService) -> None:
+    run = load.run(tiny, "catalog", users=2, duration=3, record=False)
+
+    assert run.cpu.generator_pct > 0
+    assert run.cpu.service_pct is not None and run.cpu.service_pct > 0
+    assert len(run.cpu.samples) > 0
+    assert "generator" in run.limits
+
+
+def test_catalog_scenario_reads_products_and_is_journaled(
+    tiny: LiveService, own_journal: Path
+) -> None:
+    run = load.run(tiny, "catalog", users=2, duration=2, label="smoke")
+
+    assert {"GET /v1/products", "GET /v1/products/{id}"} <= set(run.stats.index)
+    assert run.error_rate == 0
+    rows = journal.runs("load")
+    assert own_journal.exists()
+    assert rows["id"].tolist() == [run.journal_id]
+    assert rows.loc[0, "scenario"] == "catalog" and rows.loc[0, "label"] == "smoke"
+    assert rows.loc[0, "rps"] == pytest.approx(run.rps)
+
+
+def test_orders_scenario_signs_in_once_per_process_and_places_orders(tiny: LiveService) -> None:
+    run = load.run(tiny, "orders", users=3, duration=2, record=False)
+
+    assert run.stats.loc["POST /v1/auth/token", "requests"] == 1
+    assert run.stats.loc["POST /v1/orders", "requests"] > 0
+    assert run.error_rate == 0
+
+
+def test_shop_day_mixes_reads_and_orders(tiny: LiveService) -> None:
+    run = load.run(tiny, "shop_day", users=2, duration=2, record=False)
+
+    reads = run.stats.loc["GET /v1/products/{id}", "requests"]
+    assert reads > run.stats.loc["POST /v1/orders", "requests"] > 0
+
+
+def test_run_against_nothing_raises_one_clear_error() -> None:
+    with pytest.raises(LoadError, match="nothing answered"):
+        load.run(f"http://127.0.0.1:{free_port()}", "catalog", users=1, duration=1)
+    assert locust_processes() == []
+
+
+def test_bad_locustfile_raises_with_locusts_own_message(tiny: LiveService, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('scenario-xyz cannot start')\n")
+
+    with pytest.raises(LoadError, match="scenario-xyz cannot start"):
+        load.run(tiny, broken, users=1, duration=1)
+    assert locust_processes() == []
+
+
+def test_unknown_scenario_names_the_shipped_ones(tiny: LiveService) -> None:
+    with pytest.raises(LoadError, match="catalog, orders, shop_day"):
+        load.run(tiny, "checkout", users=1, duration=1)
+
+
+def test_interrupt_stops_locust_and_its_workers(tiny: LiveService) -> None:
+    seen: list[int] = []
+
+    def interrupt(tick: Tick | None) -> None:
+        if tick is not None:
+            seen.append(len(locust_processes()))
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        load.run(tiny, "catalog", users=2, duration=30, processes=2, progress=interrupt)
+    assert seen == [3]  # the master and two workers were running
+    assert locust_processes() == []
+
+
+def test_processes_spread_users_over_workers(tiny: LiveService) -> None:
+    run = load.run(tiny, "orders", users=4, duration=3, processes=2, record=False)
+
+    # Each worker process signs in once: two workers, two sign-ins.
+    assert run.stats.loc["POST /v1/auth/token", "requests"] == 2
+    assert run.stats.loc["POST /v1/orders", "requests"] > 0
+
+
+def test_locust_dies_with_a_killed_parent(tiny: LiveService, tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys\nfrom labkit import load\n"
+        "load.run(sys.argv[1], 'catalog', users=2, duration=60, processes=2, record=False)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    parent = subprocess.Popen([sys.executable, str(script), tiny.url], env=env)
+    try:
+        family = _wait_for(lambda: _locust_children(parent.pid, at_least=3))
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        assert _wait_for(lambda: not any(_alive(p) for p in family))
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def _locust_children(pid: int, *, at_least: int) -> list[psutil.Process]:
+    """Locust processes under `pid`, once there are at least `at_least` of them."""
+    try:
+        kids = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+    found = [p for p in kids if "_locust_boot.py" in " ".join(p.cmdline())]
+    return found if len(found) >= at_least else []
+
+
+def _alive(proc: psutil.Process) -> bool:
+    """True while `proc` exists and is not a zombie waiting to be reaped."""
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _wait_for(condition, attempts: int = 150):  # type: ignore[no-untyped-def]
+    """Poll `condition` every 0.1 s until it is truthy; return its last value."""
+    for _ in range(attempts):
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    return condition()
+
+
+def test_find_knee_runs_one_step_per_user_count(tiny: LiveService) -> None:
+    knee = load.find_knee(tiny, "catalog", users=(1, 2), step_duration=2, progress=False)
+
+    assert knee.steps["users"].tolist() == [1, 2]
+    assert (knee.steps["rps"] > 0).all()
+    assert len(journal.runs("knee")) == 1
