@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -102,12 +103,7 @@ def problem_response(
         "request_id": request_id,
         **extra,
     }
-    all_headers = dict(headers or {})
-    if request_id:
-        all_headers.setdefault("X-Request-ID", request_id)
-    return JSONResponse(
-        body, status_code=status, headers=all_headers, media_type=PROBLEM_MEDIA_TYPE
-    )
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
 def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -146,18 +142,33 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route matches {request.url.path}"
-    elif exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}"
-    return problem_response(
-        request, status=exc.status_code, detail=detail, headers=dict(exc.headers or {})
-    )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+        detail = f"{request.method} is not allowed on {request.url.path}; use {headers['Allow']}"
+    return problem_response(request, status=exc.status_code, detail=detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the contract serves at this path (Starlette's Allow names only one route)."""
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), request.url.path):
+            return sorted(method.upper() for method in operations)
+    return []
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     """Log the crash with its request id; the client learns only the id, never the trace."""
-    log.exception("unhandled error", extra={"request_id": request_id_of(request.scope)})
+    request_id = request_id_of(request.scope)
+    log.exception("unhandled error", extra={"request_id": request_id})
+    # Rendered outside the middleware stack (Starlette's outermost layer), so the
+    # request id and security headers are added here.
+    headers = {"X-Request-ID": request_id or "", "X-Content-Type-Options": "nosniff"}
     return problem_response(
-        request, status=500, detail="the server failed; quote the request_id when reporting"
+        request,
+        status=500,
+        detail="the server failed; quote the request_id when reporting",
+        headers=headers,
     )
 
 
