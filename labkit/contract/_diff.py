@@ -212,13 +212,15 @@ class _Differ:
 
     def run(self) -> bool:
         pairs, removed, added = _pair(self.old, self.new)
-        new_paths = set(self.new.doc["paths"])
+        new_paths = {_normal(p, versionless=True) for p in self.new.doc["paths"]}
         for op in removed:
-            code = "path-removed" if op.path not in new_paths else "operation-removed"
+            gone = _normal(op.path, versionless=True) not in new_paths
+            code = "path-removed" if gone else "operation-removed"
             self.add(code, op, op.pointer, f"{op.key} is gone")
-        old_paths = set(self.old.doc["paths"])
+        old_paths = {_normal(p, versionless=True) for p in self.old.doc["paths"]}
         for op in added:
-            code = "path-added" if op.path not in old_paths else "operation-added"
+            fresh = _normal(op.path, versionless=True) not in old_paths
+            code = "path-added" if fresh else "operation-added"
             self.add(code, op, op.pointer, f"{op.key} is new")
         for a, b in pairs:
             self.operation(a, b)
@@ -387,12 +389,10 @@ class _Differ:
         for field in sorted(p_old.keys() - p_new.keys()):
             self.add(f"{side}-field-removed", op, where, f"{side} field {name}.{field} removed")
         for field in sorted(p_new.keys() - p_old.keys()):
-            code = (
-                "required-request-field-added"
-                if request and field in r_new
-                else f"{side}-field-added"
-            )
-            self.add(code, op, where, f"{side} field {name}.{field} added")
+            required = request and field in r_new
+            code = "required-request-field-added" if required else f"{side}-field-added"
+            what = "required request" if required else side
+            self.add(code, op, where, f"{what} field {name}.{field} added")
         for field in sorted(p_old.keys() & p_new.keys()):
             at = f"{where}/properties/{escape(field)}"
             if request and field in r_new and field not in r_old:

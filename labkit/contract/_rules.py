@@ -90,6 +90,15 @@ _VERBS = frozenset(
         "retrieve",
         "read",
         "write",
+        "cancel",
+        "approve",
+        "activate",
+        "deactivate",
+        "send",
+        "reset",
+        "login",
+        "logout",
+        "register",
     ]
 )
 _PLURAL_EXCEPTIONS = frozenset(
@@ -132,6 +141,7 @@ _CURSOR_NAMES = frozenset(
     {"cursor", "after", "before", "page_token", "pagetoken", "starting_after"}
 )
 _OFFSET_NAMES = frozenset({"offset", "page", "skip"})
+_PAGE_ITEMS = frozenset({"items", "data", "results", "entries"})
 _RATE_HEADERS = ("ratelimit", "ratelimit-policy", "x-ratelimit-limit", "x-ratelimit-remaining")
 
 
@@ -196,8 +206,9 @@ class Context:
         return op.method == "post" and self.is_collection(op.path)
 
     def is_list(self, op: Operation) -> bool:
-        """A GET whose success body is an array, or an object carrying one (a page of items)."""
-        if op.method != "get":
+        """A GET on a static path whose success body is an array or a page of `items`."""
+        segments = _segments(op.path)
+        if op.method != "get" or not segments or _is_param(segments[-1]):
             return False
         found = json_schema(op.responses.get("200"))
         if not found:
@@ -206,7 +217,9 @@ class Context:
         if "array" in types(self.spec, schema):
             return True
         props = (schema.get("properties") or {}) if isinstance(schema, Mapping) else {}
-        return any("array" in types(self.spec, p) for p in props.values())
+        return any(
+            name in _PAGE_ITEMS and "array" in types(self.spec, p) for name, p in props.items()
+        )
 
     def limited(self, op: Operation) -> bool:
         """Whether a rate limit applies: declared by an extension or by RateLimit headers."""
@@ -350,11 +363,9 @@ def _plural(ctx: Context) -> Iterator[Hit]:
 def _verbs(ctx: Context) -> Iterator[Hit]:
     for path in ctx.paths:
         for seg in _segments(path):
-            if not _is_param(seg) and seg.split("-")[0].lower() in _VERBS:
-                yield (
-                    f"/paths/{escape(path)}",
-                    f"segment {seg!r} starts with the verb {seg.split('-')[0]!r}",
-                )
+            first = re.split(r"[-_]|(?=[A-Z])", seg)[0].lower()
+            if not _is_param(seg) and first in _VERBS:
+                yield f"/paths/{escape(path)}", f"segment {seg!r} starts with the verb {first!r}"
                 break
 
 
@@ -611,7 +622,8 @@ def _server_fields(ctx: Context) -> Iterator[Hit]:
 )
 def _bounds(ctx: Context) -> Iterator[Hit]:
     for _, pointer, schema in ctx.request_schemas:
-        kinds = types(ctx.spec, schema)
+        own = schema.get("type")
+        kinds = set(own if isinstance(own, list) else [own])
         bounded = any(k in schema for k in ("maxLength", "enum", "format", "pattern", "const"))
         if "string" in kinds and not bounded:
             yield pointer, "string has no maxLength"
