@@ -10,15 +10,19 @@ from labkit.contract._generate import make_large_spec
 from labkit.contract._lint import Finding, LintReport, lint
 from labkit.contract._load import ContractError, Operation, Spec, SpecLoadError, load
 from labkit.contract._rules import RULES, Rule
+from labkit.contract._testing import ContractFailure, ContractTestReport, OperationResult, test
 
 __all__ = [
     "Change",
     "Comparison",
     "ContractError",
+    "ContractFailure",
+    "ContractTestReport",
     "DiffReport",
     "Finding",
     "LintReport",
     "Operation",
+    "OperationResult",
     "Rule",
     "Spec",
     "SpecLoadError",
@@ -28,6 +32,7 @@ __all__ = [
     "load",
     "make_large_spec",
     "rules",
+    "test",
 ]
 
 
