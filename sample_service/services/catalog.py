@@ -80,7 +80,9 @@ def _filtered(stmt: Select[Any], filters: ProductFilter, *, unsafe_search: bool)
         if unsafe_search:
             # DELIBERATELY VULNERABLE (lesson switch `injectable_search`): the search
             # text is pasted into the SQL, so a quote in it rewrites the query.
-            stmt = stmt.where(text(f"products.name LIKE '%{filters.q}%'"))
+            # (Colons are escaped only so SQLAlchemy does not read them as parameters.)
+            unsafe = f"products.name LIKE '%{filters.q}%'".replace(":", "\\:")
+            stmt = stmt.where(text(unsafe))
         else:
             stmt = stmt.where(Product.name.ilike(f"%{_escape_like(filters.q)}%", escape="\\"))
     return stmt
