@@ -36,6 +36,8 @@ PRODUCTS = {1: (1299, 100), 2: (450, 100), 3: (9900, 10)}
 SERVICE_KINDS = ("sqlite", "postgres-embedded", "postgres-server")
 # Generous limits so tests that are not about rate limiting never meet one.
 RELAXED = {"rate_limit_capacity": 10_000, "auth_rate_limit_capacity": 10_000}
+# For a service in a child process: memory backends even when REDIS_URL is set.
+CHILD_SETTINGS = {"environment": "test", "access_log": False, "redis_url": ""}
 
 
 @cache
@@ -57,7 +59,12 @@ class Shop:
 
     def settings(self, **overrides: Any) -> Settings:
         """Settings for an app on this database: test environment, lab mode, relaxed limits."""
-        values: dict[str, Any] = {"environment": "test", "lab_mode": True, **RELAXED}
+        values: dict[str, Any] = {
+            "environment": "test",
+            "lab_mode": True,
+            "redis_url": None,  # memory backends unless a test asks for Redis
+            **RELAXED,
+        }
         values.update(overrides)
         return Settings(database_url=self.db.url, access_log=False, **values)
 

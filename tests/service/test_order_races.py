@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from labkit.service import LiveService
-from tests.service.accounts import PASSWORD, RELAXED, Shop, shop
+from tests.service.accounts import CHILD_SETTINGS, PASSWORD, RELAXED, Shop, shop
 
 __all__ = ["shop"]
 
@@ -21,7 +21,7 @@ __all__ = ["shop"]
 @pytest.fixture
 def live(shop: Shop) -> Iterator[LiveService]:
     """The service on the shop's database, on a free loopback port."""
-    settings = {**RELAXED, "environment": "test", "access_log": False}
+    settings = {**CHILD_SETTINGS, **RELAXED}
     with LiveService(db=shop.db, scale=None, settings=settings) as service:
         yield service
 
