@@ -55,9 +55,12 @@ def percentile(response_times: Mapping[int, int], count: int, fraction: float) -
 
 def stats_from_json(report: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Per-endpoint totals and percentiles, plus an `Aggregated` row, from Locust's JSON report."""
-    rows = [_endpoint_row(entry) for entry in report]
+    total = _merge(report)
+    # Every endpoint's rate is over the whole run: an endpoint hit once is not "infinitely fast".
+    span = float(total["last_request_timestamp"]) - float(total["start_time"])
+    rows = [_endpoint_row(entry, span) for entry in report]
     if report:
-        rows.append(_endpoint_row(_merge(report)))
+        rows.append(_endpoint_row(total, span))
     frame = pd.DataFrame(rows, columns=["endpoint", *STATS_COLUMNS])
     return frame.set_index("endpoint")
 
@@ -133,12 +136,11 @@ def last_aggregate(csv_file: Path) -> dict[str, float] | None:
     return None
 
 
-def _endpoint_row(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """Summarise one endpoint (or the merged total) of the JSON report."""
+def _endpoint_row(entry: Mapping[str, Any], span: float) -> dict[str, Any]:
+    """Summarise one endpoint (or the merged total) of the JSON report, rates over `span` seconds."""
     times = {int(k): int(v) for k, v in entry["response_times"].items()}
     count = int(entry["num_requests"])
     failures = int(entry["num_failures"])
-    span = float(entry["last_request_timestamp"] or 0) - float(entry["start_time"] or 0)
     method = entry.get("method") or ""
     name = f"{method} {entry['name']}".strip()
     return {

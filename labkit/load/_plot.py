@@ -47,11 +47,15 @@ def plot_knee(steps: pd.DataFrame, knee_users: int | None) -> Figure:
     """Throughput and P95 against users; the knee marked where one flattens and the other rises."""
     fig, rps_ax = plt.subplots(figsize=(7, 4))
     rps_ax.plot(steps["users"], steps["rps"], "o-", color="tab:green", label="requests/s")
+    rps_ax.set_xscale("log", base=2)  # steps usually double the users
+    rps_ax.set_xticks(steps["users"], [str(u) for u in steps["users"]])
     rps_ax.set_xlabel("users")
     rps_ax.set_ylabel("requests/s", color="tab:green")
+    rps_ax.set_ylim(bottom=0)
     lat_ax = rps_ax.twinx()
     lat_ax.plot(steps["users"], steps["p95_ms"], "s--", color="tab:orange", label="P95")
     lat_ax.set_ylabel("P95 (ms)", color="tab:orange")
+    lat_ax.set_ylim(bottom=0)
     if knee_users is not None:
         rps_ax.axvline(knee_users, color="grey", linestyle=":")
         rps_ax.annotate(f"knee: {knee_users} users", (knee_users, rps_ax.get_ylim()[1] * 0.95))
