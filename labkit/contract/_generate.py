@@ -89,6 +89,11 @@ def _ref(kind: str, name: str) -> dict[str, str]:
     return {"$ref": f"#/components/{kind}/{name}"}
 
 
+def _responses(code: str, success: dict[str, Any], *errors: str) -> dict[str, Any]:
+    """A success response and the shared error responses every operation documents."""
+    return {code: success, **_errors(*errors)}
+
+
 def _errors(*codes: str) -> dict[str, Any]:
     names = {
         "401": "Unauthorized",
@@ -144,6 +149,7 @@ def _resource(adjective: str, noun: str, schemas: dict[str, Any]) -> dict[str, d
         **_json(_ref("schemas", f"{model}Write"), {"name": "first", "price_cents": 1999}),
     }
     one = _json(_ref("schemas", model), example)
+    page = {"items": [example], "next_cursor": None}
     common = {"tags": [kebab]}
     collection = {
         "get": {
@@ -158,15 +164,11 @@ def _resource(adjective: str, noun: str, schemas: dict[str, Any]) -> dict[str, d
                 },
                 {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": 200}},
             ],
-            "responses": {
-                "200": {
-                    "description": "A page",
-                    **_json(
-                        _ref("schemas", f"{model}Page"), {"items": [example], "next_cursor": None}
-                    ),
-                },
-                **_errors("422"),
-            },
+            "responses": _responses(
+                "200",
+                {"description": "A page", **_json(_ref("schemas", f"{model}Page"), page)},
+                "422",
+            ),
         },
         "post": {
             **common,
@@ -180,14 +182,15 @@ def _resource(adjective: str, noun: str, schemas: dict[str, Any]) -> dict[str, d
                 }
             ],
             "requestBody": body,
-            "responses": {
-                "201": {
+            "responses": _responses(
+                "201",
+                {
                     "description": "Created",
                     "headers": {"Location": {"schema": {"type": "string"}}},
                     **one,
                 },
-                **_errors("422"),
-            },
+                "422",
+            ),
         },
     }
     member = {
@@ -196,7 +199,7 @@ def _resource(adjective: str, noun: str, schemas: dict[str, Any]) -> dict[str, d
             **common,
             "operationId": f"get_{snake}",
             "summary": f"Read a {kebab}",
-            "responses": {"200": {"description": "Found", **one}, **_errors("404", "422")},
+            "responses": _responses("200", {"description": "Found", **one}, "404", "422"),
         },
         "patch": {
             **common,
@@ -211,13 +214,13 @@ def _resource(adjective: str, noun: str, schemas: dict[str, Any]) -> dict[str, d
                 }
             ],
             "requestBody": body,
-            "responses": {"200": {"description": "Updated", **one}, **_errors("404", "412", "422")},
+            "responses": _responses("200", {"description": "Updated", **one}, "404", "412", "422"),
         },
         "delete": {
             **common,
             "operationId": f"delete_{snake}",
             "summary": f"Delete a {kebab}",
-            "responses": {"204": {"description": "Deleted"}, **_errors("404", "422")},
+            "responses": _responses("204", {"description": "Deleted"}, "404", "422"),
         },
     }
     return {f"/v1/{kebab}s": collection, f"/v1/{kebab}s/{{{snake}_id}}": member}

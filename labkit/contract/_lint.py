@@ -131,7 +131,7 @@ class LintReport:
         return target
 
 
-def _read_config(config: Mapping[str, str] | str | Path | None) -> dict[str, str]:
+def _read_config(config: Mapping[str, Any] | str | Path | None) -> dict[str, str]:
     if config is None:
         return {}
     if isinstance(config, str | Path):
@@ -151,7 +151,7 @@ def _read_config(config: Mapping[str, str] | str | Path | None) -> dict[str, str
     return settings
 
 
-def lint(spec: Any, config: Mapping[str, str] | str | Path | None = None) -> LintReport:
+def lint(spec: Any, config: Mapping[str, Any] | str | Path | None = None) -> LintReport:
     """Check a contract against API guidelines and return every finding with why and how to fix.
 
     `spec` is anything `load` accepts. `config` maps rule ids to "off", "error", "warning" or

@@ -125,7 +125,7 @@ class Spec:
 
     @property
     def operations(self) -> list[Operation]:
-        ops = []
+        ops: list[Operation] = []
         for path, item in self.doc["paths"].items():
             item = self.deref(item)
             ops.extend(Operation(path, m, item[m], self) for m in METHODS if m in item)

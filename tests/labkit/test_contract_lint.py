@@ -57,7 +57,7 @@ def _list_returns_array(doc: Doc) -> None:
     ]["items"]
 
 
-BREAKS: dict[str, Callable[[Doc], None]] = {
+BREAKS: dict[str, Callable[[Doc], Any]] = {
     "info-description": lambda d: d["info"].pop("description"),
     "info-contact": lambda d: d["info"].pop("contact"),
     "info-version-semver": lambda d: d["info"].update(version="v1"),

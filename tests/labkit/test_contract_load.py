@@ -50,7 +50,7 @@ MINIMAL = {
 
 
 def _doc(**changes: Any) -> dict[str, Any]:
-    doc = json.loads(json.dumps(MINIMAL))
+    doc: dict[str, Any] = json.loads(json.dumps(MINIMAL))
     doc.update(changes)
     return doc
 
