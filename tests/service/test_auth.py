@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from typing import Any
 
+import httpx
 import jwt
 import pytest
 from fastapi.testclient import TestClient
@@ -19,10 +21,10 @@ from tests.service.accounts import PASSWORD, Shop, bearer, client, login, make_c
 __all__ = ["client", "make_client", "shop"]
 
 
-def _problem(response: object, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.text  # type: ignore[attr-defined]
-    assert response.headers["content-type"] == "application/problem+json"  # type: ignore[attr-defined]
-    body: dict[str, object] = response.json()  # type: ignore[attr-defined]
+def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
     assert body["status"] == status
     return body
 
@@ -97,7 +99,7 @@ def test_token_signed_with_another_secret_is_401(client: TestClient, shop: Shop)
     assert _me(client, token) == 401
 
 
-def _refresh(client: TestClient, token: str) -> object:
+def _refresh(client: TestClient, token: str) -> httpx.Response:
     return client.post(
         "/v1/auth/token", data={"grant_type": "refresh_token", "refresh_token": token}
     )
@@ -106,19 +108,19 @@ def _refresh(client: TestClient, token: str) -> object:
 def test_refresh_rotates_the_refresh_token(client: TestClient) -> None:
     first = login(client, "alice@shop.test")
     response = _refresh(client, first["refresh_token"])
-    assert response.status_code == 200  # type: ignore[attr-defined]
-    second = response.json()  # type: ignore[attr-defined]
+    assert response.status_code == 200
+    second = response.json()
     assert second["refresh_token"] != first["refresh_token"]
     assert _me(client, second["access_token"]) == 200
 
 
 def test_reused_refresh_token_revokes_its_whole_family(client: TestClient) -> None:
     first = login(client, "alice@shop.test")
-    second = _refresh(client, first["refresh_token"]).json()  # type: ignore[attr-defined]
+    second = _refresh(client, first["refresh_token"]).json()
     _problem(_refresh(client, first["refresh_token"]), 401)  # the copy is replayed
     _problem(_refresh(client, second["refresh_token"]), 401)  # the legitimate one died too
     other = login(client, "alice@shop.test")  # other sign-ins are untouched
-    assert _refresh(client, other["refresh_token"]).status_code == 200  # type: ignore[attr-defined]
+    assert _refresh(client, other["refresh_token"]).status_code == 200
 
 
 def test_logout_ends_the_sign_in_and_is_idempotent(client: TestClient) -> None:
@@ -173,7 +175,7 @@ def test_register_twice_with_the_same_email_is_409(client: TestClient) -> None:
 
 def test_register_validation_names_the_failing_fields(client: TestClient) -> None:
     response = client.post("/v1/users", json={"email": "nope", "password": "short"})
-    fields = {error["field"] for error in _problem(response, 422)["errors"]}  # type: ignore[union-attr]
+    fields = {error["field"] for error in _problem(response, 422)["errors"]}
     assert {"body.email", "body.password", "body.full_name"} <= fields
 
 
