@@ -6,6 +6,7 @@ import copy
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ class Operation:
     def key(self) -> str:
         return f"{self.method.upper()} {self.path}"
 
-    @property
+    @cached_property
     def parameters(self) -> list[dict[str, Any]]:
         """Path-level and operation-level parameters, resolved; the operation's win on (name, in)."""
         merged: dict[tuple[str, str], dict[str, Any]] = {}
@@ -67,11 +68,11 @@ class Operation:
                 merged[(str(param.get("name")), str(param.get("in")))] = param
         return list(merged.values())
 
-    @property
+    @cached_property
     def responses(self) -> dict[str, dict[str, Any]]:
         return {str(k): self.spec.deref(v) for k, v in (self.node.get("responses") or {}).items()}
 
-    @property
+    @cached_property
     def request_body(self) -> dict[str, Any] | None:
         body = self.node.get("requestBody")
         return None if body is None else self.spec.deref(body)
@@ -101,6 +102,7 @@ class Spec:
     def __init__(self, doc: dict[str, Any], *, origin: str = "<dict>") -> None:
         self.doc = doc
         self.origin = origin
+        self._targets: dict[str, Any] = {}
         _check_structure(doc)
         self._check_refs()
         self._resolved: dict[str, Any] | None = None
@@ -123,8 +125,9 @@ class Spec:
     def api_version(self) -> str:
         return str(self.doc.get("info", {}).get("version", ""))
 
-    @property
+    @cached_property
     def operations(self) -> list[Operation]:
+        """Every operation in document order (read once: treat a loaded document as read-only)."""
         ops: list[Operation] = []
         for path, item in self.doc["paths"].items():
             item = self.deref(item)
@@ -142,10 +145,13 @@ class Spec:
 
     def at(self, pointer: str) -> Any:
         """The node at a JSON pointer such as `#/components/schemas/Product`."""
+        if pointer in self._targets:
+            return self._targets[pointer]
         node: Any = self.doc
         for token in pointer.lstrip("#").split("/")[1:]:
             token = _unescape(token)
             node = node[int(token)] if isinstance(node, list) else node[token]
+        self._targets[pointer] = node
         return node
 
     def deref(self, node: Any) -> Any:
@@ -195,12 +201,13 @@ class Spec:
 
 
 def _refs(node: Any, where: str) -> Iterator[tuple[str, str]]:
-    if isinstance(node, Mapping):
+    # Concrete types, not Mapping: parsed documents are dicts, and ABC checks dominate big specs.
+    if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str):
             yield where, ref
         for k, v in node.items():
-            if isinstance(v, Mapping | list):
+            if isinstance(v, dict | list):
                 yield from _refs(v, f"{where}/{escape(str(k))}")
     elif isinstance(node, list):
         for i, v in enumerate(node):
