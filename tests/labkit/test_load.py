@@ -223,3 +223,17 @@ def test_find_knee_runs_one_step_per_user_count(tiny: LiveService) -> None:
     assert knee.steps["users"].tolist() == [1, 2]
     assert (knee.steps["rps"] > 0).all()
     assert len(journal.runs("knee")) == 1
+
+
+def test_cli_load_prints_stats_and_fails_a_missed_slo(
+    tiny: LiveService, mixed_locustfile: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from labkit.cli import main
+
+    common = [tiny.url, "-u", "1", "-d", "1", "--p95-ms", "10000", "--no-journal"]
+    met = main(["load", *common])
+    out = capsys.readouterr().out
+    missed = main(["load", *common, "-s", str(mixed_locustfile), "--error-rate", "0"])
+
+    assert met == 0 and "GET /v1/products/{id}" in out and "SLO met" in out
+    assert missed == 1 and "SLO MISSED" in capsys.readouterr().out

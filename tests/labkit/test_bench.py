@@ -1,0 +1,101 @@
+"""labkit bench: wrk output parsing, the generator choice, and real (short) items in the journal."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from labkit import bench, journal
+from labkit.bench import BenchError, parse_wrk
+
+WRK_OUTPUT = """\
+Running 1s test @ http://127.0.0.1:18778/
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     0.97ms    3.54ms  36.49ms   96.96%
+    Req/Sec    12.18k     2.66k   16.40k    63.64%
+  Latency Distribution
+     50%  295.00us
+     75%  347.00us
+     90%    1.20ms
+     99%   1.02s
+  13327 requests in 1.10s, 1.80MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 7
+Requests/sec:  12113.69
+Transfer/sec:      1.64MB
+"""
+needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+
+
+@pytest.fixture(autouse=True)
+def own_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "journal.duckdb"
+    monkeypatch.setenv("LABKIT_JOURNAL", str(path))
+    return path
+
+
+def test_parse_wrk_reads_throughput_percentiles_in_ms_and_errors() -> None:
+    numbers = parse_wrk(WRK_OUTPUT)
+
+    assert numbers["rps"] == 12113.69
+    assert numbers["p50_ms"] == pytest.approx(0.295)
+    assert numbers["p99_ms"] == pytest.approx(1020.0)
+    assert numbers["errors"] == 10  # 7 non-2xx + 3 socket errors
+
+
+def test_parse_wrk_without_a_result_says_what_wrk_printed() -> None:
+    with pytest.raises(BenchError, match="unable to connect"):
+        parse_wrk("unable to connect to 127.0.0.1:1 Connection refused\n")
+
+
+def test_unknown_items_are_refused_with_the_list() -> None:
+    with pytest.raises(BenchError, match="ceiling, product"):
+        bench.run(only=["warp_speed"])
+
+
+def test_asking_for_wrk_without_wrk_names_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+
+    with pytest.raises(BenchError, match="apt-get install wrk"):
+        bench.run(only=["ceiling"], generator="wrk")
+
+
+def test_ceiling_with_locust_records_generator_and_cpu() -> None:
+    report = bench.run(only=["ceiling"], duration=2, generator="locust")
+
+    item = report.items[0]
+    assert (item.name, item.generator) == ("ceiling", "locust")
+    assert item.rps is not None and item.rps > 0 and item.errors == 0
+    assert item.generator_cpu_pct is not None and item.generator_cpu_pct > 0
+    assert report.table.loc["ceiling", "x_rps"] == 1.0
+    rows = journal.runs("bench")
+    assert rows["label"].tolist() == ["ceiling"] and rows["id"].tolist() == report.journal_ids
+
+
+@needs_wrk
+def test_shop_endpoints_with_wrk_read_as_ratios_to_the_ceiling() -> None:
+    report = bench.run(only=["ceiling", "product", "order"], duration=1, generator="wrk")
+
+    table = report.table
+    assert list(table.index) == ["ceiling", "product", "order"]
+    assert (table["generator"] == "wrk").all()
+    assert (table["errors"] == 0).all(), table[["errors", "note"]]
+    assert (table["x_rps"] > 0).all()
+    assert table.loc["product", "x_rps"] == pytest.approx(
+        table.loc["product", "rps"] / table.loc["ceiling", "rps"]
+    )
+    assert set(journal.runs("bench")["label"]) == {"ceiling", "product", "order"}
+
+
+def test_data_items_seed_page_and_lint_at_a_small_scale() -> None:
+    report = bench.run(only=["seed_sqlite", "pagination", "lint_500"], seed_orders=2_000)
+
+    table = report.table
+    assert list(table.index) == ["seed_sqlite", "pagination", "lint_500"]
+    assert table.loc["seed_sqlite", "rate"] > 0 and table.loc["lint_500", "seconds"] > 0
+    assert "depth 1,980" in table.loc["pagination", "note"]
