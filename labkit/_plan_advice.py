@@ -40,7 +40,7 @@ def _index_names(conn: sa.Connection, kind: str, table: str) -> set[str]:
 
 
 def _stored_bytes(conn: sa.Connection, kind: str, index: str | None) -> int | None:
-    """The index's size (PostgreSQL), or the database's used bytes to diff (SQLite)."""
+    """The index's size (PostgreSQL), or the database's used bytes to diff (SQLite, DuckDB)."""
     if kind == "postgres" and index:
         return int(
             conn.execute(
@@ -52,6 +52,13 @@ def _stored_bytes(conn: sa.Connection, kind: str, index: str | None) -> int | No
         free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
         size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
         return int((pages - free) * size)
+    if kind == "duckdb" and index is None:  # block-granular: 256 KiB steps
+        conn.exec_driver_sql("CHECKPOINT")
+        row = conn.exec_driver_sql(
+            "SELECT used_blocks * block_size FROM pragma_database_size() "
+            "WHERE database_name = current_database()"
+        ).first()
+        return int(row[0]) if row is not None else None
     return None
 
 
@@ -166,8 +173,9 @@ class IndexTrial:
 def try_index(db: Any, ddl: str, sql: Any, params: Params = None, *, repeat: int = 3) -> IndexTrial:
     """Create an index, measure the query before and after, then drop it again.
 
-    Also reports the index's size and what it adds to the cost of inserting rows
-    (measured on a scratch copy of the table that is dropped afterwards).
+    Also reports the index's size (PostgreSQL's own figure; for SQLite and DuckDB the
+    growth of the database file, in 256 KiB blocks on DuckDB) and what it adds to the
+    cost of inserting rows (measured on a scratch copy of the table, dropped afterwards).
 
     >>> trial = lk.try_index(db, "CREATE INDEX ix_p_cat ON products (category_id)", q)
     >>> trial.used, trial.speedup, trial.size_bytes

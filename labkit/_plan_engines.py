@@ -62,6 +62,8 @@ def explain_plan(db: Any, sql: Any, params: Params, analyze: bool) -> Plan:
         with engine.connect() as conn:
             plan = runner(conn, text, args, analyze)
             conn.rollback()  # EXPLAIN ANALYZE of a write must not stick
+        if isinstance(sql, str):
+            plan.sql = sql  # as the reader wrote it, not the driver's placeholders
     except sa.exc.DBAPIError as error:
         first = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         raise ExplainError(

@@ -71,6 +71,8 @@ def _metadata_from(source: Any) -> sa.MetaData:
     if isinstance(metadata, sa.MetaData):
         return metadata
     engine = getattr(source, "engine", source)
+    if isinstance(engine, sa.Engine) and engine.dialect.name == "duckdb":
+        return _reflect_duckdb(engine)
     if isinstance(engine, sa.Engine):
         reflected = sa.MetaData()
         reflected.reflect(bind=engine)
@@ -80,6 +82,49 @@ def _metadata_from(source: Any) -> sa.MetaData:
         f"labkit Database; got {type(source).__name__}. Pass e.g. `models.Base.metadata` "
         f"or `lk.database('sqlite')`."
     )
+
+
+class _NamedType(sa.types.UserDefinedType[Any]):
+    """A column type known only by the name the database reported."""
+
+    cache_ok = True
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def get_col_spec(self, **_kw: Any) -> str:
+        return self.name
+
+
+def _reflect_duckdb(engine: sa.Engine) -> sa.MetaData:
+    """Read a DuckDB schema from its catalog functions (duckdb-engine cannot reflect it)."""
+    metadata = sa.MetaData()
+    with engine.connect() as conn:
+        columns = conn.exec_driver_sql(
+            "SELECT table_name, column_name, data_type, is_nullable FROM duckdb_columns() "
+            "WHERE NOT internal AND schema_name = 'main' ORDER BY table_name, column_index"
+        ).all()
+        constraints = conn.exec_driver_sql(
+            "SELECT table_name, constraint_type, constraint_column_names, referenced_table, "
+            "referenced_column_names FROM duckdb_constraints() WHERE schema_name = 'main' "
+            "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE', 'FOREIGN KEY')"
+        ).all()
+    tables: dict[str, sa.Table] = {}
+    for table, column, type_name, nullable in columns:
+        if table not in tables:
+            tables[table] = sa.Table(table, metadata)
+        tables[table].append_column(
+            sa.Column(column, _NamedType(str(type_name)), nullable=nullable)
+        )
+    for table, kind, names, referred, referred_names in constraints:
+        if kind == "PRIMARY KEY":
+            tables[table].append_constraint(sa.PrimaryKeyConstraint(*names))
+        elif kind == "UNIQUE":
+            tables[table].append_constraint(sa.UniqueConstraint(*names))
+        elif referred in tables:
+            targets = [f"{referred}.{name}" for name in referred_names]
+            tables[table].append_constraint(sa.ForeignKeyConstraint(list(names), targets))
+    return metadata
 
 
 def _column_type(column: sa.Column[Any]) -> str:

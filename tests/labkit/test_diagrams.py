@@ -95,3 +95,23 @@ def test_sequence_diagram_draws_calls_and_dashed_replies() -> None:
 def test_sequence_diagram_refuses_a_malformed_step() -> None:
     with pytest.raises(DiagramError, match="reply"):
         sequence_diagram([("client", "api", "GET", "back")])
+
+
+def test_er_diagram_reflects_duckdb_through_its_catalog() -> None:
+    engine = sa.create_engine("duckdb:///:memory:")
+    with engine.begin() as conn:  # the fixture's schema, in DuckDB's dialect (no SERIAL)
+        for ddl in (
+            "CREATE TABLE customers (id INTEGER PRIMARY KEY, email VARCHAR(200) NOT NULL UNIQUE)",
+            "CREATE TABLE coupons (id INTEGER PRIMARY KEY)",
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY, "
+            "customer_id INTEGER NOT NULL REFERENCES customers (id), "
+            "coupon_id INTEGER REFERENCES coupons (id))",
+            "CREATE TABLE profiles (customer_id INTEGER PRIMARY KEY REFERENCES customers (id), "
+            "bio TEXT)",
+        ):
+            conn.exec_driver_sql(ddl)
+    text = er_diagram(engine).text
+    assert "varchar email UK" in text
+    assert "integer customer_id PK, FK" in text
+    assert 'coupons|o..o{orders : "coupon_id"' in text
+    assert 'customers||--o|profiles : "customer_id"' in text

@@ -225,5 +225,8 @@ def test_something_that_is_not_a_database_is_refused() -> None:
         explain("sqlite", "SELECT 1")
 
 
-def test_plan_type_is_the_public_result(items: Database) -> None:
-    assert isinstance(explain(items, "SELECT 1"), Plan)
+def test_plan_keeps_the_sql_as_written(items: Database) -> None:
+    query = "SELECT * FROM items WHERE cat = :c"
+    plan = explain(items, query, {"c": 7})
+    assert isinstance(plan, Plan)
+    assert plan.sql == query
