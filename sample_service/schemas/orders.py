@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sample_service.schemas.catalog import UtcDatetime
 
 OrderStatus = Literal["placed", "paid", "shipped", "cancelled"]
 
@@ -71,7 +72,7 @@ class OrderRead(BaseModel):
     user_id: int
     status: OrderStatus
     total_cents: int
-    created_at: dt.datetime
+    created_at: UtcDatetime
     items: list[OrderItemRead]
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from sample_service.schemas.catalog import UtcDatetime
 
 
 class ReviewCreate(BaseModel):
@@ -43,7 +43,7 @@ class ReviewRead(BaseModel):
     product_id: int
     rating: int
     body: str
-    created_at: dt.datetime
+    created_at: UtcDatetime
 
 
 class ReviewPage(BaseModel):

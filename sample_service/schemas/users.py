@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from sample_service.schemas.catalog import UtcDatetime
 
 Role = Literal["customer", "staff", "admin"]
 # Shape only: whether a mailbox exists is for a confirmation mail, not a regex.
@@ -51,4 +52,4 @@ class UserRead(BaseModel):
     email: str
     full_name: str
     role: Role
-    created_at: dt.datetime
+    created_at: UtcDatetime
