@@ -29,6 +29,7 @@ from sample_service.api import (
     users,
 )
 from sample_service.api import metrics as metrics_api
+from sample_service.api.openapi import install_openapi
 from sample_service.api.problems import install_problem_handlers
 from sample_service.cache import Cache, CacheHeaderMiddleware
 from sample_service.config import Settings, get_settings
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings, redis, enabled=lambda: not app.state.settings.cache_off
     )
     install_problem_handlers(app)
+    install_openapi(app)
 
     for module in (health, metrics_api, categories, products, reports):
         app.include_router(module.router)

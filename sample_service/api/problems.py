@@ -181,14 +181,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries documenting each error status with the Problem schema."""
+    """OpenAPI ``responses=`` entries for these error statuses (``api/openapi.py`` adds the schema)."""
     return {
-        status: {
-            "model": Problem,
-            "description": _HTTP_SLUGS.get(status, ("", "Error"))[1],
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-        }
-        for status in statuses
+        status: {"description": _HTTP_SLUGS.get(status, ("", "Error"))[1]} for status in statuses
     }
 
 
