@@ -26,7 +26,7 @@ def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:,.3f}"
 
 
-def _row(depth: int, node: PlanNode, widest: float) -> str:
+def _row(depth: int, node: PlanNode, widest: float, misses: dict[int, float]) -> str:
     css = "scan" if node.is_full_scan else "sort" if node.is_sort else ""
     name = escape(node.operator)
     on = " ".join(
@@ -41,10 +41,8 @@ def _row(depth: int, node: PlanNode, widest: float) -> str:
         f"<br><span class='note'>{escape(node.condition[:120])}</span>" if node.condition else ""
     )
     actual = _rows(node.actual_rows)
-    if node.est_rows is not None and node.actual_rows is not None:
-        low, high = sorted((max(node.est_rows, 1.0), max(node.actual_rows, 1.0)))
-        if high / low >= 10:
-            actual = f"<span class='bad' title='estimate off x{high / low:.0f}'>{actual}</span>"
+    if id(node) in misses:
+        actual = f"<span class='bad' title='estimate off x{misses[id(node)]:.0f}'>{actual}</span>"
     width = 0 if not widest or node.self_ms is None else int(120 * node.self_ms / widest)
     buffers = ", ".join(f"{k} {v:,}" for k, v in (node.buffers or {}).items())
     return (
@@ -82,6 +80,7 @@ def plan_html(plan: Plan, *, style: bool = True) -> str:
             "what it does",
         )
     )
-    body = "".join(_row(depth, node, widest) for depth, node in plan.walk())
+    misses = {id(miss.node): miss.factor for miss in plan.misestimates()}
+    body = "".join(_row(depth, node, widest, misses) for depth, node in plan.walk())
     table = f"<table class='lk-plan'><tr>{header}</tr>{body}</table>"
     return (_STYLE if style else "") + f"<div class='lk-plan'>{head}{table}</div>"

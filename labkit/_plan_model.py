@@ -212,13 +212,24 @@ class Plan:
         return self.root
 
     def misestimates(self, factor: float = 10.0) -> list[Misestimate]:
-        """Nodes whose row estimate was off by `factor` or more, up or down."""
-        found = [
-            Misestimate(node, node.est_rows, node.actual_rows)
-            for node in self.nodes()
-            if node.est_rows is not None and node.actual_rows is not None
-        ]
-        return [m for m in found if m.factor >= factor]
+        """Nodes whose row estimate was off by `factor` or more, up or down.
+
+        Below a LIMIT, fewer rows than estimated is the limit stopping early, not a
+        misestimate, so those are left out.
+        """
+        walked = list(self.walk_with_parents())
+        limited: list[bool] = []
+        for _depth, _node, parent in walked:
+            above = parent is not None and (limited[parent] or walked[parent][1].family == "limit")
+            limited.append(above)
+        found = []
+        for (_depth, node, _parent), below_limit in zip(walked, limited, strict=True):
+            if node.est_rows is None or node.actual_rows is None:
+                continue
+            miss = Misestimate(node, node.est_rows, node.actual_rows)
+            if miss.factor >= factor and not (below_limit and miss.direction == "over"):
+                found.append(miss)
+        return found
 
     def text(self) -> str:
         """The plan as an indented tree without timings or counts, stable across runs."""

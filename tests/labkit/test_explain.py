@@ -230,3 +230,15 @@ def test_plan_keeps_the_sql_as_written(items: Database) -> None:
     plan = explain(items, query, {"c": 7})
     assert isinstance(plan, Plan)
     assert plan.sql == query
+
+
+@pytest.mark.postgres
+def test_rows_cut_short_by_a_limit_are_not_a_misestimate() -> None:
+    db = make_items("postgres")
+    try:
+        plan = explain(db, "SELECT * FROM items WHERE cat = 7 ORDER BY price LIMIT 3")
+        sort = plan.sorts()[0]
+        assert sort.est_rows is not None and sort.actual_rows == 3 < sort.est_rows / 10
+        assert plan.misestimates() == []
+    finally:
+        db.drop()
