@@ -89,7 +89,7 @@ def _bump(old: str, new: str) -> str:
     if not parse[0] or not parse[1]:
         return "none" if old == new else "patch"
     a, b = ([int(x or 0) for x in m.groups()] for m in parse)  # type: ignore[union-attr]
-    for part, name in zip(range(3), ("major", "minor", "patch"), strict=True):
+    for part, name in enumerate(("major", "minor", "patch")):
         if b[part] != a[part]:
             return name if b[part] > a[part] else "none"
     return "none"
@@ -103,6 +103,7 @@ class DiffReport:
         self.new_version = new.api_version
         self.title = new.title
         self.changes = sorted(changes, key=lambda c: (LEVELS.index(c.level), c.operation, c.code))
+        self.path_bump = path_bump
         self.bump = "major" if path_bump else _bump(old.api_version, new.api_version)
 
     def __len__(self) -> int:
@@ -138,6 +139,8 @@ class DiffReport:
     @property
     def verdict(self) -> str:
         moved = f"{self.old_version} → {self.new_version} ({self.bump} bump)"
+        if self.path_bump:
+            moved += " with a new /vN path prefix"
         if self.version_ok:
             return f"version {moved} covers the changes (they need {self.required_bump})"
         return f"version {moved} is not enough: {len(self.breaking)} breaking changes need a {self.required_bump} bump"

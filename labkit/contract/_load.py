@@ -231,10 +231,46 @@ def _fail(where: str, what: str, fix: str) -> SpecLoadError:
     return SpecLoadError(f"not a valid OpenAPI document at {where}: {what}; {fix}", where=where)
 
 
+def _expect(node: Any, kind: type, where: str, what: str) -> None:
+    if not isinstance(node, kind):
+        name = "a mapping" if kind is Mapping else "a list"
+        raise _fail(where, f"{what} should be {name}, got {node!r:.60}", f"make it {name}")
+
+
+def _check_parameters(params: Any, where: str) -> None:
+    _expect(params, list, where, "parameters")
+    for i, p in enumerate(params):
+        _expect(p, Mapping, f"{where}/{i}", "a parameter")
+        if "$ref" not in p and ("name" not in p or "in" not in p):
+            raise _fail(f"{where}/{i}", f"parameter {p!r:.60} lacks `name` or `in`", "give it both")
+
+
+def _check_content(holder: Any, where: str, what: str) -> None:
+    _expect(holder, Mapping, where, what)
+    content = holder.get("content", {})
+    _expect(content, Mapping, f"{where}/content", "content")
+    for media, body in content.items():
+        _expect(body, Mapping, f"{where}/content/{escape(str(media))}", f"media type {media}")
+    _expect(holder.get("headers", {}), Mapping, f"{where}/headers", "headers")
+
+
+def _check_operation(op: Any, where: str, version: str) -> None:
+    _expect(op, Mapping, where, "an operation")
+    if "responses" in op or version.startswith("3.0"):
+        _expect(op.get("responses"), Mapping, f"{where}/responses", "responses")
+        for code, response in op["responses"].items():
+            _check_content(response, f"{where}/responses/{escape(str(code))}", f"response {code}")
+    if "requestBody" in op:
+        _check_content(op["requestBody"], f"{where}/requestBody", "requestBody")
+    if "parameters" in op:
+        _check_parameters(op["parameters"], f"{where}/parameters")
+    if "security" in op:
+        _expect(op["security"], list, f"{where}/security", "security")
+
+
 def _check_structure(doc: Any) -> None:
     """Check what every later step relies on, naming the JSON pointer where the document breaks."""
-    if not isinstance(doc, Mapping):
-        raise _fail("/", f"expected a mapping, got {type(doc).__name__}", "load an OpenAPI object")
+    _expect(doc, Mapping, "/", "an OpenAPI document")
     if "swagger" in doc:
         raise _fail(
             "/swagger",
@@ -249,39 +285,23 @@ def _check_structure(doc: Any) -> None:
     info = doc.get("info")
     if not isinstance(info, Mapping) or "title" not in info or "version" not in info:
         raise _fail("/info", f"got {info!r}", "give `info` a `title` and a `version`")
+    for key, kind in (("servers", list), ("security", list), ("components", Mapping)):
+        if key in doc:
+            _expect(doc[key], kind, f"/{key}", key)
+    for i, server in enumerate(doc.get("servers", [])):
+        _expect(server, Mapping, f"/servers/{i}", "a server")
     paths = doc.get("paths", {})
-    if not isinstance(paths, Mapping):
-        raise _fail("/paths", f"expected a mapping, got {type(paths).__name__}", "map paths")
+    _expect(paths, Mapping, "/paths", "paths")
     for path, item in paths.items():
         where = f"/paths/{escape(str(path))}"
         if not str(path).startswith("/"):
             raise _fail(where, f"path {path!r} does not start with '/'", "write it as `/{path}`")
-        if not isinstance(item, Mapping):
-            raise _fail(where, f"expected a path item mapping, got {item!r}", "map methods")
+        _expect(item, Mapping, where, "a path item")
+        if "parameters" in item:
+            _check_parameters(item["parameters"], f"{where}/parameters")
         for method in METHODS:
-            if method not in item:
-                continue
-            op = item[method]
-            if not isinstance(op, Mapping):
-                raise _fail(f"{where}/{method}", f"got {op!r}", "make the operation a mapping")
-            responses = op.get("responses")
-            if version.startswith("3.0") and not isinstance(responses, Mapping):
-                raise _fail(
-                    f"{where}/{method}/responses",
-                    "missing or not a mapping",
-                    "document at least one response",
-                )
-            for i, p in enumerate(op.get("parameters") or []):
-                if (
-                    isinstance(p, Mapping)
-                    and "$ref" not in p
-                    and ("name" not in p or "in" not in p)
-                ):
-                    raise _fail(
-                        f"{where}/{method}/parameters/{i}",
-                        f"parameter {p!r} lacks `name` or `in`",
-                        "give every parameter both",
-                    )
+            if method in item:
+                _check_operation(item[method], f"{where}/{method}", version)
     if "paths" not in doc and "webhooks" not in doc and "components" not in doc:
         raise _fail("/paths", "no paths, webhooks or components", "add `paths`")
 

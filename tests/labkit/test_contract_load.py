@@ -154,6 +154,19 @@ def test_broken_json_names_line_and_column(tmp_path: Path) -> None:
             _doc(paths={"/a": {"get": {"responses": {}, "parameters": [{"in": "query"}]}}}),
             "/paths/~1a/get/parameters/0",
         ),
+        (_doc(paths={"/a": {"get": {"responses": {"200": "ok"}}}}), "/paths/~1a/get/responses/200"),
+        (
+            _doc(
+                paths={"/a": {"get": {"responses": {"200": {"description": "x", "content": []}}}}}
+            ),
+            "/paths/~1a/get/responses/200/content",
+        ),
+        (
+            _doc(paths={"/a": {"post": {"responses": {}, "requestBody": "json"}}}),
+            "/paths/~1a/post/requestBody",
+        ),
+        (_doc(paths={"/a": {"parameters": {"name": "x"}}}), "/paths/~1a/parameters"),
+        (_doc(servers={"url": "https://x"}), "/servers"),
         (
             _doc(components={"schemas": {"Thing": {"$ref": "#/components/schemas/Nope"}}}),
             "/components/schemas/Thing",
@@ -196,3 +209,11 @@ def test_operations_merge_path_level_parameters() -> None:
     op = spec.operation("get", "/v1/red-widgets/{red_widget_id}")
     assert [p["name"] for p in op.parameters] == ["red_widget_id"]
     assert op.secured and "404" in op.responses
+
+
+def test_openapi_30_nullable_reads_like_31_null_type() -> None:
+    old = _doc()
+    new = _doc()
+    new["openapi"] = "3.1.0"
+    new["components"]["schemas"]["Thing"]["properties"]["name"] = {"type": ["string", "null"]}
+    assert contract.diff(old, new).changes == []
