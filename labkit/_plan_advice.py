@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from labkit._plan_engines import ExplainError, Params, aliases, driver_sql, explain_plan, target
 from labkit._plan_html import plan_html
-from labkit._plan_model import Plan
+from labkit._plan_model import Plan, ratio_words
 
 _DDL = re.compile(
     r"^\s*CREATE\s+(?P<unique>UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(?P<name>\w+)\"?"
@@ -143,13 +143,7 @@ class IndexTrial:
         return self.after.uses_index(self.name)
 
     def _summary(self) -> str:
-        speed = "speed unknown"
-        if self.speedup is not None:
-            speed = (
-                f"{self.speedup:.1f}x faster"
-                if self.speedup >= 1
-                else f"{1 / self.speedup:.1f}x slower"
-            )
+        speed = ratio_words(self.speedup)
         size = f"{self.size_bytes / 1024:,.0f} KiB" if self.size_bytes is not None else "unknown"
         cost = (
             f"+{self.insert_ms_per_1k:.2f} ms per 1,000 inserts"

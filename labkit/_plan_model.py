@@ -109,6 +109,15 @@ _FAMILY_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def ratio_words(speedup: float | None) -> str:
+    """`3.2x faster` or `2.0x slower` from a before/after time ratio."""
+    if speedup is None:
+        return "no timings"
+    if speedup >= 1:
+        return f"{speedup:.1f}x faster"
+    return f"{1 / speedup:.1f}x slower"
+
+
 @dataclass(frozen=True)
 class Misestimate:
     """A node whose actual rows differ from the planner's estimate by `factor` or more."""

@@ -14,7 +14,7 @@ from typing import Any
 from labkit._plan_advice import IndexAdvice, IndexSuggestion, IndexTrial, suggest_indexes, try_index
 from labkit._plan_engines import ExplainError, explain_plan
 from labkit._plan_html import plan_html
-from labkit._plan_model import Misestimate, Plan, PlanNode
+from labkit._plan_model import Misestimate, Plan, PlanNode, ratio_words
 
 __all__ = [
     "ExplainError",
@@ -90,12 +90,11 @@ class PlanComparison:
         return found or ["same plan shape"]
 
     def __repr__(self) -> str:
-        ratio = f"{self.speedup:.1f}x" if self.speedup is not None else "n/a"
         lines = "\n".join(f"  - {change}" for change in self.changes())
-        return f"<PlanComparison {self.before.engine}: speedup {ratio}>\n{lines}"
+        return f"<PlanComparison {self.before.engine}: {ratio_words(self.speedup)}>\n{lines}"
 
     def _repr_html_(self) -> str:
-        ratio = f"{self.speedup:.1f}x faster" if self.speedup is not None else "no timings"
+        ratio = ratio_words(self.speedup)
         changes = "".join(f"<li>{escape(c)}</li>" for c in self.changes())
         cell = "<td style='vertical-align:top'><h4>{}</h4>{}</td>"
         return (

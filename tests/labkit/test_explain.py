@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from labkit._plan_model import ratio_words
 from labkit.databases import Database, database
 from labkit.explain import ExplainError, Plan, compare, explain
 from tests.conftest import unique_name
@@ -242,3 +243,9 @@ def test_rows_cut_short_by_a_limit_are_not_a_misestimate() -> None:
         assert plan.misestimates() == []
     finally:
         db.drop()
+
+
+def test_time_ratios_read_as_faster_or_slower() -> None:
+    assert ratio_words(4.0) == "4.0x faster"
+    assert ratio_words(0.25) == "4.0x slower"
+    assert ratio_words(None) == "no timings"
