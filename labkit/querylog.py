@@ -66,19 +66,18 @@ class QueryLog:
 
 
 def _engine_of(target: Any) -> sa.Engine:
-    """The sync Engine behind an Engine, AsyncEngine, Session, Connection or labkit Database."""
-    for candidate in (
-        target,
-        getattr(target, "sync_engine", None),
-        getattr(target, "engine", None),
-    ):
-        if isinstance(candidate, sa.Engine):
-            return candidate
-        if isinstance(candidate, sa.Connection):
-            return candidate.engine
-    bind = getattr(target, "get_bind", None)
-    if callable(bind):
-        return _engine_of(bind())
+    """The sync Engine behind an Engine, Connection, Session, async engine or session, or Database."""
+    if isinstance(target, sa.Engine):
+        return target
+    if isinstance(target, sa.Connection):
+        return target.engine
+    for attribute in ("sync_engine", "engine", "bind"):
+        inner = getattr(target, attribute, None)
+        if inner is not None and inner is not target:
+            return _engine_of(inner)
+    get_bind = getattr(target, "get_bind", None)
+    if callable(get_bind):
+        return _engine_of(get_bind())
     raise QueryLogError(
         f"count_queries() needs an Engine, Session, Connection or labkit Database; got "
         f"{type(target).__name__}. Pass e.g. `db.engine` or your Session."
@@ -89,7 +88,7 @@ def _engine_of(target: Any) -> sa.Engine:
 def count_queries(target: Any) -> Iterator[QueryLog]:
     """Record every statement `target`'s engine runs inside the block.
 
-    `target` is an Engine, AsyncEngine, Session, Connection or labkit Database.
+    `target` is an Engine, Connection, Session, AsyncEngine, AsyncSession or labkit Database.
     Statements are kept with whitespace collapsed, so repeats compare equal.
 
     >>> with lk.count_queries(db) as q:

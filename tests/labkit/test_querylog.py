@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 import sqlalchemy as sa
@@ -79,3 +81,23 @@ def test_request_queries_without_the_header_says_to_turn_on_lab_mode() -> None:
     request = httpx.Request("GET", "http://127.0.0.1/v1/orders")
     with pytest.raises(QueryLogError, match="lab_mode"):
         request_queries(httpx.Response(200, request=request))
+
+
+def test_async_engines_and_sessions_are_counted_through_their_sync_engine() -> None:
+    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+    async def run() -> tuple[int, int]:
+        engine = create_async_engine("sqlite+aiosqlite://")
+        try:
+            with count_queries(engine) as by_engine:
+                async with engine.connect() as conn:
+                    await conn.execute(sa.text("SELECT 1"))
+            async with AsyncSession(engine) as session:
+                with count_queries(session) as by_session:
+                    await session.execute(sa.text("SELECT 1"))
+                    await session.execute(sa.text("SELECT 2"))
+            return by_engine.count, by_session.count
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(run()) == (1, 2)
