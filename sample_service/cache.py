@@ -13,7 +13,7 @@ import contextvars
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import anyio.from_thread
 from prometheus_client import Counter
@@ -84,8 +84,8 @@ class RedisStore:
         self._prefix = f"{prefix}cache:"
 
     async def get(self, key: str) -> bytes | None:
-        value: bytes | None = await self._redis.get(self._prefix + key)
-        return value
+        # The client is made without decode_responses, so values come back as bytes.
+        return cast("bytes | None", await self._redis.get(self._prefix + key))
 
     async def set(self, key: str, value: bytes, ttl_seconds: int) -> None:
         await self._redis.set(self._prefix + key, value, ex=ttl_seconds)

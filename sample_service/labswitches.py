@@ -9,10 +9,10 @@ whenever the service answers on an address other than loopback.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import ipaddress
 import random
+from asyncio import sleep
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, event
@@ -114,7 +114,7 @@ class LabMiddleware:
             apply(self.settings, LabSwitchesUpdate(**LabSwitches().model_dump()))
         if scope["path"].startswith("/v1/"):
             if self.settings.latency_ms:
-                await asyncio.sleep(self.settings.latency_ms / 1000)
+                await sleep(self.settings.latency_ms / 1000)
             if self._random.random() < self.settings.error_rate:
                 detail = "injected fault (lab switch error_rate)"
                 await send_problem(scope, send, status=500, detail=detail)

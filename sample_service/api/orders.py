@@ -36,7 +36,18 @@ IdempotencyKey = Annotated[
     response_model=OrderRead,
     status_code=201,
     summary="Place an order (requires Idempotency-Key)",
-    responses=problem_responses(401, 409, 422, 428, 429),
+    responses={
+        201: {
+            "headers": {
+                "Location": {"description": "URL of the order", "schema": {"type": "string"}},
+                "Idempotent-Replayed": {
+                    "description": "true when this is the stored answer to an earlier request",
+                    "schema": {"type": "string", "enum": ["true", "false"]},
+                },
+            }
+        },
+        **problem_responses(401, 409, 422, 428, 429),
+    },
 )
 def place_order(
     session: SessionDep,

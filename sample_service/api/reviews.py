@@ -24,7 +24,14 @@ ReviewId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Review id", exam
     response_model=ReviewRead,
     status_code=status.HTTP_201_CREATED,
     summary="Review a product (once per user)",
-    responses=problem_responses(401, 404, 409, 422, 429),
+    responses={
+        201: {
+            "headers": {
+                "Location": {"description": "URL of the new review", "schema": {"type": "string"}}
+            }
+        },
+        **problem_responses(401, 404, 409, 422, 429),
+    },
 )
 def create_review(
     product: ProductDep,

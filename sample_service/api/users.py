@@ -22,7 +22,14 @@ UserId = Annotated[int, Path(ge=1, le=2**63 - 1, description="User id", examples
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     summary="Register a customer account",
-    responses=problem_responses(409, 422, 429),
+    responses={
+        201: {
+            "headers": {
+                "Location": {"description": "URL of the new account", "schema": {"type": "string"}}
+            }
+        },
+        **problem_responses(409, 422, 429),
+    },
 )
 def register_user(session: SessionDep, body: UserCreate, response: Response) -> User:
     """The password is stored as an argon2 hash and never returned."""

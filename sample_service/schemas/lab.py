@@ -13,13 +13,23 @@ class LabSwitches(BaseModel):
         json_schema_extra={"examples": [{"bola": True, "latency_ms": 0, "error_rate": 0.0}]},
     )
 
-    n_plus_one: bool = Field(False, description="Order lists load items one query per order.")
-    offset_pagination: bool = Field(False, description="Collections page by OFFSET, not cursor.")
-    bola: bool = Field(False, description="GET /v1/orders/{id} skips the ownership check.")
-    injectable_search: bool = Field(False, description="Product search builds SQL from strings.")
-    cache_off: bool = Field(False, description="Product reads bypass the cache.")
-    latency_ms: int = Field(0, ge=0, le=10_000, description="Delay added to every /v1 request.")
-    error_rate: float = Field(0.0, ge=0.0, le=1.0, description="Share of /v1 requests failing 500.")
+    n_plus_one: bool = Field(
+        default=False, description="Order lists load items one query per order."
+    )
+    offset_pagination: bool = Field(
+        default=False, description="Collections page by OFFSET, not cursor."
+    )
+    bola: bool = Field(default=False, description="GET /v1/orders/{id} skips the ownership check.")
+    injectable_search: bool = Field(
+        default=False, description="Product search builds SQL from strings."
+    )
+    cache_off: bool = Field(default=False, description="Product reads bypass the cache.")
+    latency_ms: int = Field(
+        default=0, ge=0, le=10_000, description="Delay added to every /v1 request."
+    )
+    error_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of /v1 requests failing 500."
+    )
 
     def any_on(self) -> bool:
         """True when any switch differs from its default."""

@@ -54,7 +54,7 @@ def test_missing_token_is_401_with_bearer_challenge(client: TestClient) -> None:
 
 
 def _me(client: TestClient, token: str) -> int:
-    return client.get("/v1/users/me", headers={"Authorization": f"Bearer {token}"}).status_code
+    return int(client.get("/v1/users/me", headers={"Authorization": f"Bearer {token}"}).status_code)
 
 
 def test_expired_token_is_401(client: TestClient, shop: Shop) -> None:
@@ -100,9 +100,10 @@ def test_token_signed_with_another_secret_is_401(client: TestClient, shop: Shop)
 
 
 def _refresh(client: TestClient, token: str) -> httpx.Response:
-    return client.post(
+    response: httpx.Response = client.post(
         "/v1/auth/token", data={"grant_type": "refresh_token", "refresh_token": token}
     )
+    return response
 
 
 def test_refresh_rotates_the_refresh_token(client: TestClient) -> None:

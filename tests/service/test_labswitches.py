@@ -97,7 +97,7 @@ def test_latency_switch_delays_api_requests(
         slept.append(seconds)
         await real_sleep(0)
 
-    monkeypatch.setattr(labswitches.asyncio, "sleep", record)
+    monkeypatch.setattr(labswitches, "sleep", record)
     client = make_client(latency_ms=250)
     client.get("/v1/categories")
     client.get("/health/live")

@@ -11,11 +11,12 @@ __all__ = ["client", "make_client", "shop"]
 
 
 def _review(client: TestClient, product: int, email: str, rating: int = 4) -> httpx.Response:
-    return client.post(
+    response: httpx.Response = client.post(
         f"/v1/products/{product}/reviews",
         json={"rating": rating, "body": "Fine."},
         headers=bearer(client, email),
     )
+    return response
 
 
 def test_review_is_created_with_location(client: TestClient, shop: Shop) -> None:
