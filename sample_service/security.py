@@ -132,12 +132,12 @@ def _decode_cached(token: str, secret: str) -> _Verified:
 
 
 def new_refresh_token() -> str:
-    """An opaque, unguessable refresh token (256 bits); only its digest is stored."""
+    """An unguessable refresh-token secret (256 bits); only its digest is stored."""
     return secrets.token_urlsafe(32)
 
 
 def token_digest(token: str) -> str:
-    """SHA-256 of a refresh token: a leaked table cannot be replayed as tokens."""
+    """SHA-256 of a refresh-token secret: a leaked table cannot be replayed as tokens."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 

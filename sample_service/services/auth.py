@@ -1,8 +1,10 @@
 """Sign-in, refresh-token rotation with reuse detection, and sign-out.
 
-Refresh tokens are opaque, stored only as SHA-256 digests, and single use: each
-refresh marks the presented token used and issues the next one of the same
-family. A used token presented again means it was copied, so the whole family
+Refresh tokens are opaque ``<row id>.<secret>`` strings: the id finds the row by
+primary key, and the secret's SHA-256 digest is compared in constant time, so
+neither the lookup nor the comparison leaks through timing how close a guess
+was. Only digests are stored. Tokens are single use: each refresh marks the
+presented token used and issues the next one of the same family. A used token presented again means it was copied, so the whole family
 is revoked and both the thief and the victim must sign in again.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from sample_service.config import Settings
@@ -18,6 +20,7 @@ from sample_service.errors import Unauthorized
 from sample_service.models import RefreshToken, User
 from sample_service.schemas.auth import TokenPair
 from sample_service.security import (
+    constant_time_equals,
     create_access_token,
     new_family_id,
     new_refresh_token,
@@ -38,16 +41,16 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 
 def _issue(session: Session, *, user: User, family_id: str, settings: Settings) -> TokenPair:
     """Add a refresh token row and sign an access token; the caller commits."""
-    refresh = new_refresh_token()
-    session.add(
-        RefreshToken(
-            user_id=user.id,
-            family_id=family_id,
-            token_hash=token_digest(refresh),
-            issued_at=_now(),
-            expires_at=_now() + dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
-        )
+    secret = new_refresh_token()
+    row = RefreshToken(
+        user_id=user.id,
+        family_id=family_id,
+        token_hash=token_digest(secret),
+        issued_at=_now(),
+        expires_at=_now() + dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
     )
+    session.add(row)
+    session.flush()  # assigns the id the token carries
     access = create_access_token(
         user_id=user.id,
         role=user.role,
@@ -57,7 +60,7 @@ def _issue(session: Session, *, user: User, family_id: str, settings: Settings) 
     return TokenPair(
         access_token=access,
         expires_in=settings.access_token_ttl_seconds,
-        refresh_token=refresh,
+        refresh_token=f"{row.id}.{secret}",
     )
 
 
@@ -76,6 +79,17 @@ def login(session: Session, *, email: str, password: str, settings: Settings) ->
     return pair
 
 
+def _find(session: Session, token: str) -> RefreshToken | None:
+    """The row a refresh token names, if its secret matches."""
+    row_id, _, secret = token.partition(".")
+    if not row_id.isdigit() or not secret:
+        return None
+    row = session.get(RefreshToken, int(row_id))
+    if row is None or not constant_time_equals(row.token_hash, token_digest(secret)):
+        return None
+    return row
+
+
 def revoke_family(session: Session, *, family_id: str) -> int:
     """Revoke every live token of a family; returns how many were revoked."""
     result = session.execute(
@@ -89,9 +103,7 @@ def revoke_family(session: Session, *, family_id: str) -> int:
 
 def refresh(session: Session, *, refresh_token: str, settings: Settings) -> TokenPair:
     """Trade a refresh token for a new pair; a reused token revokes its family (401)."""
-    row = session.scalar(
-        select(RefreshToken).where(RefreshToken.token_hash == token_digest(refresh_token))
-    )
+    row = _find(session, refresh_token)
     if row is None:
         raise Unauthorized("unknown refresh token; sign in again")
     if row.revoked_at is not None:
@@ -120,8 +132,6 @@ def refresh(session: Session, *, refresh_token: str, settings: Settings) -> Toke
 
 def logout(session: Session, *, refresh_token: str) -> None:
     """End the sign-in this refresh token belongs to; unknown tokens are ignored (idempotent)."""
-    family_id = session.scalar(
-        select(RefreshToken.family_id).where(RefreshToken.token_hash == token_digest(refresh_token))
-    )
-    if family_id is not None:
-        revoke_family(session, family_id=family_id)
+    row = _find(session, refresh_token)
+    if row is not None:
+        revoke_family(session, family_id=row.family_id)

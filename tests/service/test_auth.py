@@ -136,6 +136,13 @@ def test_unknown_refresh_token_is_401(client: TestClient) -> None:
     _problem(_refresh(client, "not-a-token"), 401)
 
 
+def test_guessed_refresh_secret_is_401_and_harmless(client: TestClient) -> None:
+    tokens = login(client, "alice@shop.test")
+    row_id, _, secret = tokens["refresh_token"].partition(".")
+    _problem(_refresh(client, f"{row_id}.{secret[:-1]}x"), 401)
+    assert _refresh(client, tokens["refresh_token"]).status_code == 200
+
+
 def test_password_grant_without_password_is_400(client: TestClient) -> None:
     _problem(client.post("/v1/auth/token", data={"username": "alice@shop.test"}), 400)
 
