@@ -30,15 +30,6 @@ _SCRATCH = "lk_index_write_probe"
 _PROBE_ROWS = 2_000
 
 
-def _index_names(conn: sa.Connection, kind: str, table: str) -> set[str]:
-    query = {
-        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t",
-        "postgres": "SELECT indexname FROM pg_indexes WHERE tablename = :t",
-        "duckdb": "SELECT index_name FROM duckdb_indexes() WHERE table_name = :t",
-    }[kind]
-    return {str(row[0]) for row in conn.execute(sa.text(query), {"t": table})}
-
-
 def _stored_bytes(conn: sa.Connection, kind: str, index: str | None) -> int | None:
     """The index's size (PostgreSQL), or the database's used bytes to diff (SQLite, DuckDB)."""
     if kind == "postgres" and index:

@@ -39,11 +39,17 @@ def target(db: Any) -> tuple[sa.Engine, str]:
 
 def driver_sql(engine: sa.Engine, sql: Any, params: Params) -> tuple[str, Any]:
     """Compile text or a SQLAlchemy statement to the driver's SQL and parameters."""
-    statement = sa.text(sql).bindparams(**(params or {})) if isinstance(sql, str) else sql
-    compiled = statement.compile(
-        dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    values = compiled.construct_params(None if isinstance(sql, str) else params)
+    try:
+        statement = sa.text(sql).bindparams(**(params or {})) if isinstance(sql, str) else sql
+        compiled = statement.compile(
+            dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
+        )
+        values = compiled.construct_params(None if isinstance(sql, str) else params)
+    except (sa.exc.ArgumentError, sa.exc.InvalidRequestError) as error:
+        raise ExplainError(
+            f"the SQL's placeholders and the params do not match ({error}); params were "
+            f"{sorted(params or {})}. Give one value per :name in the SQL."
+        ) from None
     if compiled.positional:
         return str(compiled), tuple(values[key] for key in compiled.positiontup or ())
     return str(compiled), values
@@ -58,16 +64,16 @@ def explain_plan(db: Any, sql: Any, params: Params, analyze: bool) -> Plan:
     engine, kind = target(db)
     text, args = driver_sql(engine, sql, params)
     runner = {"sqlite": _sqlite, "postgres": _postgres, "duckdb": _duckdb}[kind]
+    shown = sql if isinstance(sql, str) else text
     try:
         with engine.connect() as conn:
             plan = runner(conn, text, args, analyze)
             conn.rollback()  # EXPLAIN ANALYZE of a write must not stick
-        if isinstance(sql, str):
-            plan.sql = sql  # as the reader wrote it, not the driver's placeholders
+        plan.sql = shown  # as the reader wrote it, not the driver's placeholders
     except sa.exc.DBAPIError as error:
         first = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         raise ExplainError(
-            f"{kind} could not EXPLAIN {text[:80]!r}: {first}. Check the SQL runs as is "
+            f"{kind} could not EXPLAIN {shown[:80]!r}: {first}. Check the SQL runs as is "
             f"on {kind} (table names, placeholders like :name) and that the data is seeded."
         ) from None
     return plan

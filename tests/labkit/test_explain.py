@@ -249,3 +249,14 @@ def test_time_ratios_read_as_faster_or_slower() -> None:
     assert ratio_words(4.0) == "4.0x faster"
     assert ratio_words(0.25) == "4.0x slower"
     assert ratio_words(None) == "no timings"
+
+
+@pytest.mark.parametrize(
+    ("query", "params"),
+    [("SELECT * FROM items WHERE cat = :c", None), ("SELECT * FROM items", {"c": 7})],
+)
+def test_params_that_do_not_match_the_placeholders_are_refused(
+    items: Database, query: str, params: dict[str, int] | None
+) -> None:
+    with pytest.raises(ExplainError, match="placeholders"):
+        explain(items, query, params)
