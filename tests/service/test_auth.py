@@ -139,7 +139,7 @@ def test_unknown_refresh_token_is_401(client: TestClient) -> None:
 def test_guessed_refresh_secret_is_401_and_harmless(client: TestClient) -> None:
     tokens = login(client, "alice@shop.test")
     row_id, _, secret = tokens["refresh_token"].partition(".")
-    _problem(_refresh(client, f"{row_id}.{secret[:-1]}x"), 401)
+    _problem(_refresh(client, f"{row_id}.{'0' * len(secret)}"), 401)
     assert _refresh(client, tokens["refresh_token"]).status_code == 200
 
 
