@@ -15,6 +15,7 @@ from labkit.querylog import (
     count_queries,
     request_queries,
 )
+from labkit.service import LiveService
 from sample_service.models import Base, Category, Product
 
 CATEGORIES = 5
@@ -101,3 +102,20 @@ def test_async_engines_and_sessions_are_counted_through_their_sync_engine() -> N
             await engine.dispose()
 
     assert asyncio.run(run()) == (1, 2)
+
+
+def test_live_service_in_lab_mode_reports_statements_per_request() -> None:
+    with (
+        LiveService(db="sqlite", scale=20, settings={"lab_mode": True}) as svc,
+        svc.client() as client,
+    ):
+        products = client.get("/v1/products", params={"limit": 5})
+        assert products.status_code == 200
+        assert request_queries(products) >= 1
+
+
+def test_live_service_outside_lab_mode_sends_no_count() -> None:
+    with LiveService(db="sqlite", scale=20) as svc, svc.client() as client:
+        products = client.get("/v1/products", params={"limit": 5})
+    with pytest.raises(QueryLogError, match="lab mode"):
+        request_queries(products)
