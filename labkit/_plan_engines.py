@@ -273,9 +273,16 @@ def _duck_field(raw: dict[str, Any], *keys: str) -> Any:
     return next((raw[key] for key in keys if key in raw), None)
 
 
+def _number(value: Any) -> float | None:
+    """A row count from text such as "98" or "~1,200"; None when there is none."""
+    digits = re.sub(r"[^0-9.]", "", str(value)) if value is not None else ""
+    return float(digits) if digits else None
+
+
 def _duck_node(raw: dict[str, Any]) -> PlanNode:
     kind = str(_duck_field(raw, "type", "operator_type", "name") or "?").strip()
-    extra = raw.get("extra_info") or {}
+    extra = raw.get("extra_info")
+    extra = extra if isinstance(extra, dict) else {}  # a plain string before DuckDB 1.1
     scan_type = str(extra.get("Type", ""))
     access: Access | None = None
     if kind in ("TABLE_SCAN", "SEQ_SCAN"):
@@ -295,7 +302,7 @@ def _duck_node(raw: dict[str, Any]) -> PlanNode:
         access=access,
         is_sort=kind in _DUCK_SORTS,
         condition=", ".join(condition) if isinstance(condition, list) else str(condition),
-        est_rows=float(estimate) if estimate not in (None, "") else None,
+        est_rows=_number(estimate),
         actual_rows=float(rows) if rows is not None else None,
         rows_read=float(raw["rows_scanned"]) if "rows_scanned" in raw else None,
         self_ms=float(seconds) * 1000 if seconds is not None else None,
