@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.sql.base import ExecutableOption
 
 from labkit.querylog import (
     QUERY_COUNT_HEADER,
@@ -36,7 +38,7 @@ def engine() -> sa.Engine:
     return engine
 
 
-def _touch_products(session: Session, *options: object) -> None:
+def _touch_products(session: Session, *options: ExecutableOption) -> None:
     for category in session.scalars(sa.select(Category).options(*options)).unique():
         assert len(category.products) == 3
 
@@ -50,9 +52,11 @@ def test_lazy_loading_runs_one_query_per_parent(engine: sa.Engine) -> None:
 
 
 @pytest.mark.parametrize("option", [selectinload, joinedload])
-def test_eager_loading_runs_a_fixed_number_of_queries(engine: sa.Engine, option: object) -> None:
+def test_eager_loading_runs_a_fixed_number_of_queries(
+    engine: sa.Engine, option: Callable[..., ExecutableOption]
+) -> None:
     with Session(engine) as session, count_queries(engine) as log:
-        _touch_products(session, option(Category.products))  # type: ignore[operator]
+        _touch_products(session, option(Category.products))
     assert log.count == (2 if option is selectinload else 1)
     assert log.repeated() == {}
 
