@@ -127,7 +127,7 @@ class BenchReport:
                                "x_rps", "x_p50", "x_p99", "errors", "seconds", "rate", "unit", "note")
                    if c in self.table]  # fmt: skip
         shown = self.table[columns].astype(object).where(self.table[columns].notna(), "")
-        return shown.to_string(float_format=_number)
+        return str(shown.to_string(float_format=_number))
 
     def __repr__(self) -> str:
         return f"BenchReport({len(self.items)} items)\n{self.text()}"

@@ -33,4 +33,4 @@ if __name__ == "__main__":
     locust.stats.CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW = PERCENTILE_WINDOW_S
 
     sys.argv[0] = "locust"
-    sys.exit(main())
+    sys.exit(main())  # type: ignore[no-untyped-call]

@@ -150,15 +150,15 @@ def notebook_progress(duration: float) -> Progress | None:
     shell = get_ipython()
     if shell is None or not hasattr(shell, "kernel"):
         return None
-    handle = display(HTML(_bar(0.0, duration, "starting Locust…")), display_id=True)
+    handle = display(HTML(_bar(0.0, duration, "starting Locust…")), display_id=True)  # type: ignore[no-untyped-call]
 
     def show(tick: Tick | None) -> None:
         if tick is None:
-            handle.update(HTML(_bar(duration, duration, "done")))
+            handle.update(HTML(_bar(duration, duration, "done")))  # type: ignore[no-untyped-call]
             return
         p95 = "n/a" if math.isnan(tick.p95_ms) else f"{tick.p95_ms:.0f} ms"
         text = f"{tick.users:.0f} users · {tick.rps:.0f} rps · P95 {p95}"
-        handle.update(HTML(_bar(min(tick.elapsed, duration), duration, text)))
+        handle.update(HTML(_bar(min(tick.elapsed, duration), duration, text)))  # type: ignore[no-untyped-call]
 
     return show
 

@@ -127,7 +127,7 @@ class RunComparison:
         )
 
     def _repr_html_(self) -> str:
-        return f"<p>{html.escape(repr(self))}</p>" + self.table.round(2).to_html()
+        return f"<p>{html.escape(repr(self))}</p>{self.table.round(2).to_html()}"
 
 
 @dataclass(frozen=True, repr=False)

@@ -255,8 +255,9 @@ def _raise_if_unreachable(stats: Any, failures: Any, url: str) -> None:
     total = stats.loc[AGGREGATED] if AGGREGATED in stats.index else None
     if total is None or total["requests"] == 0:
         raise LoadError(
-            f"the run sent no requests to {url}; the scenario's tasks never ran (check its "
-            "on_start and its @task methods)."
+            f"the run sent no requests to {url}: either the run ended before its users started "
+            "(give it a few seconds more) or the scenario's tasks never ran (check its on_start "
+            "and its @task methods)."
         )
     connect_errors = failures["error"].str.contains("Connection|Refused|resolve", case=False)
     if total["failures"] == total["requests"] and connect_errors.all() and len(failures):
@@ -293,7 +294,7 @@ def _listener_pid(url: str) -> int | None:
         return None
     for conn in connections:
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
-            return conn.pid
+            return int(conn.pid) if conn.pid is not None else None
     return None
 
 

@@ -103,7 +103,8 @@ def test_run_measures_cpu_of_generator_and_service(tiny: LiveService) -> None:
 def test_catalog_scenario_reads_products_and_is_journaled(
     tiny: LiveService, own_journal: Path
 ) -> None:
-    run = load.run(tiny, "catalog", users=2, duration=2, label="smoke")
+    settings = {"latency_ms": 0, "rate_limit_enabled": False}
+    run = load.run(tiny, "catalog", users=2, duration=2, label="smoke", settings=settings)
 
     assert {"GET /v1/products", "GET /v1/products/{id}"} <= set(run.stats.index)
     assert run.error_rate == 0
@@ -112,6 +113,7 @@ def test_catalog_scenario_reads_products_and_is_journaled(
     assert rows["id"].tolist() == [run.journal_id]
     assert rows.loc[0, "scenario"] == "catalog" and rows.loc[0, "label"] == "smoke"
     assert rows.loc[0, "rps"] == pytest.approx(run.rps)
+    assert rows.loc[0, "switches"] == '{"latency_ms": 0}'
 
 
 def test_orders_scenario_signs_in_once_per_process_and_places_orders(tiny: LiveService) -> None:
@@ -230,10 +232,29 @@ def test_cli_load_prints_stats_and_fails_a_missed_slo(
 ) -> None:
     from labkit.cli import main
 
-    common = [tiny.url, "-u", "1", "-d", "1", "--p95-ms", "10000", "--no-journal"]
+    common = [tiny.url, "-u", "1", "-d", "2", "--p95-ms", "10000", "--no-journal"]
     met = main(["load", *common])
     out = capsys.readouterr().out
     missed = main(["load", *common, "-s", str(mixed_locustfile), "--error-rate", "0"])
 
     assert met == 0 and "GET /v1/products/{id}" in out and "SLO met" in out
     assert missed == 1 and "SLO MISSED" in capsys.readouterr().out
+
+
+def test_kernel_interrupt_leaves_no_locust_behind(tiny: LiveService) -> None:
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(ROOT))
+    try:
+        kc.execute(
+            f"from labkit import load\nload.run({tiny.url!r}, users=2, duration=60, record=False)"
+        )
+        kernel = psutil.Process(km.provisioner.process.pid)  # type: ignore[union-attr]
+        family = _wait_for(lambda: _locust_children(kernel.pid, at_least=1))
+        assert family, "Locust never started in the kernel"
+        km.interrupt_kernel()
+        assert _wait_for(lambda: not any(_alive(p) for p in family))
+        assert kernel.is_running()  # the kernel survived its interrupt; only Locust is gone
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

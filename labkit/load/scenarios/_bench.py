@@ -15,7 +15,7 @@ PATH = os.environ.get("LABKIT_BENCH_PATH", "/")
 ORDERS = os.environ.get("LABKIT_BENCH_ORDER") == "1"
 
 
-class BenchUser(ShopUser):
+class BenchUser(ShopUser):  # type: ignore[misc]  # Locust puts _shop on the path
     def on_start(self) -> None:
         if ORDERS or "{id}" in PATH:  # only the shop has products; the ceiling app has none
             super().on_start()

@@ -4,7 +4,7 @@ from _shop import ShopUser
 from locust import task
 
 
-class CatalogUser(ShopUser):
+class CatalogUser(ShopUser):  # type: ignore[misc]  # Locust puts _shop on the path
     @task(3)
     def product(self) -> None:
         self.view_product()

@@ -4,7 +4,7 @@ from _shop import ShopUser
 from locust import task
 
 
-class OrderUser(ShopUser):
+class OrderUser(ShopUser):  # type: ignore[misc]  # Locust puts _shop on the path
     @task
     def order(self) -> None:
         self.place_order()

@@ -4,7 +4,7 @@ from _shop import ShopUser
 from locust import task
 
 
-class ShopDayUser(ShopUser):
+class ShopDayUser(ShopUser):  # type: ignore[misc]  # Locust puts _shop on the path
     @task(6)
     def product(self) -> None:
         self.view_product()
