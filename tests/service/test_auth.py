@@ -16,7 +16,16 @@ from sqlalchemy import select
 from sample_service.config import DEV_SECRET
 from sample_service.models import User
 from sample_service.security import constant_time_equals, create_access_token, verify_password
-from tests.service.accounts import PASSWORD, Shop, bearer, client, login, make_client, shop
+from tests.service.accounts import (
+    PASSWORD,
+    ClientFactory,
+    Shop,
+    bearer,
+    client,
+    login,
+    make_client,
+    shop,
+)
 
 __all__ = ["client", "make_client", "shop"]
 
@@ -130,6 +139,12 @@ def test_logout_ends_the_sign_in_and_is_idempotent(client: TestClient) -> None:
     assert client.post("/v1/auth/logout", json=body).status_code == 204
     assert client.post("/v1/auth/logout", json=body).status_code == 204
     _problem(_refresh(client, tokens["refresh_token"]), 401)
+
+
+def test_expired_refresh_token_is_401(make_client: ClientFactory) -> None:
+    client = make_client(refresh_token_ttl_seconds=0)
+    tokens = login(client, "alice@shop.test")
+    assert "expired" in _problem(_refresh(client, tokens["refresh_token"]), 401)["detail"]
 
 
 def test_unknown_refresh_token_is_401(client: TestClient) -> None:
