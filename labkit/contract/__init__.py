@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
+from labkit.contract._base import ContractError, SpecLoadError
 from labkit.contract._diff import Change, Comparison, DiffReport, compare, diff
 from labkit.contract._generate import make_large_spec
 from labkit.contract._lint import Finding, LintReport, lint
-from labkit.contract._load import ContractError, Operation, Spec, SpecLoadError, load
+from labkit.contract._load import Operation, Spec, load
 from labkit.contract._rules import RULES, Rule
 from labkit.contract._testing import ContractFailure, ContractTestReport, OperationResult, test
 

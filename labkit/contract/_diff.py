@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from labkit.contract._load import Operation, Spec, escape, load
+from labkit.contract._base import escape
+from labkit.contract._load import Operation, Spec, load
 from labkit.contract._schemas import json_schema, properties, types
 
 __all__ = ["Change", "Comparison", "DiffReport", "compare", "diff"]
@@ -283,7 +284,7 @@ class _Differ:
                 self.add(
                     "parameter-became-required", b, where, f"parameter {key[1]!r} is now required"
                 )
-            s, t = self.old.deref(p.get("schema") or {}), self.new.deref(q.get("schema") or {})
+            s, t = self.old.schema(p.get("schema")), self.new.schema(q.get("schema"))
             before, after = types(self.old, s), types(self.new, t)
             if before and after and not before <= after:
                 self.add(

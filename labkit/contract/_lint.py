@@ -12,7 +12,8 @@ from typing import Any, cast
 import pandas as pd
 import yaml
 
-from labkit.contract._load import ContractError, load
+from labkit.contract._base import ContractError
+from labkit.contract._load import load
 from labkit.contract._rules import RULES, Context, Rule, Severity
 
 __all__ = ["Finding", "LintConfigError", "LintReport", "lint"]
@@ -175,7 +176,19 @@ def lint(spec: Any, config: Mapping[str, Any] | str | Path | None = None) -> Lin
             r.source,
         )
         for r in active
-        for location, message in sorted(set(r.check(ctx)))
+        for location, message in _run(r, ctx)
     ]
     findings.sort(key=lambda f: (SEVERITIES.index(f.severity), f.rule, f.location))
     return LintReport(loaded.title, len(ctx.operations), findings, active)
+
+
+def _run(rule: Rule, ctx: Context) -> list[tuple[str, str]]:
+    """One rule's hits; a document shape the rule cannot read becomes one actionable error."""
+    try:
+        return sorted(set(rule.check(ctx)))
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError) as e:
+        raise ContractError(
+            f"lint rule {rule.id!r} could not read {ctx.spec.origin} ({type(e).__name__}: {e}); "
+            f"the document has a shape the rule does not expect: fix it, or pass "
+            f"{{{rule.id!r}: 'off'}} as the lint config to skip the rule."
+        ) from e

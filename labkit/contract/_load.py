@@ -12,32 +12,10 @@ from typing import Any
 
 import yaml
 
-from labkit.errors import LabkitError
+from labkit.contract._base import METHODS, SpecLoadError, escape, unescape
+from labkit.contract._validate import check_structure
 
-__all__ = ["METHODS", "ContractError", "Operation", "Spec", "SpecLoadError", "escape", "load"]
-
-METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-
-
-class ContractError(LabkitError):
-    """A contract-review step that cannot go on: the message says why and what to do."""
-
-
-class SpecLoadError(ContractError):
-    """An OpenAPI document that cannot be read or breaks the OpenAPI structure at `where`."""
-
-    def __init__(self, message: str, *, where: str = "") -> None:
-        super().__init__(message)
-        self.where = where
-
-
-def escape(token: str) -> str:
-    """Escape one JSON pointer token (RFC 6901)."""
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
+__all__ = ["Operation", "Spec", "load"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +81,7 @@ class Spec:
         self.doc = doc
         self.origin = origin
         self._targets: dict[str, Any] = {}
-        _check_structure(doc)
+        check_structure(doc)
         self._check_refs()
         self._resolved: dict[str, Any] | None = None
 
@@ -149,7 +127,7 @@ class Spec:
             return self._targets[pointer]
         node: Any = self.doc
         for token in pointer.lstrip("#").split("/")[1:]:
-            token = _unescape(token)
+            token = unescape(token)
             node = node[int(token)] if isinstance(node, list) else node[token]
         self._targets[pointer] = node
         return node
@@ -159,6 +137,11 @@ class Spec:
         while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
             node = self.at(node["$ref"])
         return node
+
+    def schema(self, node: Any) -> Mapping[str, Any]:
+        """A schema with its `$ref` followed; a boolean schema (3.1 `true`/`false`) reads as `{}`."""
+        found = self.deref(node)
+        return found if isinstance(found, Mapping) else {}
 
     @property
     def resolved(self) -> dict[str, Any]:
@@ -225,85 +208,6 @@ def _inline(spec: Spec, node: Any, stack: tuple[str, ...]) -> Any:
     if isinstance(node, list):
         return [_inline(spec, v, stack) for v in node]
     return node
-
-
-def _fail(where: str, what: str, fix: str) -> SpecLoadError:
-    return SpecLoadError(f"not a valid OpenAPI document at {where}: {what}; {fix}", where=where)
-
-
-def _expect(node: Any, kind: type, where: str, what: str) -> None:
-    if not isinstance(node, kind):
-        name = "a mapping" if kind is Mapping else "a list"
-        raise _fail(where, f"{what} should be {name}, got {node!r:.60}", f"make it {name}")
-
-
-def _check_parameters(params: Any, where: str) -> None:
-    _expect(params, list, where, "parameters")
-    for i, p in enumerate(params):
-        _expect(p, Mapping, f"{where}/{i}", "a parameter")
-        if "$ref" not in p and ("name" not in p or "in" not in p):
-            raise _fail(f"{where}/{i}", f"parameter {p!r:.60} lacks `name` or `in`", "give it both")
-
-
-def _check_content(holder: Any, where: str, what: str) -> None:
-    _expect(holder, Mapping, where, what)
-    content = holder.get("content", {})
-    _expect(content, Mapping, f"{where}/content", "content")
-    for media, body in content.items():
-        _expect(body, Mapping, f"{where}/content/{escape(str(media))}", f"media type {media}")
-    _expect(holder.get("headers", {}), Mapping, f"{where}/headers", "headers")
-
-
-def _check_operation(op: Any, where: str, version: str) -> None:
-    _expect(op, Mapping, where, "an operation")
-    if "responses" in op or version.startswith("3.0"):
-        _expect(op.get("responses"), Mapping, f"{where}/responses", "responses")
-        for code, response in op["responses"].items():
-            _check_content(response, f"{where}/responses/{escape(str(code))}", f"response {code}")
-    if "requestBody" in op:
-        _check_content(op["requestBody"], f"{where}/requestBody", "requestBody")
-    if "parameters" in op:
-        _check_parameters(op["parameters"], f"{where}/parameters")
-    if "security" in op:
-        _expect(op["security"], list, f"{where}/security", "security")
-
-
-def _check_structure(doc: Any) -> None:
-    """Check what every later step relies on, naming the JSON pointer where the document breaks."""
-    _expect(doc, Mapping, "/", "an OpenAPI document")
-    if "swagger" in doc:
-        raise _fail(
-            "/swagger",
-            f"Swagger {doc['swagger']} is OpenAPI 2",
-            "convert it to OpenAPI 3 (e.g. with swagger2openapi) first",
-        )
-    version = str(doc.get("openapi", ""))
-    if not version.startswith(("3.0", "3.1")):
-        raise _fail(
-            "/openapi", f"version {version or 'missing'!r}", "set `openapi: 3.1.0` or `3.0.3`"
-        )
-    info = doc.get("info")
-    if not isinstance(info, Mapping) or "title" not in info or "version" not in info:
-        raise _fail("/info", f"got {info!r}", "give `info` a `title` and a `version`")
-    for key, kind in (("servers", list), ("security", list), ("components", Mapping)):
-        if key in doc:
-            _expect(doc[key], kind, f"/{key}", key)
-    for i, server in enumerate(doc.get("servers", [])):
-        _expect(server, Mapping, f"/servers/{i}", "a server")
-    paths = doc.get("paths", {})
-    _expect(paths, Mapping, "/paths", "paths")
-    for path, item in paths.items():
-        where = f"/paths/{escape(str(path))}"
-        if not str(path).startswith("/"):
-            raise _fail(where, f"path {path!r} does not start with '/'", "write it as `/{path}`")
-        _expect(item, Mapping, where, "a path item")
-        if "parameters" in item:
-            _check_parameters(item["parameters"], f"{where}/parameters")
-        for method in METHODS:
-            if method in item:
-                _check_operation(item[method], f"{where}/{method}", version)
-    if "paths" not in doc and "webhooks" not in doc and "components" not in doc:
-        raise _fail("/paths", "no paths, webhooks or components", "add `paths`")
 
 
 def _parse_text(text: str, origin: str) -> Any:

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
 
-from labkit.contract._load import Operation, Spec, escape
+from labkit.contract._base import escape
+from labkit.contract._load import Operation, Spec
 from labkit.contract._schemas import json_schema, request_schemas, response_schemas, types, walk
 
 __all__ = ["RULES", "Context", "Rule", "Severity"]
@@ -213,7 +214,7 @@ class Context:
         found = json_schema(op.responses.get("200"))
         if not found:
             return False
-        schema = self.spec.deref(found[1])
+        schema = self.spec.schema(found[1])
         if "array" in types(self.spec, schema):
             return True
         props = (schema.get("properties") or {}) if isinstance(schema, Mapping) else {}
@@ -493,7 +494,7 @@ def _secrets_in_query(ctx: Context) -> Iterator[Hit]:
 def _limit_max(ctx: Context) -> Iterator[Hit]:
     for op, _, p in _params(ctx):
         is_limit = p.get("in") == "query" and str(p.get("name", "")).lower() in _LIMIT_NAMES
-        if is_limit and "maximum" not in ctx.spec.deref(p.get("schema") or {}):
+        if is_limit and "maximum" not in ctx.spec.schema(p.get("schema")):
             yield _param_pointer(op, p), f"{p.get('name')!r} has no maximum"
 
 
@@ -528,7 +529,7 @@ def _prop_casing(ctx: Context) -> Iterator[Hit]:
 def _at_suffix(ctx: Context) -> Iterator[Hit]:
     for pointer, schema in ctx.all_schemas:
         for name, sub in (schema.get("properties") or {}).items():
-            if ctx.spec.deref(sub).get("format") == "date-time" and not re.search(
+            if ctx.spec.schema(sub).get("format") == "date-time" and not re.search(
                 r"(_at|At)$", name
             ):
                 yield (
@@ -608,7 +609,7 @@ def _closed(ctx: Context) -> Iterator[Hit]:
 def _server_fields(ctx: Context) -> Iterator[Hit]:
     for _, pointer, schema in ctx.request_schemas:
         for name, sub in (schema.get("properties") or {}).items():
-            if str(name).lower() in _SERVER_OWNED and not ctx.spec.deref(sub).get("readOnly"):
+            if str(name).lower() in _SERVER_OWNED and not ctx.spec.schema(sub).get("readOnly"):
                 yield f"{pointer}/properties/{escape(str(name))}", f"clients may set {name!r}"
 
 
@@ -684,7 +685,7 @@ def _summary(ctx: Context) -> Iterator[Hit]:
 
 
 def _has_example(spec: Spec, media: Mapping[str, Any]) -> bool:
-    schema = spec.deref(media.get("schema") or {})
+    schema = spec.schema(media.get("schema"))
     return bool(
         media.get("example") is not None
         or media.get("examples")
@@ -938,7 +939,7 @@ def _problem_fields(ctx: Context) -> Iterator[Hit]:
     seen: set[int] = set()
     for op, code, response in _errors(ctx):
         media = (response.get("content") or {}).get("application/problem+json")
-        schema = ctx.spec.deref((media or {}).get("schema") or {})
+        schema = ctx.spec.schema((media or {}).get("schema"))
         if media is None or id(schema) in seen:
             continue
         seen.add(id(schema))

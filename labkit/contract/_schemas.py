@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from labkit.contract._load import Operation, Spec, escape
+from labkit.contract._base import escape
+from labkit.contract._load import Operation, Spec
 
 __all__ = [
     "json_schema",

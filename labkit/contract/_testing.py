@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from labkit.contract._load import ContractError, load
+from labkit.contract._base import ContractError
+from labkit.contract._load import load
 
 __all__ = ["ContractFailure", "ContractTestReport", "OperationResult", "test"]
 

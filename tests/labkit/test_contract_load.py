@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -18,6 +19,7 @@ from labkit import contract
 from labkit.contract import SpecLoadError
 from labkit.errors import LabkitError
 
+CONTRACTS = Path(__file__).resolve().parents[2] / "notebooks" / "contracts"
 MINIMAL = {
     "openapi": "3.0.3",
     "info": {"title": "Tiny", "version": "1.0.0"},
@@ -217,3 +219,45 @@ def test_openapi_30_nullable_reads_like_31_null_type() -> None:
     new["openapi"] = "3.1.0"
     new["components"]["schemas"]["Thing"]["properties"]["name"] = {"type": ["string", "null"]}
     assert contract.diff(old, new).changes == []
+
+
+def _mutate(doc: Any, rng: random.Random) -> str:
+    """Delete or replace one random node; return where."""
+    spots: list[tuple[Any, Any, str]] = []
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack:
+        node, where = stack.pop()
+        items = (
+            node.items()
+            if isinstance(node, dict)
+            else enumerate(node)
+            if isinstance(node, list)
+            else []
+        )
+        for key, value in items:
+            spots.append((node, key, f"{where}/{key}"))
+            stack.append((value, f"{where}/{key}"))
+    parent, key, where = rng.choice(spots)
+    if isinstance(parent, dict) and rng.random() < 0.5:
+        del parent[key]
+    else:
+        parent[key] = rng.choice(
+            [None, 1, "x", [], {}, True, {"$ref": "#/nope"}, {"type": ["string", "null"]}]
+        )
+    return where
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_damaged_documents_load_lint_and_diff_or_fail_clearly(seed: int) -> None:
+    rng = random.Random(seed)
+    clean = yaml.safe_load((CONTRACTS / "shop-v1.yaml").read_text())
+    for _ in range(50):
+        doc = json.loads(json.dumps(clean))
+        where = _mutate(doc, rng)
+        try:
+            contract.lint(doc)
+            contract.diff(clean, doc)
+        except SpecLoadError:
+            pass
+        except Exception as e:  # anything else is a traceback a reader would meet
+            pytest.fail(f"damage at {where} raised {type(e).__name__}: {e}")
