@@ -6,11 +6,11 @@ task-and-stream machinery of ``BaseHTTPMiddleware`` costs more than the work the
 
 from __future__ import annotations
 
-import json
-import logging
+import os
 import re
+import sys
 import time
-import uuid
+from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -19,8 +19,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sample_service import metrics
 from sample_service.api.problems import problem_response
-
-access_log = logging.getLogger("sample_service.access")
 
 _REQUEST_ID_OK = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _SECURITY_HEADERS = [
@@ -69,7 +67,7 @@ class RequestContextMiddleware:
         if incoming is not None and _REQUEST_ID_OK.match(incoming):
             request_id = incoming.decode()
         else:
-            request_id = uuid.uuid4().hex
+            request_id = os.urandom(16).hex()  # 128 random bits, cheaper than uuid4()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         rid_header = (b"x-request-id", request_id.encode())
@@ -104,21 +102,27 @@ class RequestContextMiddleware:
 
     @staticmethod
     def _log(scope: Scope, route: str, status: int, duration: float, state: dict[str, Any]) -> None:
-        """One JSON line per request; never headers or bodies, so no password or token."""
-        access_log.info(
-            json.dumps(
-                {
-                    "event": "request",
-                    "method": scope["method"],
-                    "route": route,
-                    "path": scope["path"],
-                    "status": status,
-                    "duration_ms": round(duration * 1000, 3),
-                    "request_id": state["request_id"],
-                    "user_id": state.get("user_id"),
-                }
-            )
+        """One JSON line per request on stdout; never headers or bodies, so no password or token.
+
+        Written straight to ``sys.stdout`` and built with the C string encoder, not through
+        ``logging`` and ``json.dumps``: measured on 2 cores, a LogRecord plus a generic
+        encode cost a fifth of a cached product read, and this line has one destination.
+        """
+        user_id = state.get("user_id")
+        _write_line(
+            f'{{"event":"request","method":{_json_str(scope["method"])},'
+            f'"route":{_json_str(route)},"path":{_json_str(scope["path"])},'
+            f'"status":{int(status)},"duration_ms":{duration * 1000:.3f},'
+            f'"request_id":{_json_str(state["request_id"])},'
+            f'"user_id":{int(user_id) if user_id is not None else "null"}}}'
         )
+
+
+def _write_line(line: str) -> None:
+    """Write and flush at once, so a supervisor reading stdout sees each request as it ends."""
+    stream = sys.stdout  # looked up per call: tests and notebooks may swap it
+    stream.write(line + "\n")
+    stream.flush()
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})

@@ -10,11 +10,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Select, func, select, text, update
+from sqlalchemy import Select, bindparam, func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 
+from sample_service.db import Database
 from sample_service.errors import Conflict, NotFound, PreconditionFailed
 from sample_service.models import Category, Product
 from sample_service.pagination import Cursor, after
@@ -23,6 +23,7 @@ ProductSort = Literal["id", "-id", "price_cents", "-price_cents", "name", "-name
 _SORT_COLUMNS = {"id": Product.id, "price_cents": Product.price_cents, "name": Product.name}
 _PRODUCT_COLUMNS = [c for c in Product.__table__.c if c.name != "deleted_at"]
 _LIVE = Product.deleted_at.is_(None)
+_PRODUCT_BY_ID = select(*_PRODUCT_COLUMNS).where(Product.id == bindparam("product_id"), _LIVE)
 
 
 @dataclass(frozen=True)
@@ -139,11 +140,9 @@ def get_product(*, session: Session, product_id: int) -> Product:
     return product
 
 
-async def fetch_product_row(*, engine: AsyncEngine, product_id: int) -> dict[str, Any]:
-    """The hot read: one Core primary-key query on the async engine, no ORM unit of work."""
-    stmt = select(*_PRODUCT_COLUMNS).where(Product.id == product_id, _LIVE)
-    async with engine.connect() as conn:
-        row = (await conn.execute(stmt)).mappings().first()
+async def fetch_product_row(*, database: Database, product_id: int) -> dict[str, Any]:
+    """The hot read: one primary-key query on the bare driver, no ORM unit of work."""
+    row = await database.fast_read(_PRODUCT_BY_ID).one(product_id=product_id)
     if row is None:
         raise NotFound(f"product {product_id} does not exist")
     return dict(row)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import json
 
 import pytest
 from fastapi.testclient import TestClient
@@ -95,45 +95,40 @@ def test_cors_allows_only_configured_origins(api: AppClient) -> None:
     assert "access-control-allow-origin" not in refused.headers
 
 
-class _Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
-@pytest.fixture
-def access_lines() -> list[str]:
-    handler = _Lines()
-    logger = logging.getLogger("sample_service.access")
-    logger.addHandler(handler)
-    yield handler.lines
-    logger.removeHandler(handler)
+def _access_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
+    out = capsys.readouterr().out.splitlines()
+    return [json.loads(line) for line in out if line.startswith('{"event":"request"')]
 
 
 def test_one_json_access_line_per_request_without_secrets(
-    api: AppClient, seeded: Seeded, access_lines: list[str]
+    api: AppClient, seeded: Seeded, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import json
-
     client = api(access_log=True)
     token = seeded.staff["Authorization"].split()[1]
+    capsys.readouterr()
     client.get("/v1/products/1", headers={**seeded.staff, "X-Request-ID": "log-1"})
-    assert len(access_lines) == 1
-    line = json.loads(access_lines[0])
+    out = capsys.readouterr().out
+    assert token not in out
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 1
+    line = lines[0]
     assert line["route"] == "/v1/products/{product_id}" and line["status"] == 200
     assert line["request_id"] == "log-1" and line["method"] == "GET"
-    assert line["duration_ms"] >= 0
-    assert token not in access_lines[0]
+    assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
 
 
 def test_access_line_names_the_signed_in_user(
-    api: AppClient, seeded: Seeded, access_lines: list[str]
+    api: AppClient, seeded: Seeded, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import json
-
     client = api(access_log=True)
     client.get("/v1/reports/sales?from=2025-01-01&to=2025-01-02", headers=seeded.staff)
-    assert json.loads(access_lines[-1])["user_id"] == 2
+    assert _access_lines(capsys)[-1]["user_id"] == 2
+
+
+def test_access_log_is_off_when_configured(
+    api: AppClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = api(access_log=False)
+    capsys.readouterr()
+    client.get("/health/live")
+    assert _access_lines(capsys) == []
