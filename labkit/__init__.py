@@ -1,1 +1,38 @@
-"""labkit: the helper library every notebook imports as `lk`."""
+"""labkit: the helper library every notebook imports as `lk`.
+
+Only the names notebooks type live here; each comes from a module with one job
+(tests/test_public_api.py pins this list).
+"""
+
+from labkit import contract, journal, load
+from labkit.course import course
+from labkit.databases import Database, database, seed
+from labkit.diagrams import Diagram, er_diagram, sequence_diagram
+from labkit.doctor import doctor
+from labkit.errors import LabkitError
+from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
+from labkit.querylog import count_queries, request_queries
+from labkit.service import LiveService
+
+__all__ = [
+    "Database",
+    "Diagram",
+    "LabkitError",
+    "LiveService",
+    "Plan",
+    "compare",
+    "contract",
+    "count_queries",
+    "course",
+    "database",
+    "doctor",
+    "er_diagram",
+    "explain",
+    "journal",
+    "load",
+    "request_queries",
+    "seed",
+    "sequence_diagram",
+    "suggest_indexes",
+    "try_index",
+]

@@ -10,8 +10,6 @@ its keeper (left by a killed process) is stopped before a new one starts.
 from __future__ import annotations
 
 import atexit
-import contextlib
-import fcntl
 import json
 import os
 import signal
@@ -19,7 +17,6 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -31,7 +28,7 @@ with warnings.catch_warnings():
 
 from labkit import _process
 from labkit._paths import postgres_home
-from labkit._pgkeeper import client_key
+from labkit._pgkeeper import client_key, locked
 from labkit.errors import LabkitError
 
 __all__ = ["embedded_postgres_url"]
@@ -45,7 +42,7 @@ def embedded_postgres_url() -> str:
     home = postgres_home()
     clients = home / "clients"
     clients.mkdir(exist_ok=True)
-    with _locked(home / "lock"):
+    with locked(home / "lock"):
         _register(clients)
         state = _running_state(home)
         if state is None:
@@ -53,16 +50,6 @@ def embedded_postgres_url() -> str:
             _initdb(home)
             state = _start_keeper(home)
     return f"postgresql+psycopg://postgres@127.0.0.1:{state['port']}/postgres"
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _register(clients: Path) -> None:
@@ -78,9 +65,17 @@ def _running_state(home: Path) -> dict[str, int] | None:
         state: dict[str, int] = json.loads((home / "server.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    if all(psutil.pid_exists(state[key]) for key in ("keeper_pid", "postmaster_pid")):
+    if all(_alive(state[key]) for key in ("keeper_pid", "postmaster_pid")):
         return state
     return None
+
+
+def _alive(pid: int) -> bool:
+    """True for a running process (a zombie awaiting its parent's wait does not count)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _stop_orphan_postmaster(pgdata: Path) -> None:
@@ -106,7 +101,11 @@ def bin_dir() -> Path:
 
 
 def _run_as() -> str | None:
-    """PostgreSQL refuses root; under root it runs as pgserver's service account."""
+    """PostgreSQL refuses root; under root it runs as pgserver's service account.
+
+    That account must be able to enter every folder above the data directory, so those get
+    group and other search permission (as pgserver does), checked at every start.
+    """
     if os.geteuid() != 0:
         return None
     pgserver_utils.ensure_user_exists(_SERVICE_USER)
@@ -114,6 +113,7 @@ def _run_as() -> str | None:
     read, execute = 0o044, 0o011  # group and others, as pgserver grants them
     pgserver_utils.ensure_folder_permissions(bin_dir(), read | execute)
     pgserver_utils.ensure_folder_permissions(bin_dir().parent / "lib", read)
+    pgserver_utils.ensure_prefix_permissions(postgres_home() / "data")
     return _SERVICE_USER
 
 
@@ -127,12 +127,13 @@ def _initdb(home: Path) -> None:
     if user is not None:
         import pwd
 
-        pgserver_utils.ensure_prefix_permissions(pgdata)
         entry = pwd.getpwnam(user)
         os.chown(pgdata, entry.pw_uid, entry.pw_gid)
     argv = [str(bin_dir() / "initdb"), "-D", str(pgdata), "-U", "postgres"]
     argv += ["--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"]
-    result = subprocess.run(argv, user=user, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        argv, **_process.as_user(user), capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise LabkitError(

@@ -9,10 +9,13 @@ is left, shuts the server down and exits. The postmaster is the keeper's child a
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -48,6 +51,17 @@ def live_clients(clients: Path) -> list[str]:
     return alive
 
 
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the server's lock: clients register and the keeper decides to stop under it."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def main(state_dir: Path, pgdata: Path, port: int, user: str | None) -> int:
     """Start the postmaster, publish where it listens, and stop it when the last client is gone."""
     from labkit._embedded_postgres import bin_dir
@@ -76,7 +90,10 @@ def main(state_dir: Path, pgdata: Path, port: int, user: str | None) -> int:
         elif idle_since is None:
             idle_since = time.monotonic()
         elif time.monotonic() - idle_since > _GRACE_SECONDS:
-            shutdown()
+            with locked(state_dir / "lock"):  # a client registering now would find a dying server
+                if not live_clients(clients):
+                    shutdown()
+            idle_since = None
     (state_dir / "server.json").unlink(missing_ok=True)
     return 1
 

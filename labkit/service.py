@@ -84,7 +84,8 @@ class LiveService:
                 f"port {self.port} on 127.0.0.1 is already in use; pick another with "
                 "LiveService(port=...) or leave port unset to get a free one."
             )
-        env = {**os.environ, **self._environment()}
+        # Unbuffered, so logs() shows a request's line as soon as it is answered.
+        env = {**os.environ, **self._environment(), "PYTHONUNBUFFERED": "1"}
         atexit.register(self.stop)
         self._proc = _process.spawn(self._command(), log_path=self._log_path, env=env)
         self._wait_until_ready()
@@ -110,6 +111,11 @@ class LiveService:
         shutil.rmtree(self._workdir, ignore_errors=True)
 
     # -- use ---------------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings it was started with (load runs record them in the journal)."""
+        return dict(self._settings)
 
     @property
     def pid(self) -> int | None:
@@ -144,6 +150,24 @@ class LiveService:
                 except json.JSONDecodeError:
                     continue
         return records
+
+    def log_for(self, request_id: str, *, timeout: float = 5.0) -> dict[str, Any]:
+        """Return the access-log record of one request, waiting for it.
+
+        The service logs a request after its response is sent, so the line can trail the
+        response by a moment.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            for record in self.json_logs():
+                if record.get("request_id") == request_id:
+                    return record
+            if time.monotonic() > deadline:
+                raise LabkitError(
+                    f"no log line with request_id {request_id!r} within {timeout:.0f} s; "
+                    "is the access log on (settings access_log=True)?"
+                )
+            time.sleep(0.02)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

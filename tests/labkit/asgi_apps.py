@@ -20,3 +20,11 @@ async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
         }
     )
     await send({"type": "http.response.body", "body": b"hello"})
+
+
+async def never_ready(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Answer 503 to everything, like a service whose database never comes up."""
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 503, "headers": []})
+    await send({"type": "http.response.body", "body": b""})

@@ -1,0 +1,136 @@
+"""The `labkit` command: doctor, serve, seed, lab (and the load-testing commands)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from labkit.errors import LabkitError
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; a LabkitError ends in one line on stderr and exit code 2."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.run(args) or 0)
+    except LabkitError as exc:
+        print(f"labkit {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="labkit", description="The Backend Design Workbench's tools."
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    doctor = commands.add_parser("doctor", help="check what is ready, with a fix for each problem")
+    doctor.set_defaults(run=_doctor)
+
+    serve = commands.add_parser("serve", help="run the sample service in the foreground")
+    serve.add_argument("--db", default="sqlite", help="sqlite, postgres or a database URL")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--scale", type=int, default=1_000, help="orders to seed (0: keep data)")
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(run=_serve)
+
+    seed = commands.add_parser("seed", help="create the shop's schema and fill it with data")
+    seed.add_argument("--db", default="sqlite", help="sqlite, postgres or a database URL")
+    seed.add_argument("--scale", type=int, default=1_000, help="number of orders")
+    seed.set_defaults(run=_seed)
+
+    lab = commands.add_parser("lab", help="open JupyterLab on the notebooks (127.0.0.1 only)")
+    lab.add_argument("--port", type=int, default=8888)
+    lab.add_argument(
+        "--no-browser", action="store_true", help="print the URL instead of opening it"
+    )
+    lab.set_defaults(run=_lab)
+
+    from labkit._cli_load import add_commands as add_load_commands
+
+    add_load_commands(commands)
+    return parser
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from labkit.doctor import doctor
+
+    report = doctor()
+    print(report.text())
+    return 0 if report.ok else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from labkit import _process
+
+    if not _process.port_is_free(args.port):
+        raise LabkitError(f"port {args.port} on 127.0.0.1 is in use; choose another with --port.")
+    db = _database(args.db)
+    if args.scale:
+        report = _seed_database(db, args.scale)
+        print(report)
+    os.environ["SHOP_DATABASE_URL"] = db.url
+    print(f"serving the shop on http://127.0.0.1:{args.port} (docs at /docs); Ctrl-C stops it")
+    uvicorn.run(
+        "sample_service.main:create_app",
+        factory=True,
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+    )
+    return 0
+
+
+def _seed(args: argparse.Namespace) -> int:
+    report = _seed_database(_database(args.db), args.scale)
+    print(report)
+    return 0
+
+
+def _database(spec: str):  # type: ignore[no-untyped-def]
+    from labkit.databases import database
+
+    return database(spec)
+
+
+def _seed_database(db, scale: int):  # type: ignore[no-untyped-def]
+    from labkit.databases import seed
+
+    if scale < 1:
+        raise LabkitError(f"--scale must be a positive number of orders, not {scale}.")
+    return seed(db, scale=scale)
+
+
+def _lab(args: argparse.Namespace) -> int:
+    notebooks = _notebooks_dir()
+    argv = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={args.port}"]
+    argv += [f"--ServerApp.root_dir={notebooks}"]
+    if args.no_browser:
+        argv.append("--no-browser")
+    print(f"JupyterLab on {notebooks}: the URL with its token follows; Ctrl-C stops it.")
+    os.execv(sys.executable, argv)
+    return 0  # not reached: exec replaces this process
+
+
+def _notebooks_dir() -> Path:
+    for candidate in (
+        Path.cwd() / "notebooks",
+        Path(__file__).resolve().parent.parent / "notebooks",
+    ):
+        if candidate.is_dir():
+            return candidate
+    raise LabkitError("no notebooks/ folder here; run `labkit lab` from the workbench's checkout.")

@@ -1,0 +1,88 @@
+"""`LiveService`: starts, answers, stops, reports a crash with its log, and refuses a busy port."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+from labkit.databases import Database
+from labkit.errors import LabkitError
+from labkit.service import LiveService
+from tests.conftest import DATABASE_KINDS, open_database, unique_name
+
+HELLO = "tests.labkit.asgi_apps:hello"
+
+
+def test_an_app_answers_on_loopback_while_running_and_not_after() -> None:
+    with LiveService(HELLO, ready_path=None) as service:
+        assert service.url.startswith("http://127.0.0.1:")
+        with service.client() as client:
+            assert client.get("/").text == "hello"
+        pid = service.pid
+    assert pid is not None and not psutil.pid_exists(pid)
+    assert not service.running
+
+
+def test_stop_is_safe_to_call_twice() -> None:
+    service = LiveService(HELLO, ready_path=None).start()
+    service.stop()
+    service.stop()
+    assert not service.running
+
+
+def test_a_crash_at_start_raises_with_the_last_log_lines() -> None:
+    with pytest.raises(LabkitError, match="database URL is not configured"):
+        LiveService("tests.labkit.asgi_broken:app", ready_path=None, startup_timeout=20).start()
+
+
+def test_a_port_in_use_is_refused_with_what_to_do() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(LabkitError, match="already in use"):
+            LiveService(HELLO, port=port, ready_path=None).start()
+
+
+def test_a_service_that_never_gets_ready_times_out_and_is_stopped() -> None:
+    service = LiveService("tests.labkit.asgi_apps:never_ready", startup_timeout=2)
+    with pytest.raises(LabkitError, match="within 2 s"):
+        service.start()
+    assert not service.running
+
+
+@pytest.fixture(params=DATABASE_KINDS)
+def shop_database(request: pytest.FixtureRequest) -> Iterator[Database]:
+    db = open_database(request.param, unique_name("svc"))
+    yield db
+    db.drop()
+
+
+def test_the_sample_service_serves_seeded_products_on_every_database(
+    shop_database: Database,
+) -> None:
+    with LiveService(db=shop_database, scale=50) as service, service.client() as client:
+        ready = client.get("/health/ready")
+        products = client.get("/v1/products", params={"limit": 5})
+    assert ready.status_code == 200
+    assert products.status_code == 200
+    assert len(products.json()["items"]) == 5
+
+
+def test_the_sample_service_logs_one_json_line_per_request() -> None:
+    with LiveService(scale=20) as service, service.client() as client:
+        client.get("/v1/products", headers={"X-Request-ID": "lesson-00"})
+        record = service.log_for("lesson-00")
+    assert record["status"] == 200
+    assert record["route"] == "/v1/products"
+
+
+@pytest.mark.parametrize(("limit", "expected"), [(10, 413), (1_000_000, 401)])
+def test_settings_reach_the_service_as_environment(limit: int, expected: int) -> None:
+    settings = {"max_body_bytes": limit}
+    with LiveService(scale=20, settings=settings) as service, service.client() as client:
+        response = client.post("/v1/orders", json={"items": [{"product_id": 1, "quantity": 1}] * 5})
+    assert response.status_code == expected

@@ -1,0 +1,88 @@
+"""labkit's public surface changes only on purpose, and every `lk.<name>` a notebook uses exists."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import labkit as lk
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIRS = (ROOT / "notebooks", ROOT / "exercises")
+LK_NAME = re.compile(r"\blk((?:\.[A-Za-z_]\w*)+)")
+
+PUBLIC_NAMES = {
+    "Database",
+    "Diagram",
+    "LabkitError",
+    "LiveService",
+    "Plan",
+    "compare",
+    "contract",
+    "count_queries",
+    "course",
+    "database",
+    "doctor",
+    "er_diagram",
+    "explain",
+    "journal",
+    "load",
+    "request_queries",
+    "seed",
+    "sequence_diagram",
+    "suggest_indexes",
+    "try_index",
+}
+
+
+def test_public_names_are_exactly_the_pinned_ones() -> None:
+    assert set(lk.__all__) == PUBLIC_NAMES
+
+
+def test_all_is_sorted_and_every_name_exists() -> None:
+    assert lk.__all__ == sorted(lk.__all__)
+    missing = [name for name in lk.__all__ if not hasattr(lk, name)]
+    assert missing == []
+
+
+def _notebook_code(path: Path) -> str:
+    cells = json.loads(path.read_text())["cells"]
+    return "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+
+
+def _lk_references() -> list[tuple[str, str]]:
+    refs = []
+    for folder in NOTEBOOK_DIRS:
+        for notebook in sorted(folder.rglob("*.ipynb")):
+            if ".ipynb_checkpoints" in notebook.parts:
+                continue
+            refs += [
+                (notebook.name, m.group(1)[1:]) for m in LK_NAME.finditer(_notebook_code(notebook))
+            ]
+    return refs
+
+
+def _resolves(dotted: str) -> bool:
+    """True when `lk.<dotted>` resolves, following attributes as far as they are modules or labkit objects."""
+    target: object = lk
+    for part in dotted.split("."):
+        if not hasattr(target, part):
+            return False
+        target = getattr(target, part)
+        if not getattr(target, "__module__", "labkit").startswith("labkit") and not hasattr(
+            target, "__path__"
+        ):
+            return True  # beyond labkit (e.g. a DataFrame method): not ours to check
+    return True
+
+
+@pytest.mark.parametrize(
+    "notebook, dotted",
+    sorted(set(_lk_references()))
+    or [pytest.param("", "", marks=pytest.mark.skip("no notebooks yet"))],
+)
+def test_every_lk_name_a_notebook_uses_exists(notebook: str, dotted: str) -> None:
+    assert _resolves(dotted), f"{notebook} uses lk.{dotted}, which labkit does not have"
