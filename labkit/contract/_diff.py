@@ -216,12 +216,12 @@ class _Differ:
 
     def run(self) -> bool:
         pairs, removed, added = _pair(self.old, self.new)
-        new_paths = {_normal(p, versionless=True) for p in self.new.doc["paths"]}
+        new_paths = {_normal(p, versionless=True) for p in self.new.doc.get("paths") or {}}
         for op in removed:
             gone = _normal(op.path, versionless=True) not in new_paths
             code = "path-removed" if gone else "operation-removed"
             self.add(code, op, op.pointer, f"{op.key} is gone")
-        old_paths = {_normal(p, versionless=True) for p in self.old.doc["paths"]}
+        old_paths = {_normal(p, versionless=True) for p in self.old.doc.get("paths") or {}}
         for op in added:
             fresh = _normal(op.path, versionless=True) not in old_paths
             code = "path-added" if fresh else "operation-added"

@@ -107,7 +107,7 @@ class Spec:
     def operations(self) -> list[Operation]:
         """Every operation in document order (read once: treat a loaded document as read-only)."""
         ops: list[Operation] = []
-        for path, item in self.doc["paths"].items():
+        for path, item in (self.doc.get("paths") or {}).items():
             item = self.deref(item)
             ops.extend(Operation(path, m, item[m], self) for m in METHODS if m in item)
         return ops

@@ -175,9 +175,6 @@ class Context:
         self.spec = spec
         self.operations = spec.operations
         self.paths = {op.path for op in self.operations}
-        self.methods: dict[str, set[str]] = {}
-        for op in self.operations:
-            self.methods.setdefault(op.path, set()).add(op.method)
 
     @cached_property
     def request_schemas(self) -> list[tuple[Operation, str, dict[str, Any]]]:
@@ -193,7 +190,7 @@ class Context:
         found = [(p, s) for _, p, s in request_schemas(self.spec, seen)]
         found += [(p, s) for _, p, s in response_schemas(self.spec, seen)]
         for name, schema in ((self.spec.doc.get("components") or {}).get("schemas") or {}).items():
-            found += list(walk(self.spec, schema, f"/components/schemas/{escape(name)}", seen))
+            found += list(walk(self.spec, schema, f"/components/schemas/{escape(str(name))}", seen))
         return found
 
     def is_collection(self, path: str) -> bool:
@@ -217,14 +214,14 @@ class Context:
         schema = self.spec.schema(found[1])
         if "array" in types(self.spec, schema):
             return True
-        props = (schema.get("properties") or {}) if isinstance(schema, Mapping) else {}
+        props = schema.get("properties") or {}
         return any(
             name in _PAGE_ITEMS and "array" in types(self.spec, p) for name, p in props.items()
         )
 
     def limited(self, op: Operation) -> bool:
         """Whether a rate limit applies: declared by an extension or by RateLimit headers."""
-        if any(k.lower() in ("x-rate-limit", "x-ratelimit") for k in op.node):
+        if any(str(k).lower() in ("x-rate-limit", "x-ratelimit") for k in op.node):
             return True
         return any(h in _RATE_HEADERS for r in op.responses.values() for h in _headers(r))
 

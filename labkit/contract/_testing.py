@@ -247,7 +247,7 @@ def test(
         location = f"{base}/openapi.json"
         if spec is not None:
             location = str(workdir / "openapi.json")
-            Path(location).write_text(json.dumps(load(spec).doc), encoding="utf-8")
+            Path(location).write_text(json.dumps(load(spec).doc, default=str), encoding="utf-8")
         events = workdir / "events.ndjson"
         command = _command(location, base, events, max_examples, phases, checks, mode, seed)
         for name, value in (headers or {}).items():

@@ -261,3 +261,11 @@ def test_damaged_documents_load_lint_and_diff_or_fail_clearly(seed: int) -> None
             pass
         except Exception as e:  # anything else is a traceback a reader would meet
             pytest.fail(f"damage at {where} raised {type(e).__name__}: {e}")
+
+
+def test_components_only_document_lints_and_diffs() -> None:
+    doc = _doc(openapi="3.1.0")
+    del doc["paths"]
+    assert contract.load(doc).operations == []
+    assert "rate-limits-declared" not in contract.lint(doc).rules_fired
+    assert contract.diff(doc, MINIMAL).codes == {"path-added"}
