@@ -171,9 +171,7 @@ def _read(path: Path) -> tuple[list[OperationResult], list[str], bool]:
         if kind == "EngineFinished":
             finished = True
         if kind == "NonFatalError":
-            errors.append(
-                f"{event.get('label', '')}: {event.get('info', {}).get('message', event)}"
-            )
+            errors.append(f"{event.get('label', '')}: {str(event.get('value', event))[:300]}")
         if kind != "ScenarioFinished":
             continue
         recorder = event.get("recorder") or {}

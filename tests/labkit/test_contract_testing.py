@@ -117,3 +117,16 @@ def test_events_fold_into_results_and_survive_a_cut_last_line(tmp_path: Path) ->
         [],
     )
     assert result.examples["not_a_server_error"].status == 500
+
+
+def test_engine_errors_are_kept_and_make_the_run_not_ok(tmp_path: Path) -> None:
+    path = tmp_path / "events.ndjson"
+    lines = [
+        {"NonFatalError": {"label": "GET /v1/things", "value": "schema error"}},
+        {"EngineFinished": {}},
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in lines))
+    results, errors, finished = _read(path)
+    assert (results, errors, finished) == ([], ["GET /v1/things: schema error"], True)
+    report = contract.ContractTestReport(results, complete=True, seed=0, command=[], errors=errors)
+    assert not report.ok
