@@ -39,7 +39,8 @@ def add_commands(commands: Any) -> None:
     load.add_argument("--scale", type=int, default=1_000, help="orders seeded into it")
     load.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
-        help="a setting of the started service (repeatable), e.g. --set latency_ms=20",
+        help="a setting of the started service (repeatable), e.g. --set latency_ms=20; "
+        "a lesson switch turns lab mode on",
     )  # fmt: skip
     load.add_argument("--p95-ms", type=float, default=None, help="judge the run against this P95")
     load.add_argument(
@@ -71,9 +72,12 @@ def _load(args: argparse.Namespace) -> int:
     from contextlib import ExitStack
 
     from labkit import load
+    from labkit.journal import LESSON_SWITCHES
     from labkit.service import LiveService
 
-    settings = {"rate_limit_enabled": False, **_settings(args.set)}
+    settings: dict[str, Any] = {"rate_limit_enabled": False, **_settings(args.set)}
+    if LESSON_SWITCHES & settings.keys():
+        settings.setdefault("lab_mode", True)  # the service refuses switches outside lab mode
     with ExitStack() as stack:
         target: Any = args.target
         if target is None:

@@ -31,6 +31,7 @@ if __name__ == "__main__":
     from locust.main import main
 
     locust.stats.CURRENT_RESPONSE_TIME_PERCENTILE_WINDOW = PERCENTILE_WINDOW_S
+    locust.stats.CSV_STATS_FLUSH_INTERVAL_SEC = 1  # the progress bar reads the file live
 
     sys.argv[0] = "locust"
     sys.exit(main())  # type: ignore[no-untyped-call]

@@ -119,21 +119,26 @@ def read_failures(csv_file: Path) -> pd.DataFrame:
 
 
 def last_aggregate(csv_file: Path) -> dict[str, float] | None:
-    """Return users, rps and P95 of the newest aggregated line of a history file still being written."""
+    """Return users, rps and P95 from the newest aggregated lines of a history file being written."""
     try:
         lines = csv_file.read_text().splitlines()
     except OSError:
         return None
-    for line in reversed(lines):
-        cells = line.split(",")
-        if len(cells) > 11 and cells[3] == AGGREGATED:
-            p95 = cells[11]
-            return {
-                "users": float(cells[1]),
-                "rps": float(cells[4]),
-                "p95_ms": float(p95) if p95 not in ("N/A", "") else float("nan"),
-            }
-    return None
+    totals = [cells for cells in (line.split(",") for line in lines) if len(cells) > 17]
+    totals = [cells for cells in totals if cells[3] == AGGREGATED]
+    if not totals:
+        return None
+    last = totals[-1]
+    rps = 0.0
+    if len(totals) > 1 and float(last[0]) > float(totals[-2][0]):
+        done = float(last[17]) - float(totals[-2][17])  # Total Request Count
+        rps = done / (float(last[0]) - float(totals[-2][0]))
+    p95 = last[11]
+    return {
+        "users": float(last[1]),
+        "rps": rps,
+        "p95_ms": float(p95) if p95 not in ("N/A", "", "0") else float("nan"),
+    }
 
 
 def _endpoint_row(entry: Mapping[str, Any], span: float) -> dict[str, Any]:

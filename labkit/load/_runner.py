@@ -221,6 +221,7 @@ def _supervise(
     proc = spawn(argv, log_path=out / "locust.log", env=child_env, death_signal=signal.SIGKILL)
     history = out / "results_stats_history.csv"
     begun = time.monotonic()
+    load_began = 0.0  # when Locust's first stats line appeared: the load's own clock
     try:
         monitor.attach(proc.pid)
         while proc.poll() is None:
@@ -233,14 +234,17 @@ def _supervise(
                 )
             latest = last_aggregate(history)
             monitor.sample(load_started=latest is not None)
-            if progress is not None and latest is not None:
-                progress(Tick(elapsed=elapsed, duration=duration, **latest))
+            if latest is not None:
+                load_began = load_began or time.monotonic()
+                if progress is not None:
+                    loaded = time.monotonic() - load_began
+                    progress(Tick(elapsed=loaded, duration=duration, **latest))
             time.sleep(_POLL_S)
+        if progress is not None:
+            progress(None)
         return proc.returncode
     finally:
         stop(proc, grace=2.0)
-        if progress is not None:
-            progress(None)
 
 
 def _progress(progress: bool | Progress, duration: float) -> Progress | None:
