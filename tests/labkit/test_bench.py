@@ -99,3 +99,12 @@ def test_data_items_seed_page_and_lint_at_a_small_scale() -> None:
     assert list(table.index) == ["seed_sqlite", "pagination", "lint_500"]
     assert table.loc["seed_sqlite", "rate"] > 0 and table.loc["lint_500", "seconds"] > 0
     assert "depth 1,980" in table.loc["pagination", "note"]
+
+
+def test_cli_bench_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from labkit.cli import main
+
+    assert main(["bench", "lint_500", "--no-journal"]) == 0
+    out = capsys.readouterr().out
+    assert "lint_500" in out and "operations/s" in out
+    assert not journal.path().exists()
