@@ -117,16 +117,20 @@ def run(
         return result
     from labkit import journal
 
-    run_id = journal.record(
-        "load",
-        result.metrics(),
-        label=label,
-        target=where.url,
-        scenario=name,
-        params={"users": users, "spawn_rate": rate, "duration_s": duration, "processes": processes},
-        settings=where.settings,
-    )
-    return _with_journal_id(result, run_id)
+    params = {"users": users, "spawn_rate": rate, "duration_s": duration, "processes": processes}
+    try:
+        run_id = journal.record(
+            "load",
+            result.metrics(),
+            label=label,
+            target=where.url,
+            scenario=name,
+            params={**params, "locustfile": str(locustfile)},
+            settings=where.settings,
+        )
+    except journal.JournalError as exc:  # a locked journal must not cost the measurement
+        return replace(result, warnings=(*result.warnings, f"not journaled: {exc}"))
+    return replace(result, journal_id=run_id)
 
 
 def resolve_target(target: Any, settings: Mapping[str, Any] | None = None) -> Target:
@@ -300,8 +304,3 @@ def _listener_pid(url: str) -> int | None:
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
             return int(conn.pid) if conn.pid is not None else None
     return None
-
-
-def _with_journal_id(result: LoadRun, run_id: int) -> LoadRun:
-    """Return the run with its journal id filled in."""
-    return replace(result, journal_id=run_id)

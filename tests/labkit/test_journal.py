@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,28 @@ def test_missing_numbers_are_stored_as_null() -> None:
 def test_a_bad_query_names_the_table_and_its_columns() -> None:
     with pytest.raises(journal.JournalError, match="columns id, recorded_at"):
         journal.query("SELECT nope FROM runs")
+
+
+def test_a_journal_locked_by_another_process_gives_a_clear_error(
+    own_journal: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "_LOCK_WAIT_S", 0.5)
+    journal.record("load", {"rps": 1.0})
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(own_journal)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(journal.JournalError, match="locked"):
+            journal.record("load", {"rps": 2.0})
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+HOLD_LOCK = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+print("locked", flush=True)
+time.sleep(60)
+"""

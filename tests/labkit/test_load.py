@@ -258,3 +258,18 @@ def test_kernel_interrupt_leaves_no_locust_behind(tiny: LiveService) -> None:
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_a_locked_journal_keeps_the_run_and_says_why(
+    tiny: LiveService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "record", _locked_journal)
+
+    run = load.run(tiny, "catalog", users=1, duration=2)
+
+    assert run.journal_id is None and run.rps > 0
+    assert any(w.startswith("not journaled") for w in run.warnings)
+
+
+def _locked_journal(*args: object, **kwargs: object) -> int:
+    raise journal.JournalError("the journal stayed locked")
