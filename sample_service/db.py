@@ -68,11 +68,14 @@ class FastRead:
     """
 
     def __init__(self, database: Database, stmt: Select[Any]) -> None:
-        dialect = PGDialect_asyncpg() if database.kind == "postgresql" else None
-        compiled = stmt.compile(dialect=dialect or database.engine.dialect)
+        # asyncpg speaks $1 placeholders; SQLite's own dialect gives sqlite3's ?.
+        dialect: Any = database.engine.dialect
+        if database.kind == "postgresql":
+            dialect = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
+        compiled = stmt.compile(dialect=dialect)
         self.sql = str(compiled)
         self._order = list(compiled.positiontup or ())
-        self._columns = [column.key for column in stmt.selected_columns]
+        self._columns = [str(column.key) for column in stmt.selected_columns]
         self._database = database
 
     async def one(self, **params: Any) -> dict[str, Any] | None:

@@ -33,5 +33,9 @@ def sales_report(
     rows = [SalesRow(**vars(line)) for line in lines]
     total = sum(row.revenue_cents for row in rows)
     return SalesReport(
-        from_=date_from, to=date_to, group_by=group_by, rows=rows, total_revenue_cents=total
+        date_from=date_from,
+        date_to=date_to,
+        group_by=group_by,
+        rows=rows,
+        total_revenue_cents=total,
     )

@@ -148,10 +148,10 @@ class SalesRow(BaseModel):
 class SalesReport(BaseModel):
     """Revenue of non-cancelled orders in ``[from, to)``, grouped by day or category."""
 
-    from_: dt.date = Field(alias="from", serialization_alias="from")
-    to: dt.date
+    model_config = ConfigDict(serialize_by_alias=True)
+
+    date_from: dt.date = Field(serialization_alias="from")
+    date_to: dt.date = Field(serialization_alias="to")
     group_by: str
     rows: list[SalesRow]
     total_revenue_cents: int
-
-    model_config = ConfigDict(populate_by_name=True)

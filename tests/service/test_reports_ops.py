@@ -43,6 +43,11 @@ def test_sales_report_totals_match_the_orders(
     report = client.get("/v1/reports/sales", params=params, headers=seeded.staff).json()
     expected = _revenue(seeded, "2025-06-01 00:00:00", "2025-07-01 00:00:00")
     assert expected > 0
+    assert (report["from"], report["to"], report["group_by"]) == (
+        "2025-06-01",
+        "2025-07-01",
+        group_by,
+    )
     assert report["total_revenue_cents"] == expected
     assert sum(row["revenue_cents"] for row in report["rows"]) == expected
     keys = [row["key"] for row in report["rows"]]
