@@ -103,7 +103,9 @@ class DiffReport:
         self.old_version = old.api_version
         self.new_version = new.api_version
         self.title = new.title
-        self.changes = sorted(changes, key=lambda c: (LEVELS.index(c.level), c.operation, c.code))
+        self.changes = sorted(
+            changes, key=lambda c: (LEVELS.index(c.level), c.operation, c.code, c.message)
+        )
         self.path_bump = path_bump
         self.bump = "major" if path_bump else _bump(old.api_version, new.api_version)
 
@@ -265,11 +267,11 @@ class _Differ:
 
         olds, news = keyed(a), keyed(b)
         where = f"{b.pointer}/parameters"
-        for key in olds.keys() - news.keys():
+        for key in sorted(olds.keys() - news.keys()):
             paging = key[0] == "query" and key[1] in _PAGINATION
             code = "pagination-changed" if paging else "parameter-removed"
             self.add(code, b, where, f"{key[0]} parameter {key[1]!r} removed")
-        for key in news.keys() - olds.keys():
+        for key in sorted(news.keys() - olds.keys()):
             required = bool(news[key].get("required"))
             code = "required-parameter-added" if required else "optional-parameter-added"
             self.add(
@@ -278,7 +280,7 @@ class _Differ:
                 where,
                 f"{'required' if required else 'optional'} {key[0]} parameter {key[1]!r} added",
             )
-        for key in olds.keys() & news.keys():
+        for key in sorted(olds.keys() & news.keys()):
             p, q = olds[key], news[key]
             if q.get("required") and not p.get("required"):
                 self.add(
@@ -347,9 +349,8 @@ class _Differ:
             )
         for code in sorted(old.keys() & new.keys()):
             where = f"{b.pointer}/responses/{escape(code)}"
-            for media in (old[code].get("content") or {}).keys() - (
-                new[code].get("content") or {}
-            ).keys():
+            media_old, media_new = old[code].get("content") or {}, new[code].get("content") or {}
+            for media in sorted(media_old.keys() - media_new.keys()):
                 self.add("media-type-removed", b, where, f"{code} no longer returns {media}")
             s, t = json_schema(old[code]), json_schema(new[code])
             if code.startswith("2") and s and t:

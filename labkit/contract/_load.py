@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from labkit.contract._base import METHODS, SpecLoadError, escape, unescape
+from labkit.contract._base import METHODS, ContractError, SpecLoadError, escape, unescape
 from labkit.contract._validate import check_structure
 
 __all__ = ["Operation", "Spec", "load"]
@@ -116,7 +116,7 @@ class Spec:
         for op in self.operations:
             if op.method == method.lower() and op.path == path:
                 return op
-        raise SpecLoadError(
+        raise ContractError(
             f"no operation {method.upper()} {path} in {self.title!r}; "
             f"the document has {len(self.operations)} operations: see `spec.operations`."
         )
