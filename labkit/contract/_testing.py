@@ -63,6 +63,10 @@ class OperationResult:
     def ok(self) -> bool:
         return not self.failures
 
+    def __repr__(self) -> str:
+        failed = ", ".join(f"{check}: {n}" for check, n in sorted(self.failures.items()))
+        return f"<{self.operation}: {self.cases} cases, {failed or 'no failures'}>"
+
 
 class ContractTestReport:
     """The outcome of a contract-test run, per operation."""
