@@ -82,7 +82,8 @@ _queries: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
 )
 
 
-def _count_statement(*_args: Any) -> None:
+def count_statement(*_args: Any) -> None:
+    """Add one statement to the current request's tally (also a hook for bare-driver reads)."""
     counter = _queries.get()
     if counter is not None:
         counter[0] += 1
@@ -90,7 +91,7 @@ def _count_statement(*_args: Any) -> None:
 
 def count_queries(engine: Engine) -> None:
     """Count every statement this engine runs into the current request's tally."""
-    event.listen(engine, "before_cursor_execute", _count_statement)
+    event.listen(engine, "before_cursor_execute", count_statement)
 
 
 class LabMiddleware:

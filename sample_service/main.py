@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.lab_mode:
         app.add_middleware(CacheHeaderMiddleware)
         labswitches.count_queries(database.engine)
-        database.read_listeners.append(labswitches._count_statement)  # the bare-driver reads
+        database.read_listeners.append(labswitches.count_statement)  # the bare-driver reads
         app.add_middleware(labswitches.LabMiddleware, settings=settings)
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_settings(settings, redis))
