@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import MetaData, create_engine, make_url, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from sample_service import migrations
+from sample_service.models import metadata
 from sample_service.security import hash_password
 
 KNOWN_PASSWORD = "password123"
@@ -281,6 +283,7 @@ def _load_sqlite(engine: Engine, tables: dict[str, pd.DataFrame]) -> None:
             connection.executemany(f"INSERT INTO {name} ({columns}) VALUES ({marks})", rows)
         connection.execute("COMMIT")
         connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA analysis_limit=1000")  # sampled statistics: seconds, not minutes
         connection.execute("ANALYZE")
     finally:
         con.close()
@@ -288,11 +291,19 @@ def _load_sqlite(engine: Engine, tables: dict[str, pd.DataFrame]) -> None:
 
 
 def _load_postgres(engine: Engine, tables: dict[str, pd.DataFrame]) -> None:
+    """COPY every table in one transaction, foreign keys dropped meanwhile.
+
+    A foreign key checks each copied row with its own lookup; adding it back after the
+    load validates all rows in one join, many times faster for millions of rows.
+    """
+    foreign_keys = [fk for table in metadata.sorted_tables for fk in table.foreign_key_constraints]
     raw: Any = engine.raw_connection()
     con = duckdb.connect()
     try:
         with tempfile.TemporaryDirectory() as tmp, raw.driver_connection.cursor() as cursor:
             cursor.execute("SET TIME ZONE 'UTC'")
+            for fk in foreign_keys:
+                cursor.execute(str(DropConstraint(fk).compile(dialect=engine.dialect)))
             for name, frame in tables.items():
                 path = Path(tmp, f"{name}.csv")
                 _rendered(con, frame).write_csv(str(path), header=False)
@@ -305,6 +316,8 @@ def _load_postgres(engine: Engine, tables: dict[str, pd.DataFrame]) -> None:
                     f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
                     f"(SELECT coalesce(max(id), 1) FROM {name}))"
                 )
+            for fk in foreign_keys:
+                cursor.execute(str(AddConstraint(fk).compile(dialect=engine.dialect)))
         raw.commit()
         raw.driver_connection.autocommit = True
         raw.driver_connection.execute("ANALYZE")
