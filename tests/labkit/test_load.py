@@ -179,7 +179,8 @@ def test_locust_dies_with_a_killed_parent(tiny: LiveService, tmp_path: Path) -> 
         "import sys\nfrom labkit import load\n"
         "load.run(sys.argv[1], 'catalog', users=2, duration=60, processes=2, record=False)\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # A killed parent cannot clean its temporary files: keep them in this test's folder.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
     parent = subprocess.Popen([sys.executable, str(script), tiny.url], env=env)
     try:
         family = _wait_for(lambda: _locust_children(parent.pid, at_least=3))
@@ -241,10 +242,11 @@ def test_cli_load_prints_stats_and_fails_a_missed_slo(
     assert missed == 1 and "SLO MISSED" in capsys.readouterr().out
 
 
-def test_kernel_interrupt_leaves_no_locust_behind(tiny: LiveService) -> None:
+def test_kernel_interrupt_leaves_no_locust_behind(tiny: LiveService, tmp_path: Path) -> None:
     from jupyter_client.manager import start_new_kernel
 
-    km, kc = start_new_kernel(kernel_name="python3", cwd=str(ROOT))
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(ROOT), env=env)
     try:
         kc.execute(
             f"from labkit import load\nload.run({tiny.url!r}, users=2, duration=60, record=False)"
