@@ -123,6 +123,8 @@ class Database:
         if self._sqlite is None:
             path = make_url(self.url).database or ""
             self._sqlite = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            # WAL: readers never wait for a writer, so the loop never sleeps on a lock.
+            self._sqlite.execute("PRAGMA journal_mode=WAL")
             self._sqlite.execute("PRAGMA busy_timeout=1000")
         return self._sqlite
 
