@@ -208,6 +208,13 @@ def _read(path: Path) -> tuple[list[OperationResult], list[str], bool]:
     return list(results.values()), errors, finished
 
 
+def _gist(output: str) -> str:
+    """The lines of Schemathesis' console output that say what went wrong."""
+    noise = ("Schemathesis v", "━", "Reports:", "- NDJSON", "Tip:")
+    lines = [line.strip(" ❌") for line in output.splitlines() if line.strip()]
+    return "; ".join(line for line in lines if not line.startswith(noise))[:300]
+
+
 def _base_url(target: Any) -> str:
     url = getattr(target, "url", target)
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -266,10 +273,10 @@ def test(
             done = None
         results, errors, finished = _read(events)
     if done is not None and not results and done.returncode not in (0, 1):
-        last = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise ContractTestError(
-            f"Schemathesis exited with {done.returncode} before testing anything: "
-            f"{' | '.join(last)}. Check that {location} is reachable and the arguments are valid."
+            f"Schemathesis exited with {done.returncode} before testing anything "
+            f"({_gist(done.stdout + done.stderr)}). "
+            f"Check that {location} is reachable and the arguments are valid."
         )
     return ContractTestReport(
         results, complete=done is not None and finished, seed=seed, command=command, errors=errors

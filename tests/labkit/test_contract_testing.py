@@ -130,3 +130,9 @@ def test_engine_errors_are_kept_and_make_the_run_not_ok(tmp_path: Path) -> None:
     assert (results, errors, finished) == ([], ["GET /v1/things: schema error"], True)
     report = contract.ContractTestReport(results, complete=True, seed=0, command=[], errors=errors)
     assert not report.ok
+
+
+def test_unreachable_service_is_one_clear_error() -> None:
+    with pytest.raises(LabkitError, match="before testing anything") as caught:
+        contract.test("http://127.0.0.1:9", timeout=60)
+    assert "127.0.0.1:9/openapi.json" in str(caught.value)
