@@ -231,6 +231,13 @@ def test_report_renders_as_frame_and_html() -> None:
     assert report.by_rule()["rule"].tolist() == ["info-contact"]
 
 
+def test_report_saves_a_standalone_html_page(tmp_path: Any) -> None:
+    doc = _clean()
+    doc["info"].pop("contact")
+    saved = contract.lint(doc).save(tmp_path / "lint.html")
+    assert "info-contact" in saved.read_text(encoding="utf-8")
+
+
 def test_majority_casing_decides_camel_case_apis() -> None:
     doc = _clean()
     for name in ("RedWidget", "RedWidgetWrite"):
