@@ -19,8 +19,9 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["free_port", "port_is_free", "spawn", "stop"]
+__all__ = ["as_user", "free_port", "port_is_free", "spawn", "stop"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -67,13 +68,23 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=dict(env) if env is not None else None,
             cwd=cwd,
-            user=user,
+            **as_user(user),
             start_new_session=new_session,
             process_group=None if new_session else 0,
             preexec_fn=None if death_signal is None else _die_with_parent(death_signal),
         )
     finally:
         log.close()
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """Popen arguments that run a child as `user` with that user's group and no others."""
+    if user is None:
+        return {}
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 def stop(proc: subprocess.Popen[bytes], *, grace: float = 5.0, sig: int = signal.SIGTERM) -> None:
