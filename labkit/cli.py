@@ -119,6 +119,11 @@ def _lab(args: argparse.Namespace) -> int:
     notebooks = _notebooks_dir()
     argv = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={args.port}"]
     argv += [f"--ServerApp.root_dir={notebooks}"]
+    # Offline: no update checks, no news feed, no extension search on PyPI.
+    argv += ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    argv += ["--LabApp.news_url=", "--LabApp.extension_manager=readonly"]
+    if os.geteuid() == 0:
+        argv.append("--allow-root")  # containers and workshop VMs often run as root
     if args.no_browser:
         argv.append("--no-browser")
     print(f"JupyterLab on {notebooks}: the URL with its token follows; Ctrl-C stops it.")
@@ -134,3 +139,7 @@ def _notebooks_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise LabkitError("no notebooks/ folder here; run `labkit lab` from the workbench's checkout.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
