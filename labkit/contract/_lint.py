@@ -12,6 +12,7 @@ from typing import Any, cast
 import pandas as pd
 import yaml
 
+from labkit.contract import _rules_design, _rules_http  # noqa: F401  (importing registers the rules)
 from labkit.contract._base import ContractError
 from labkit.contract._load import load
 from labkit.contract._rules import RULES, Context, Rule, Severity
