@@ -27,6 +27,7 @@ from sample_service.security import (
     token_digest,
     verify_password,
 )
+from sample_service.services.transactions import start_write
 from sample_service.services.users import find_by_email
 
 
@@ -74,6 +75,7 @@ def login(session: Session, *, email: str, password: str, settings: Settings) ->
     ok = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
         raise Unauthorized("email or password is wrong")
+    start_write(session)
     pair = _issue(session, user=user, family_id=new_family_id(), settings=settings)
     session.commit()
     return pair
@@ -92,6 +94,7 @@ def _find(session: Session, token: str) -> RefreshToken | None:
 
 def revoke_family(session: Session, *, family_id: str) -> int:
     """Revoke every live token of a family; returns how many were revoked."""
+    start_write(session)
     result = session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
@@ -103,6 +106,7 @@ def revoke_family(session: Session, *, family_id: str) -> int:
 
 def refresh(session: Session, *, refresh_token: str, settings: Settings) -> TokenPair:
     """Trade a refresh token for a new pair; a reused token revokes its family (401)."""
+    start_write(session)
     row = _find(session, refresh_token)
     if row is None:
         raise Unauthorized("unknown refresh token; sign in again")
@@ -132,6 +136,7 @@ def refresh(session: Session, *, refresh_token: str, settings: Settings) -> Toke
 
 def logout(session: Session, *, refresh_token: str) -> None:
     """End the sign-in this refresh token belongs to; unknown tokens are ignored (idempotent)."""
+    start_write(session)
     row = _find(session, refresh_token)
     if row is not None:
         revoke_family(session, family_id=row.family_id)

@@ -16,11 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from sample_service.db import begin_write
 from sample_service.errors import Conflict, NotFound, OutOfStock, Unprocessable
 from sample_service.models import IdempotencyKey, Order, OrderItem, Product, User
 from sample_service.pagination import Cursor, after
 from sample_service.schemas.orders import OrderCreate, OrderRead
+from sample_service.services.transactions import start_write
 from sample_service.services.users import STAFF_ROLES
 
 CANCELLABLE = frozenset({"placed", "paid"})
@@ -40,13 +40,6 @@ class PlacedOrder:
 def fingerprint(order: OrderCreate) -> str:
     """A digest of the request body: the same key with another body is refused, not replayed."""
     return hashlib.sha256(order.model_dump_json().encode()).hexdigest()
-
-
-def _start_write(session: Session) -> None:
-    """End whatever read transaction the request opened, then begin as a writer."""
-    if session.in_transaction():
-        session.commit()
-    begin_write(session)
 
 
 def _replay(session: Session, *, user_id: int, key: str, digest: str) -> PlacedOrder | None:
@@ -88,7 +81,7 @@ def place_order(
     if replay is not None:
         return replay
     try:
-        _start_write(session)
+        start_write(session)
         claim = IdempotencyKey(user_id=user_id, key=idempotency_key, request_hash=digest)
         session.add(claim)
         session.flush()
@@ -217,7 +210,7 @@ def get_order(
 def cancel_order(session: Session, *, order_id: int, user: User) -> Order:
     """Cancel a placed or paid order and put its items back in stock; 409 once shipped."""
     try:
-        _start_write(session)
+        start_write(session)
         order = get_order(session, order_id=order_id, user=user, for_update=True)
         if order.status not in CANCELLABLE:
             raise Conflict(f"order {order_id} is {order.status} and can no longer be cancelled")

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from sample_service.errors import Conflict, NotFound
 from sample_service.models import Review, User
 from sample_service.pagination import Cursor, after
+from sample_service.services.transactions import start_write
 from sample_service.services.users import STAFF_ROLES
 
 REVIEW_SORT = "-id"
@@ -22,6 +23,7 @@ def create_review(
     The unique constraint decides, not a prior SELECT, so two concurrent
     submissions cannot both land.
     """
+    start_write(session)
     review = Review(user_id=user_id, product_id=product_id, rating=rating, body=body)
     session.add(review)
     try:
@@ -67,6 +69,7 @@ def delete_review(session: Session, *, review_id: int, user: User) -> int:
 
     Returns the reviewed product's id, whose representation just changed.
     """
+    start_write(session)
     review = get_review(session, review_id=review_id)
     if review.user_id != user.id and user.role not in STAFF_ROLES:
         raise NotFound(f"review {review_id} does not exist")

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from sample_service.errors import Conflict, NotFound
 from sample_service.models import User
 from sample_service.security import hash_password
+from sample_service.services.transactions import start_write
 
 # Roles that see and manage every customer's orders and reviews.
 STAFF_ROLES = frozenset({"staff", "admin"})
@@ -22,9 +23,11 @@ def normalize_email(email: str) -> str:
 def register(session: Session, *, email: str, password: str, full_name: str) -> User:
     """Create a customer account; 409 when the email is taken."""
     email = normalize_email(email)
+    password_hash = hash_password(password)  # slow on purpose: done before taking the lock
+    start_write(session)
     if session.scalar(select(func.count()).where(User.email == email)):
         raise Conflict(f"an account for {email} already exists; sign in or reset the password")
-    user = User(email=email, full_name=full_name, password_hash=hash_password(password))
+    user = User(email=email, full_name=full_name, password_hash=password_hash)
     session.add(user)
     try:
         session.commit()

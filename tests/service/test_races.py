@@ -1,4 +1,4 @@
-"""Orders under real concurrency: a uvicorn server in a child process, many threads at once."""
+"""Orders and tokens under real concurrency: a uvicorn child process, many threads at once."""
 
 from __future__ import annotations
 
@@ -18,19 +18,23 @@ from tests.service.accounts import CHILD_SETTINGS, PASSWORD, RELAXED, Shop, shop
 __all__ = ["shop"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def live(shop: Shop) -> Iterator[LiveService]:
-    """The service on the shop's database, on a free loopback port."""
+    """The service on the shop's database, on a free loopback port, one per module and kind."""
     settings = {**CHILD_SETTINGS, **RELAXED}
     with LiveService(db=shop.db, scale=None, settings=settings) as service:
         yield service
 
 
-def _token(live: LiveService, email: str) -> str:
+def _tokens(live: LiveService, email: str) -> dict[str, str]:
     with live.client() as client:
         response = client.post("/v1/auth/token", data={"username": email, "password": PASSWORD})
-    token: str = response.json()["access_token"]
-    return token
+    tokens: dict[str, str] = response.json()
+    return tokens
+
+
+def _token(live: LiveService, email: str) -> str:
+    return _tokens(live, email)["access_token"]
 
 
 def _all_at_once(count: int, send: Callable[[httpx.Client], httpx.Response]) -> list[Any]:
@@ -86,3 +90,21 @@ def test_twenty_concurrent_retries_with_one_key_make_one_order(
     assert {response.status_code for response in responses} == {201}
     assert len({response.json()["id"] for response in responses}) == 1
     assert shop.stock(product) == 98
+
+
+def test_concurrent_refreshes_with_one_token_let_one_through_and_end_the_family(
+    live: LiveService,
+) -> None:
+    refresh = _tokens(live, "alice@shop.test")["refresh_token"]
+
+    def trade(client: httpx.Client, token: str = refresh) -> httpx.Response:
+        return client.post(
+            f"{live.url}/v1/auth/token",
+            data={"grant_type": "refresh_token", "refresh_token": token},
+        )
+
+    responses = _all_at_once(10, trade)
+    assert Counter(r.status_code for r in responses) == {200: 1, 401: 9}
+    winner = next(r.json() for r in responses if r.status_code == 200)
+    with httpx.Client() as client:
+        assert trade(client, winner["refresh_token"]).status_code == 401
