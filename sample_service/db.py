@@ -60,6 +60,10 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Eng
     return create_engine(parsed, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
 
 
+async def _keep_session(_connection: Any) -> None:
+    """asyncpg pool reset hook that does nothing (see ``Database._open_asyncpg``)."""
+
+
 class FastRead:
     """One SELECT compiled once, run on a bare driver connection (see the module docstring).
 
@@ -144,7 +148,11 @@ class Database:
         import asyncpg  # only PostgreSQL services need it
 
         dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-        return await asyncpg.create_pool(dsn, min_size=1, max_size=self._pool_size)
+        # No reset on release: these connections only run the compiled SELECTs and keep no
+        # session state, and asyncpg's default reset is one more round trip per read.
+        return await asyncpg.create_pool(
+            dsn, min_size=1, max_size=self._pool_size, reset=_keep_session
+        )
 
     async def ping(self) -> None:
         """Raise when the database cannot answer ``SELECT 1``."""
