@@ -40,6 +40,9 @@ class Seeded:
             "environment": "test",
             "access_log": False,
             "rate_limit_enabled": False,
+            # Memory backends even when REDIS_URL is set: a Redis cache under one prefix
+            # would serve one database's products to tests on another.
+            "redis_url": None,
             **overrides,
         }
         return Settings(database_url=self.db.url, **values)
