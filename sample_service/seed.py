@@ -7,6 +7,7 @@ million orders load in seconds and the lessons can afford real table sizes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import tempfile
@@ -270,7 +271,9 @@ def _rendered(con: duckdb.DuckDBPyConnection, frame: pd.DataFrame) -> duckdb.Duc
 def _duckdb() -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB for rendering columns, silent (its progress bar would print)."""
     con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
+    # In Jupyter without ipywidgets DuckDB draws no bar and refuses the setting.
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
     return con
 
 
