@@ -18,6 +18,7 @@ from sample_service.db import Database
 from sample_service.errors import Conflict, NotFound, PreconditionFailed
 from sample_service.models import Category, Product
 from sample_service.pagination import Cursor, after
+from sample_service.services.transactions import start_write
 
 ProductSort = Literal["id", "-id", "price_cents", "-price_cents", "name", "-name"]
 _SORT_COLUMNS = {"id": Product.id, "price_cents": Product.price_cents, "name": Product.name}
@@ -60,6 +61,7 @@ def get_category(*, session: Session, category_id: int) -> Category:
 
 def create_category(*, session: Session, name: str, slug: str, description: str = "") -> Category:
     """Add a category; Conflict when the name or slug is taken."""
+    start_write(session)
     category = Category(name=name, slug=slug, description=description)
     session.add(category)
     try:
@@ -150,6 +152,7 @@ async def fetch_product_row(*, database: Database, product_id: int) -> dict[str,
 
 def create_product(*, session: Session, **fields: Any) -> Product:
     """Add a product; NotFound for an unknown category, Conflict for a taken SKU."""
+    start_write(session)
     get_category(session=session, category_id=fields["category_id"])
     product = Product(**fields)
     session.add(product)
@@ -170,6 +173,7 @@ def update_product(
     The ``WHERE version = :expected`` makes the check and the write one atomic
     step: of two clients that read version 3, only the first write lands.
     """
+    start_write(session)
     if "category_id" in changes:
         get_category(session=session, category_id=changes["category_id"])
     result = session.execute(
@@ -190,6 +194,7 @@ def update_product(
 
 def delete_product(*, session: Session, product_id: int) -> None:
     """Soft delete: the row stays for old orders and reports, clients see a 404."""
+    start_write(session)
     product = get_product(session=session, product_id=product_id)
     product.deleted_at = dt.datetime.now(dt.UTC)
     product.version += 1
