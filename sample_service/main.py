@@ -132,9 +132,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         labswitches.count_queries(database.engine)
         database.read_listeners.append(labswitches.count_statement)  # the bare-driver reads
         app.add_middleware(labswitches.LabMiddleware, settings=settings)
+    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Outside the body guard: refused bodies still spend a token and carry RateLimit-*.
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_settings(settings, redis))
-    app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

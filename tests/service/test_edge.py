@@ -39,6 +39,14 @@ def test_non_json_body_is_415(client: TestClient, seeded: Seeded) -> None:
     assert_problem(response, 415)
 
 
+def test_refused_bodies_still_report_the_rate_limit(api: AppClient, seeded: Seeded) -> None:
+    client = api(rate_limit_enabled=True)
+    headers = {"content-type": "text/plain", **seeded.staff}
+    response = client.post("/v1/products", content=b"x", headers=headers)
+    assert_problem(response, 415)
+    assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= response.headers.keys()
+
+
 def test_declared_oversized_body_is_413(api: AppClient, seeded: Seeded) -> None:
     client = api(max_body_bytes=100)
     response = client.post("/v1/products", json={"name": "x" * 200}, headers=seeded.staff)
