@@ -3,9 +3,9 @@
 Business operations (orders, auth, writes) are sync ``Session`` code run in FastAPI's
 threadpool: the clearest form for transactions, and what tests and notebooks call
 directly. The hottest read (``GET /v1/products/{id}``) is different: a primary-key
-lookup costs microseconds, so per-request machinery dominates. Measured on 2 cores
-(``/tmp``-free numbers in the closing note of the performance work): pool checkout +
-Core execute ~15x a bare ``sqlite3`` execute, aiosqlite ~30x (a thread hop per call).
+lookup costs microseconds, so per-request machinery dominates. Measured on 2 cores for
+one product row: pool checkout + Core execute ~15x a bare ``sqlite3`` execute,
+aiosqlite ~30x (a thread hop per call), asyncpg's pool reset one extra round trip.
 ``FastRead`` therefore compiles one Core statement once and runs it on the bare driver:
 sqlite3 inline on the event loop (a local B-tree lookup, no network wait) and an asyncpg
 pool on PostgreSQL (awaited, so the loop never blocks on the network).
