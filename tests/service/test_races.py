@@ -108,3 +108,20 @@ def test_concurrent_refreshes_with_one_token_let_one_through_and_end_the_family(
     winner = next(r.json() for r in responses if r.status_code == 200)
     with httpx.Client() as client:
         assert trade(client, winner["refresh_token"]).status_code == 401
+
+
+def test_concurrent_patches_with_one_etag_let_exactly_one_land(
+    live: LiveService, shop: Shop
+) -> None:
+    product = shop.add_product(stock=1)
+    headers = {"Authorization": f"Bearer {_token(live, 'staff@shop.test')}"}
+    with live.client() as client:
+        headers["If-Match"] = client.get(f"/v1/products/{product}").headers["etag"]
+
+    def patch(client: httpx.Client) -> httpx.Response:
+        return client.patch(
+            f"{live.url}/v1/products/{product}", json={"name": "Renamed"}, headers=headers
+        )
+
+    statuses = Counter(response.status_code for response in _all_at_once(10, patch))
+    assert statuses == {200: 1, 412: 9}
