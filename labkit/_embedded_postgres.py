@@ -65,17 +65,9 @@ def _running_state(home: Path) -> dict[str, int] | None:
         state: dict[str, int] = json.loads((home / "server.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-    if all(_alive(state[key]) for key in ("keeper_pid", "postmaster_pid")):
+    if all(_process.is_running(state[key]) for key in ("keeper_pid", "postmaster_pid")):
         return state
     return None
-
-
-def _alive(pid: int) -> bool:
-    """True for a running process (a zombie awaiting its parent's wait does not count)."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _stop_orphan_postmaster(pgdata: Path) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["as_user", "free_port", "port_is_free", "spawn", "stop"]
+__all__ = ["as_user", "free_port", "is_running", "port_is_free", "spawn", "stop"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -103,6 +103,16 @@ def stop(proc: subprocess.Popen[bytes], *, grace: float = 5.0, sig: int = signal
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def is_running(pid: int) -> bool:
+    """True for a live process; a zombie awaiting its parent's wait does not count."""
+    import psutil
+
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -7,8 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labkit.errors import LabkitError
+
+if TYPE_CHECKING:
+    from labkit.databases import Database
+    from sample_service.seed import SeedReport
 
 __all__ = ["main"]
 
@@ -101,13 +106,13 @@ def _seed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _database(spec: str):  # type: ignore[no-untyped-def]
+def _database(spec: str) -> Database:
     from labkit.databases import database
 
     return database(spec)
 
 
-def _seed_database(db, scale: int):  # type: ignore[no-untyped-def]
+def _seed_database(db: Database, scale: int) -> SeedReport:
     from labkit.databases import seed
 
     if scale < 1:
