@@ -31,6 +31,7 @@ from sample_service.api import (
     users,
 )
 from sample_service.api import metrics as metrics_api
+from sample_service.api.docs import install_docs
 from sample_service.api.openapi import install_openapi
 from sample_service.api.problems import install_problem_handlers
 from sample_service.cache import Cache, CacheHeaderMiddleware
@@ -116,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = database
@@ -125,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     install_openapi(app)
+    install_docs(app)
 
     # Products first: routes are matched in order and its item read is the hot path.
     for module in (products, health, metrics_api, categories, reports):

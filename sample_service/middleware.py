@@ -30,7 +30,7 @@ _SECURITY_HEADERS = [
 ]
 # The API serves JSON only; the interactive docs page needs scripts and styles.
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
-_DOCS_PATHS = ("/docs", "/redoc")
+_DOCS_PATHS = ("/docs", "/redoc")  # and /docs-assets
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -140,3 +141,14 @@ def test_access_log_is_off_when_configured(
     capsys.readouterr()
     client.get("/health/live")
     assert _access_lines(capsys) == []
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_interactive_docs_load_their_assets_from_the_service_not_a_cdn(
+    client: TestClient, page: str
+) -> None:
+    html = client.get(page)
+    assert html.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html.text)
+    assert sources and all(src.startswith("/") for src in sources), sources
+    assert all(client.get(src).status_code == 200 for src in sources)
