@@ -25,7 +25,7 @@ lab: $(STAMP) ## set up, then open JupyterLab on notebooks/ (127.0.0.1 only)
 	$(BIN)/labkit lab
 
 test: $(STAMP) ## set up, then run every test, notebooks included
-	$(BIN)/python -m pytest -n auto --dist loadfile --nbval-lax $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile --nbval-lax --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check labkit sample_service tests

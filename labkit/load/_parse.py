@@ -77,7 +77,7 @@ def read_history(csv_file: Path) -> pd.DataFrame:
     raw = pd.read_csv(csv_file, na_values=["N/A"])
     if raw.empty:
         return pd.DataFrame(columns=HISTORY_COLUMNS)
-    method = raw["Type"].fillna("").astype(str)
+    method = raw["Type"].astype("string").fillna("")
     frame = pd.DataFrame(
         {
             "t_s": raw["Timestamp"] - raw["Timestamp"].min(),
