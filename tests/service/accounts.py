@@ -7,7 +7,7 @@ database of each kind, and clients of apps built from settings the test picks.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -19,10 +19,10 @@ from sqlalchemy import insert, select
 
 from labkit.databases import Database
 from sample_service.config import Settings
-from sample_service.main import create_app
 from sample_service.migrations import upgrade
 from sample_service.models import Category, Product, User
 from tests.conftest import open_database, unique_name
+from tests.service.conftest import AppClient, app_clients
 
 PASSWORD = "password123"
 ACCOUNTS = {
@@ -130,25 +130,14 @@ def shop(request: pytest.FixtureRequest) -> Iterator[Shop]:
         db.drop()
 
 
-ClientFactory = Callable[..., TestClient]
+ClientFactory = AppClient
 
 
 @pytest.fixture
 def make_client(shop: Shop) -> Iterator[ClientFactory]:
-    """Build an app from ``shop.settings(**overrides)`` and return an in-process client.
-
-    The base URL is loopback, as the lab switches require; apps shut down after the test.
-    """
-    clients: list[TestClient] = []
-
-    def make(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(shop.settings(**overrides)), base_url="http://127.0.0.1")
-        clients.append(client.__enter__())
-        return client
-
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    """Build an app from ``shop.settings(**overrides)`` and return an in-process client."""
+    with app_clients(shop.settings) as make:
+        yield make
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,25 +77,34 @@ def seeded(request: pytest.FixtureRequest) -> Iterator[Seeded]:
 AppClient = Callable[..., TestClient]
 
 
-@pytest.fixture
-def api(seeded: Seeded) -> Iterator[AppClient]:
-    """``api(**settings)`` → an in-process client of an app on the seeded database.
+@contextmanager
+def app_clients(settings_for: Callable[..., Settings]) -> Iterator[AppClient]:
+    """Yield ``make(**settings)`` → an in-process client of an app built from those settings.
 
-    Loopback base URL (the lab switches require it); every app is shut down after the test.
+    Loopback base URL (the lab switches require it); every app is shut down at the end.
     """
     clients: list[TestClient] = []
 
     def make(raise_server_exceptions: bool = True, **overrides: Any) -> TestClient:
-        app = create_app(seeded.settings(**overrides))
+        app = create_app(settings_for(**overrides))
         client = TestClient(
             app, base_url="http://127.0.0.1", raise_server_exceptions=raise_server_exceptions
         )
         clients.append(client.__enter__())
         return client
 
-    yield make
-    for client in clients:
-        client.__exit__(None, None, None)
+    try:
+        yield make
+    finally:
+        for client in clients:
+            client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def api(seeded: Seeded) -> Iterator[AppClient]:
+    """``api(**settings)`` → an in-process client of an app on the seeded database."""
+    with app_clients(seeded.settings) as make:
+        yield make
 
 
 @pytest.fixture

@@ -159,15 +159,7 @@ def test_redis_limits_hold_across_two_service_processes(
         "rate_limit_capacity": 6,
         "rate_limit_refill_per_second": SLOW,
     }
-    with (
-        LiveService(db=sqlite_shop.db, scale=None, settings=settings) as one,
-        LiveService(db=sqlite_shop.db, scale=None, settings=settings) as two,
-    ):
-        statuses = Counter(
-            httpx.get(f"{service.url}/v1/categories").status_code
-            for _ in range(5)
-            for service in (one, two)
-        )
+    statuses = _statuses_from_two_processes(sqlite_shop, settings)
     assert statuses == {200: 6, 429: 4}
 
 
@@ -178,13 +170,18 @@ def test_memory_limits_do_not_hold_across_processes(sqlite_shop: Shop) -> None:
         "rate_limit_capacity": 6,
         "rate_limit_refill_per_second": SLOW,
     }
+    statuses = _statuses_from_two_processes(sqlite_shop, settings)
+    assert statuses == {200: 10}
+
+
+def _statuses_from_two_processes(shop: Shop, settings: dict[str, object]) -> Counter[int]:
+    """Five requests to each of two service processes on one database, alternating."""
     with (
-        LiveService(db=sqlite_shop.db, scale=None, settings=settings) as one,
-        LiveService(db=sqlite_shop.db, scale=None, settings=settings) as two,
+        LiveService(db=shop.db, scale=None, settings=settings) as one,
+        LiveService(db=shop.db, scale=None, settings=settings) as two,
     ):
-        statuses = Counter(
+        return Counter(
             httpx.get(f"{service.url}/v1/categories").status_code
             for _ in range(5)
             for service in (one, two)
         )
-    assert statuses == {200: 10}
