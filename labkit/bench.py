@@ -30,19 +30,29 @@ from labkit.errors import LabkitError
 __all__ = ["ITEMS", "BenchError", "BenchItem", "BenchReport", "parse_wrk", "run"]
 
 Generator = Literal["auto", "wrk", "locust"]
-HTTP_ITEMS = ("ceiling", "product", "product_page", "order")
+HTTP_ITEMS = ("ceiling", "fastapi_hello", "product", "product_uncached", "product_page", "order")
 DATA_ITEMS = ("seed_sqlite", "seed_postgres", "pagination", "lint_500", "plan_parsing")
 ITEMS = HTTP_ITEMS + DATA_ITEMS
 _SERVICE_SETTINGS = {"rate_limit_enabled": False}
+# The database path: a zero TTL turns the product cache off without lab mode's extra work.
+_UNCACHED_SETTINGS = {**_SERVICE_SETTINGS, "cache_ttl_seconds": 0}
+_CEILING_APPS = {
+    "ceiling": "labkit.load._hello:app",
+    "fastapi_hello": "labkit.load._hello:fastapi_app",
+}
 _PATHS = {
     "ceiling": "/",
+    "fastapi_hello": "/",
     "product": "/v1/products/{id}",
+    "product_uncached": "/v1/products/{id}",
     "product_page": "/v1/products?limit=20",
     "order": "/v1/orders",
 }
 _WHAT = {
     "ceiling": "bare ASGI app (uvicorn, 1 worker)",
-    "product": "GET a product by id",
+    "fastapi_hello": "FastAPI hello-world (uvicorn, 1 worker)",
+    "product": "GET a product by id, cache warm",
+    "product_uncached": "GET a product by id, cache off (the database path)",
     "product_page": "GET a page of 20 products",
     "order": "POST an order (Idempotency-Key)",
     "seed_sqlite": "seed orders end to end, SQLite",
@@ -232,16 +242,24 @@ def _bench_http(
     """Serve the ceiling and the shop the same way, then load each endpoint in turn."""
     from labkit.service import LiveService
 
-    if "ceiling" in names:
-        with LiveService(app="labkit.load._hello:app") as hello:
-            done(_measure(hello.url, "ceiling", tool, duration, connections, None))
-    shop_items = [name for name in names if name != "ceiling"]
-    if not shop_items:
-        return
-    with LiveService(scale=1_000, settings=_SERVICE_SETTINGS) as svc:
-        shop = _ShopSession.open(svc.url)
-        for name in shop_items:
-            done(_measure(svc.url, name, tool, duration, connections, shop))
+    for name in [name for name in names if name in _CEILING_APPS]:
+        with LiveService(app=_CEILING_APPS[name], ready_path="/") as hello:
+            done(_measure(hello.url, name, tool, duration, connections, None))
+    for settings in (_SERVICE_SETTINGS, _UNCACHED_SETTINGS):
+        shop_items = [n for n in names if n not in _CEILING_APPS and _settings_for(n) == settings]
+        if not shop_items:
+            continue
+        with LiveService(scale=1_000, settings=settings) as svc:
+            shop = _ShopSession.open(svc.url)
+            for name in shop_items:
+                done(_measure(svc.url, name, tool, duration, connections, shop))
+
+
+def _settings_for(name: str) -> dict[str, Any] | None:
+    """The shop's settings for an HTTP item (None for the ceilings and the data items)."""
+    if name not in HTTP_ITEMS or name in _CEILING_APPS:
+        return None
+    return _UNCACHED_SETTINGS if name == "product_uncached" else _SERVICE_SETTINGS
 
 
 @dataclass(frozen=True)
@@ -471,6 +489,6 @@ def _record(report: BenchReport) -> None:
                 {**item.metrics(), **ratios},
                 label=item.name,
                 scenario=item.what,
-                settings=_SERVICE_SETTINGS if item.name in HTTP_ITEMS[1:] else None,
+                settings=_settings_for(item.name),
             )
         )

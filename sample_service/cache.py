@@ -107,7 +107,8 @@ class Cache:
     ) -> None:
         self.store = store
         self.ttl_seconds = ttl_seconds
-        self._enabled = enabled
+        # A TTL of zero turns caching off without lab mode (benchmarks of the database path).
+        self._enabled = enabled if ttl_seconds > 0 else lambda: False
 
     @classmethod
     def from_settings(

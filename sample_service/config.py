@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     auth_rate_limit_refill_per_second: float = 0.5
 
     # Cache-aside for product reads.
-    cache_ttl_seconds: int = 60
+    cache_ttl_seconds: int = Field(60, ge=0)  # 0 turns the cache off
 
     # Lessons: all off unless asked for; switches are refused outside lab mode.
     lab_mode: bool = False

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from labkit import bench, journal
@@ -52,7 +54,7 @@ def test_parse_wrk_without_a_result_says_what_wrk_printed() -> None:
 
 
 def test_unknown_items_are_refused_with_the_list() -> None:
-    with pytest.raises(BenchError, match="ceiling, product"):
+    with pytest.raises(BenchError, match="ceiling, fastapi_hello, product"):
         bench.run(only=["warp_speed"])
 
 
@@ -90,6 +92,19 @@ def test_shop_endpoints_with_wrk_read_as_ratios_to_the_ceiling() -> None:
         table.loc["product", "rps"] / table.loc["ceiling", "rps"]
     )
     assert set(journal.runs("bench")["label"]) == {"ceiling", "product", "order"}
+
+
+@needs_wrk
+def test_the_database_path_and_the_fastapi_ceiling_are_measured_and_labelled() -> None:
+    report = bench.run(only=["fastapi_hello", "product_uncached"], duration=1, generator="wrk")
+
+    assert list(report.table.index) == ["fastapi_hello", "product_uncached"]
+    assert (report.table["errors"] == 0).all(), report.table[["errors", "note"]]
+    runs = journal.runs("bench").set_index("label")
+    assert json.loads(runs.loc["product_uncached", "settings"])["cache_ttl_seconds"] == 0
+    assert pd.isna(runs.loc["fastapi_hello", "settings"]) or json.loads(
+        runs.loc["fastapi_hello", "settings"]
+    ) in (None, {})
 
 
 def test_data_items_seed_page_and_lint_at_a_small_scale() -> None:

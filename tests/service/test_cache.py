@@ -124,6 +124,12 @@ def test_cache_off_switch_bypasses_the_cache(make_client: ClientFactory, shop: S
     assert {_read(client, product)[0] for _ in range(3)} == {"BYPASS"}
 
 
+def test_a_zero_ttl_turns_the_cache_off(make_client: ClientFactory, shop: Shop) -> None:
+    client = make_client(cache_ttl_seconds=0)
+    product = shop.add_product(stock=3)
+    assert {_read(client, product)[0] for _ in range(3)} == {"BYPASS"}
+
+
 def test_no_cache_header_outside_lab_mode(make_client: ClientFactory, shop: Shop) -> None:
     client = make_client(lab_mode=False)
     product = shop.add_product(stock=3)
