@@ -245,6 +245,14 @@ def _wrapped(ctx: Context) -> Iterator[Hit]:
 # --- creates and deletes ------------------------------------------------------------------
 
 
+def _lacking_headers(ctx: Context, code: str, wanted: set[str]) -> Iterator[Operation]:
+    """Operations whose `code` response is documented but declares none of the `wanted` headers."""
+    for op in ctx.operations:
+        response = op.responses.get(code)
+        if response is not None and not header_names(response) & wanted:
+            yield op
+
+
 @rule(
     "create-returns-201",
     "warning",
@@ -268,10 +276,8 @@ def _created(ctx: Context) -> Iterator[Hit]:
     source=f"{RFC9110} §10.2.2 and §15.3.2",
 )
 def _location(ctx: Context) -> Iterator[Hit]:
-    for op in ctx.operations:
-        created = op.responses.get("201")
-        if created is not None and "location" not in header_names(created):
-            yield f"{op.pointer}/responses/201", f"{op.key} 201 has no Location header"
+    for op in _lacking_headers(ctx, "201", {"location"}):
+        yield f"{op.pointer}/responses/201", f"{op.key} 201 has no Location header"
 
 
 @rule(
@@ -486,10 +492,8 @@ def _limited_429(ctx: Context) -> Iterator[Hit]:
     source=f"{RFC9110} §10.2.3 / RFC 6585 §4",
 )
 def _retry_after(ctx: Context) -> Iterator[Hit]:
-    for op in ctx.operations:
-        limited = op.responses.get("429")
-        if limited is not None and "retry-after" not in header_names(limited):
-            yield f"{op.pointer}/responses/429", f"{op.key} 429 has no Retry-After"
+    for op in _lacking_headers(ctx, "429", {"retry-after"}):
+        yield f"{op.pointer}/responses/429", f"{op.key} 429 has no Retry-After"
 
 
 @rule(
@@ -500,11 +504,9 @@ def _retry_after(ctx: Context) -> Iterator[Hit]:
     fix="Declare `RateLimit` and `RateLimit-Policy` headers on 429 (and ideally 2xx) responses.",
     source=RATELIMIT,
 )
-def _ratelimitheader_names(ctx: Context) -> Iterator[Hit]:
-    for op in ctx.operations:
-        limited = op.responses.get("429")
-        if limited is not None and not header_names(limited) & set(RATE_HEADERS):
-            yield f"{op.pointer}/responses/429", f"{op.key} 429 has no RateLimit header"
+def _rate_limit_headers(ctx: Context) -> Iterator[Hit]:
+    for op in _lacking_headers(ctx, "429", set(RATE_HEADERS)):
+        yield f"{op.pointer}/responses/429", f"{op.key} 429 has no RateLimit header"
 
 
 @rule(
