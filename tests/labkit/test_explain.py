@@ -7,52 +7,14 @@ parser that misreads an engine's output fails a test.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
 from labkit._plan_model import ratio_words
-from labkit.databases import Database, database
+from labkit.databases import Database
 from labkit.explain import ExplainError, Plan, compare, explain
-from tests.conftest import unique_name
-
-ROWS = 20_000
-# cat2 always equals cat: the planner assumes independent columns and underestimates.
-_FILL = {
-    "sqlite": "WITH RECURSIVE r(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r WHERE i < {last}) "
-    "INSERT INTO items SELECT i, i % 200, i % 200, (i * 7919) % 10000, "
-    "CASE WHEN i % 10 = 0 THEN 1 END FROM r",
-    "postgres": "INSERT INTO items SELECT i, i % 200, i % 200, (i * 7919) % 10000, "
-    "CASE WHEN i % 10 = 0 THEN 1 END FROM generate_series(0, {last}) AS i",
-    "duckdb": "INSERT INTO items SELECT i, i % 200, i % 200, (i * 7919) % 10000, "
-    "CASE WHEN i % 10 = 0 THEN 1 END FROM range({rows}) AS t(i)",
-}
-
-
-def make_items(kind: str) -> Database:
-    """A fresh database with `items` (ROWS rows, no secondary index) and fresh statistics."""
-    db = database(kind, name=unique_name("explain"), fresh=True)
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "CREATE TABLE items (id INTEGER PRIMARY KEY, cat INTEGER NOT NULL, "
-            "cat2 INTEGER NOT NULL, price INTEGER NOT NULL, deleted_at INTEGER)"
-        )
-        conn.execute(sa.text(_FILL[kind].format(last=ROWS - 1, rows=ROWS)))
-    if kind == "postgres":
-        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE items")  # index-only scans need the visibility map
-    return db
-
-
-@pytest.fixture(
-    scope="module",
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "duckdb"],
-)
-def items(request: pytest.FixtureRequest) -> Iterator[Database]:
-    db = make_items(request.param)
-    yield db
-    db.drop()
+from tests.labkit.conftest import ROWS, make_items
 
 
 def add_index(db: Database, ddl: str) -> None:

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import sqlalchemy as sa
 
 from labkit.databases import Database
 from labkit.explain import ExplainError, suggest_indexes, try_index
-from tests.labkit.test_explain import make_items
 
 QUERY = "SELECT id, price FROM items WHERE cat = :c AND deleted_at IS NULL ORDER BY price LIMIT 5"
-
-
-@pytest.fixture(
-    scope="module",
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "duckdb"],
-)
-def items(request: pytest.FixtureRequest) -> Iterator[Database]:
-    db = make_items(request.param)
-    yield db
-    db.drop()
 
 
 def schema(db: Database) -> set[tuple[str, str]]:
