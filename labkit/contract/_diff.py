@@ -321,17 +321,7 @@ class _Differ:
         where = f"{b.pointer}/requestBody"
         if body_b.get("required") and not body_a.get("required"):
             self.add("request-body-became-required", b, where, f"{b.key} now requires a body")
-        s, t = json_schema(body_a), json_schema(body_b)
-        if s and t:
-            self.schema(
-                b,
-                f"{where}/content/{escape(t[0])}/schema",
-                "body",
-                s[1],
-                t[1],
-                request=True,
-                seen=set(),
-            )
+        self.body(b, where, body_a, body_b, request=True)
 
     def responses(self, a: Operation, b: Operation) -> None:
         old, new = a.responses, b.responses
@@ -352,17 +342,23 @@ class _Differ:
             media_old, media_new = old[code].get("content") or {}, new[code].get("content") or {}
             for media in sorted(media_old.keys() - media_new.keys()):
                 self.add("media-type-removed", b, where, f"{code} no longer returns {media}")
-            s, t = json_schema(old[code]), json_schema(new[code])
-            if code.startswith("2") and s and t:
-                self.schema(
-                    b,
-                    f"{where}/content/{escape(t[0])}/schema",
-                    "body",
-                    s[1],
-                    t[1],
-                    request=False,
-                    seen=set(),
-                )
+            if code.startswith("2"):
+                self.body(b, where, old[code], new[code], request=False)
+
+    def body(
+        self,
+        op: Operation,
+        where: str,
+        a: Mapping[str, Any],
+        b: Mapping[str, Any],
+        *,
+        request: bool,
+    ) -> None:
+        """Compare the JSON bodies of two request bodies or responses, when both have one."""
+        s, t = json_schema(a), json_schema(b)
+        if s and t:
+            at = f"{where}/content/{escape(t[0])}/schema"
+            self.schema(op, at, "body", s[1], t[1], request=request, seen=set())
 
     def schema(
         self,
