@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 
 from labkit._plan_engines import ExplainError, Params, aliases, driver_sql, explain_plan, target
 from labkit._plan_html import plan_html
-from labkit._plan_model import Plan, ratio_words
+from labkit._plan_model import Plan, ratio_words, time_ratio
 
 _DDL = re.compile(
     r"^\s*CREATE\s+(?P<unique>UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(?P<name>\w+)\"?"
@@ -30,27 +31,19 @@ _SCRATCH = "lk_index_write_probe"
 _PROBE_ROWS = 2_000
 
 
-def _stored_bytes(conn: sa.Connection, kind: str, index: str | None) -> int | None:
-    """The index's size (PostgreSQL), or the database's used bytes to diff (SQLite, DuckDB)."""
-    if kind == "postgres" and index:
-        return int(
-            conn.execute(
-                sa.text("SELECT pg_relation_size(CAST(:i AS regclass))"), {"i": index}
-            ).scalar_one()
-        )
-    if kind == "sqlite" and index is None:
+def _used_bytes(conn: sa.Connection, kind: str) -> int | None:
+    """Bytes the SQLite or DuckDB database holds, to diff around CREATE INDEX."""
+    if kind == "sqlite":
         pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
         free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
         size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
         return int((pages - free) * size)
-    if kind == "duckdb" and index is None:  # block-granular: 256 KiB steps
-        conn.exec_driver_sql("CHECKPOINT")
-        row = conn.exec_driver_sql(
-            "SELECT used_blocks * block_size FROM pragma_database_size() "
-            "WHERE database_name = current_database()"
-        ).first()
-        return int(row[0]) if row is not None else None
-    return None
+    conn.exec_driver_sql("CHECKPOINT")  # DuckDB: block-granular, 256 KiB steps
+    row = conn.exec_driver_sql(
+        "SELECT used_blocks * block_size FROM pragma_database_size() "
+        "WHERE database_name = current_database()"
+    ).first()
+    return int(row[0]) if row is not None else None
 
 
 @contextmanager
@@ -62,13 +55,19 @@ def _temporary_index(engine: sa.Engine, kind: str, ddl: str, name: str) -> Itera
                 f"an index named {name!r} already exists, so trying it would change nothing "
                 f"and dropping it afterwards would remove yours. Pick another name in the DDL."
             )
-        before = _stored_bytes(conn, kind, None)
+        before = None if kind == "postgres" else _used_bytes(conn, kind)
         conn.execute(sa.text(ddl))
         conn.commit()
     try:
         with engine.connect() as conn:
-            after = _stored_bytes(conn, kind, name if kind == "postgres" else None)
-        yield after if kind == "postgres" or before is None or after is None else after - before
+            if kind == "postgres":  # PostgreSQL knows each index's own size
+                size = conn.execute(
+                    sa.text("SELECT pg_relation_size(CAST(:i AS regclass))"), {"i": name}
+                ).scalar_one()
+            else:
+                after = _used_bytes(conn, kind)
+                size = None if before is None or after is None else after - before
+        yield None if size is None else int(size)
     finally:
         with engine.connect() as conn:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
@@ -124,9 +123,7 @@ class IndexTrial:
     @property
     def speedup(self) -> float | None:
         """before / after total time of the query."""
-        if not self.before.total_ms or not self.after.total_ms:
-            return None
-        return self.before.total_ms / self.after.total_ms
+        return time_ratio(self.before, self.after)
 
     @property
     def used(self) -> bool:
@@ -315,10 +312,7 @@ def suggest_indexes(
     plan = explain_plan(db, sql, params, analyze=True)
     all_tables = {t.lower(): t for t in set(aliases(text).values())}
     column_sets = {table: _columns(engine, table) for table in all_tables.values()}
-    counts: dict[str, int] = {}
-    for cols in column_sets.values():
-        for col in cols:
-            counts[col] = counts.get(col, 0) + 1
+    counts = Counter(col for cols in column_sets.values() for col in cols)
     unique = {col for col, n in counts.items() if n == 1}
     suggestions: list[IndexSuggestion] = []
     for table in dict.fromkeys(n.relation for n in plan.full_scans() if n.relation):

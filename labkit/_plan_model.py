@@ -118,6 +118,13 @@ def ratio_words(speedup: float | None) -> str:
     return f"{1 / speedup:.1f}x slower"
 
 
+def time_ratio(before: Plan, after: Plan) -> float | None:
+    """before / after total time: 10.0 means ten times faster; None unless both were timed."""
+    if not before.total_ms or not after.total_ms:
+        return None
+    return before.total_ms / after.total_ms
+
+
 @dataclass(frozen=True)
 class Misestimate:
     """A node whose actual rows differ from the planner's estimate by `factor` or more."""

@@ -14,7 +14,7 @@ from typing import Any
 from labkit._plan_advice import IndexAdvice, IndexSuggestion, IndexTrial, suggest_indexes, try_index
 from labkit._plan_engines import ExplainError, explain_plan
 from labkit._plan_html import plan_html
-from labkit._plan_model import Misestimate, Plan, PlanNode, ratio_words
+from labkit._plan_model import Misestimate, Plan, PlanNode, ratio_words, time_ratio
 
 __all__ = [
     "ExplainError",
@@ -67,9 +67,7 @@ class PlanComparison:
     @property
     def speedup(self) -> float | None:
         """before / after total time: 10.0 means ten times faster."""
-        if not self.before.total_ms or not self.after.total_ms:
-            return None
-        return self.before.total_ms / self.after.total_ms
+        return time_ratio(self.before, self.after)
 
     def changes(self) -> list[str]:
         """What changed, in words: access paths, sorts, rows read."""
