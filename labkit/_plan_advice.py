@@ -13,7 +13,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from labkit._plan_engines import ExplainError, Params, aliases, driver_sql, explain_plan, target
+from labkit._plan_engines import (
+    ExplainError,
+    Params,
+    aliases,
+    driver_sql,
+    explain_plan,
+    fastest_plan,
+    target,
+)
 from labkit._plan_html import plan_html
 from labkit._plan_model import Plan, ratio_words, time_ratio
 
@@ -102,12 +110,6 @@ def _write_cost(engine: sa.Engine, table: str, rest: str, unique: bool) -> float
             conn.commit()
 
 
-def best_of(db: Any, sql: Any, params: Params, repeat: int) -> Plan:
-    """The fastest of `repeat` analyzed runs: the first run also warms caches."""
-    plans = [explain_plan(db, sql, params, analyze=True) for _ in range(max(repeat, 1))]
-    return min(plans, key=lambda plan: plan.total_ms if plan.total_ms is not None else 0.0)
-
-
 @dataclass(frozen=True)
 class IndexTrial:
     """What one index does for one query, measured, with the index already dropped again."""
@@ -170,9 +172,9 @@ def try_index(db: Any, ddl: str, sql: Any, params: Params = None, *, repeat: int
         )
     engine, kind = target(db)
     name, table = match["name"], match["table"]
-    before = best_of(db, sql, params, repeat)
+    before = fastest_plan(db, sql, params, repeat)
     with _temporary_index(engine, kind, ddl, name) as size:
-        after = best_of(db, sql, params, repeat)
+        after = fastest_plan(db, sql, params, repeat)
     cost = _write_cost(engine, table, match["rest"], bool(match["unique"]))
     return IndexTrial(ddl.strip(), name, table, before, after, size, cost)
 

@@ -12,7 +12,7 @@ from html import escape
 from typing import Any
 
 from labkit._plan_advice import IndexAdvice, IndexSuggestion, IndexTrial, suggest_indexes, try_index
-from labkit._plan_engines import ExplainError, explain_plan
+from labkit._plan_engines import ExplainError, explain_plan, fastest_plan
 from labkit._plan_html import plan_html
 from labkit._plan_model import Misestimate, Plan, PlanNode, ratio_words, time_ratio
 
@@ -32,17 +32,28 @@ __all__ = [
 ]
 
 
-def explain(db: Any, sql: Any, params: dict[str, Any] | None = None, analyze: bool = True) -> Plan:
+def explain(
+    db: Any,
+    sql: Any,
+    params: dict[str, Any] | None = None,
+    analyze: bool = True,
+    *,
+    repeat: int = 1,
+) -> Plan:
     """Run EXPLAIN for `sql` and return the plan as one engine-neutral tree.
 
     `db` is a labkit Database or a SQLAlchemy Engine; `sql` is text with `:name`
     placeholders or a SQLAlchemy statement. With `analyze=True` the query runs:
     PostgreSQL and DuckDB report time and rows per operator, SQLite reports the
     plan shape and the measured time of the whole query. Writes are rolled back.
+    With `repeat=n` the query runs n times and the fastest plan is kept, so a
+    cold cache on the first run does not decide a timing.
 
     >>> plan = lk.explain(db, "SELECT * FROM products WHERE category_id = :c", {"c": 3})
     >>> plan.uses_index(), plan.full_scans(), plan.hotspot()
     """
+    if analyze and repeat > 1:
+        return fastest_plan(db, sql, params, repeat)
     return explain_plan(db, sql, params, analyze)
 
 

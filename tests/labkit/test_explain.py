@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from labkit._plan_model import ratio_words
 from labkit.databases import Database
-from labkit.explain import ExplainError, Plan, compare, explain
+from labkit.explain import ExplainError, Plan, PlanNode, compare, explain
 from tests.labkit.conftest import ROWS, make_items
 
 
@@ -222,3 +222,13 @@ def test_params_that_do_not_match_the_placeholders_are_refused(
 ) -> None:
     with pytest.raises(ExplainError, match="placeholders"):
         explain(items, query, params)
+
+
+def test_repeat_keeps_the_fastest_of_the_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    timings = iter([5.0, 2.0, 7.0])
+
+    def run_once(db: object, sql: object, params: object, analyze: bool) -> Plan:
+        return Plan("sqlite", str(sql), PlanNode("QUERY"), total_ms=next(timings))
+
+    monkeypatch.setattr("labkit._plan_engines.explain_plan", run_once)
+    assert explain(None, "SELECT 1", repeat=3).total_ms == 2.0
