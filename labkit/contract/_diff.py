@@ -12,6 +12,7 @@ import pandas as pd
 
 from labkit.contract._base import escape
 from labkit.contract._load import Operation, Spec, load
+from labkit.contract._rules import CURSOR_NAMES, LIMIT_NAMES, OFFSET_NAMES
 from labkit.contract._schemas import json_schema, properties, types
 
 __all__ = ["Change", "Comparison", "DiffReport", "compare", "diff"]
@@ -19,9 +20,7 @@ __all__ = ["Change", "Comparison", "DiffReport", "compare", "diff"]
 Level = Literal["breaking", "potentially-breaking", "safe"]
 LEVELS: tuple[Level, ...] = ("breaking", "potentially-breaking", "safe")
 _BUMPS = ("none", "patch", "minor", "major")
-_PAGINATION = frozenset(
-    {"limit", "cursor", "offset", "page", "page_size", "per_page", "after", "before"}
-)
+_PAGINATION = LIMIT_NAMES | CURSOR_NAMES | OFFSET_NAMES  # the names the lint rules read as paging
 _COLORS = {"breaking": "#c62828", "potentially-breaking": "#ef6c00", "safe": "#2e7d32"}
 
 # What each change code means for an existing client.

@@ -17,8 +17,10 @@ from labkit.contract._schemas import json_schema, request_schemas, response_sche
 
 __all__ = [
     "COURSE",
+    "CURSOR_NAMES",
     "IDEMPOTENCY",
     "LIMIT_NAMES",
+    "OFFSET_NAMES",
     "OPENAPI",
     "OWASP",
     "RATELIMIT",
@@ -83,6 +85,8 @@ def rule(
 
 
 LIMIT_NAMES = frozenset({"limit", "page_size", "pagesize", "per_page", "perpage", "size"})
+CURSOR_NAMES = frozenset({"cursor", "after", "before", "page_token", "pagetoken", "starting_after"})
+OFFSET_NAMES = frozenset({"offset", "page", "skip"})
 PAGE_ITEMS = frozenset({"items", "data", "results", "entries"})
 RATE_HEADERS = ("ratelimit", "ratelimit-policy", "x-ratelimit-limit", "x-ratelimit-remaining")
 

@@ -9,8 +9,10 @@ from typing import Any
 from labkit.contract._base import escape
 from labkit.contract._load import Operation, Spec
 from labkit.contract._rules import (
+    CURSOR_NAMES,
     IDEMPOTENCY,
     LIMIT_NAMES,
+    OFFSET_NAMES,
     OPENAPI,
     OWASP,
     RATE_HEADERS,
@@ -26,12 +28,6 @@ from labkit.contract._rules import (
 from labkit.contract._schemas import json_schema, types
 
 __all__: list[str] = []
-
-
-_CURSOR_NAMES = frozenset(
-    {"cursor", "after", "before", "page_token", "pagetoken", "starting_after"}
-)
-_OFFSET_NAMES = frozenset({"offset", "page", "skip"})
 
 
 # --- operations -----------------------------------------------------------------------------
@@ -221,9 +217,9 @@ def _cursor(ctx: Context) -> Iterator[Hit]:
     for op in ctx.operations:
         if not ctx.is_list(op):
             continue
-        if any(op.param(n) for n in _OFFSET_NAMES):
+        if any(op.param(n) for n in OFFSET_NAMES):
             yield op.pointer, f"{op.key} pages by offset"
-        elif not any(op.param(n) for n in _CURSOR_NAMES):
+        elif not any(op.param(n) for n in CURSOR_NAMES):
             yield op.pointer, f"{op.key} has no cursor parameter"
 
 

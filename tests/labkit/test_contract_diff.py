@@ -148,6 +148,14 @@ def test_change_is_classified(code: str) -> None:
     assert found[0].location.startswith("/paths")
 
 
+@pytest.mark.parametrize("name", ["page_token", "skip", "per_page"])
+def test_removing_any_paging_parameter_the_linter_knows_is_a_pagination_change(name: str) -> None:
+    old = _base()
+    _op(old, "get")["parameters"].append(_query(name))
+    report = contract.diff(old, _base())
+    assert report.codes == {"pagination-changed"}, report.to_frame()
+
+
 def test_safe_change_does_not_report_breaking() -> None:
     new = _base()
     CHANGES["response-field-added"](new)
