@@ -308,10 +308,8 @@ def _path_params(ctx: Context) -> Iterator[Hit]:
 # --- parameters -----------------------------------------------------------------------------
 
 
-def _params(ctx: Context) -> Iterator[tuple[Operation, int, dict[str, Any]]]:
-    for op in ctx.operations:
-        for i, p in enumerate(op.parameters):
-            yield op, i, p
+def _params(ctx: Context) -> Iterator[tuple[Operation, dict[str, Any]]]:
+    return ((op, p) for op in ctx.operations for p in op.parameters)
 
 
 def _param_pointer(op: Operation, p: Mapping[str, Any]) -> str:
@@ -333,7 +331,7 @@ def _param_pointer(op: Operation, p: Mapping[str, Any]) -> str:
     source=f"{ZALANDO}: MUST use snake_case (never camelCase) for query parameters",
 )
 def _param_casing(ctx: Context) -> Iterator[Hit]:
-    params = [(op, p) for op, _, p in _params(ctx) if p.get("in") in ("query", "path")]
+    params = [(op, p) for op, p in _params(ctx) if p.get("in") in ("query", "path")]
     yield from _consistent(
         [(_param_pointer(op, p), str(p.get("name"))) for op, p in params], "parameter"
     )
@@ -356,7 +354,7 @@ def _consistent(named: list[tuple[str, str]], what: str) -> Iterator[Hit]:
     source=f"{OWASP}: API2 Broken Authentication",
 )
 def _secrets_in_query(ctx: Context) -> Iterator[Hit]:
-    for op, _, p in _params(ctx):
+    for op, p in _params(ctx):
         if p.get("in") == "query" and str(p.get("name", "")).lower() in _SECRETS:
             yield _param_pointer(op, p), f"query parameter {p.get('name')!r} carries a credential"
     for name, scheme in (
@@ -378,7 +376,7 @@ def _secrets_in_query(ctx: Context) -> Iterator[Hit]:
     source=f"{OWASP}: API4 Unrestricted Resource Consumption",
 )
 def _limit_max(ctx: Context) -> Iterator[Hit]:
-    for op, _, p in _params(ctx):
+    for op, p in _params(ctx):
         is_limit = p.get("in") == "query" and str(p.get("name", "")).lower() in LIMIT_NAMES
         if is_limit and "maximum" not in ctx.spec.schema(p.get("schema")):
             yield _param_pointer(op, p), f"{p.get('name')!r} has no maximum"
