@@ -6,6 +6,7 @@ The rules themselves live in `_rules_design` (document, paths, parameters, schem
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -64,6 +65,11 @@ class Rule:
     fix: str
     source: str
     check: Check
+
+    @property
+    def guideline(self) -> str:
+        """The guideline the rule is drawn from first: its source up to a clause or section."""
+        return re.split(r":| §| / ", self.source, maxsplit=1)[0]
 
     def __repr__(self) -> str:
         return f"Rule({self.id!r}, {self.severity}, {self.title!r})"

@@ -44,3 +44,9 @@ def test_every_rule_says_why_how_and_where_from() -> None:
     for rule in contract.rules():
         assert rule.severity in ("error", "warning", "info"), rule
         assert rule.why.endswith(".") and rule.fix and rule.source, rule
+
+
+def test_each_rule_names_the_guideline_it_is_drawn_from() -> None:
+    guidelines = {rule.guideline for rule in contract.rules()}
+    assert {"Zalando RESTful API Guidelines", "RFC 9110 HTTP Semantics"} <= guidelines
+    assert all(":" not in g and "§" not in g and "/ " not in g for g in guidelines), guidelines
