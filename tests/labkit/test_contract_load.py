@@ -126,20 +126,21 @@ def test_resolved_inlines_refs_and_keeps_recursion() -> None:
     )
 
 
-def test_broken_yaml_names_line_and_column(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.yaml"
-    broken.write_text("openapi: 3.1.0\ninfo:\n  title: x\n   version: 1\n")
+@pytest.mark.parametrize(
+    ("name", "text", "at"),
+    [
+        ("broken.yaml", "openapi: 3.1.0\ninfo:\n  title: x\n   version: 1\n", "4:11"),
+        ("broken.json", '{\n  "openapi": "3.1.0",\n  "info": {,}\n}', "3:12"),
+    ],
+)
+def test_broken_document_names_line_and_column(
+    tmp_path: Path, name: str, text: str, at: str
+) -> None:
+    broken = tmp_path / name
+    broken.write_text(text)
     with pytest.raises(SpecLoadError) as caught:
         contract.load(broken)
-    assert caught.value.where == f"{broken}:4:11"
-
-
-def test_broken_json_names_line_and_column(tmp_path: Path) -> None:
-    broken = tmp_path / "broken.json"
-    broken.write_text('{\n  "openapi": "3.1.0",\n  "info": {,}\n}')
-    with pytest.raises(SpecLoadError) as caught:
-        contract.load(broken)
-    assert caught.value.where == f"{broken}:3:12"
+    assert caught.value.where == f"{broken}:{at}"
 
 
 @pytest.mark.parametrize(
