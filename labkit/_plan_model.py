@@ -206,11 +206,6 @@ class Plan:
         """Nodes that sort (an index in the right order removes them)."""
         return [node for node in self.nodes() if node.is_sort]
 
-    def relations(self) -> list[str]:
-        """Tables the plan reads, in plan order."""
-        seen = dict.fromkeys(node.relation for node in self.nodes() if node.relation)
-        return list(seen)
-
     @property
     def rows_read(self) -> float | None:
         """Rows the scans touched, where the engine reports it (PostgreSQL, DuckDB)."""

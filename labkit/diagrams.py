@@ -23,7 +23,7 @@ from mermaid.sequence import Link as SeqLink
 from labkit.errors import LabkitError
 
 if TYPE_CHECKING:
-    from labkit.explain import Plan
+    from labkit._plan_model import Plan, PlanNode
 
 __all__ = ["Diagram", "DiagramError", "er_diagram", "plan_diagram", "sequence_diagram"]
 
@@ -241,7 +241,7 @@ def er_diagram(
     return Diagram(diagram.script, "er")
 
 
-def _plan_node_text(node: Any) -> str:
+def _plan_node_text(node: PlanNode) -> str:
     parts = [node.operator]
     if node.relation:
         parts.append(f"on {node.relation}")
@@ -255,7 +255,7 @@ def _plan_node_text(node: Any) -> str:
     return _label(" | ".join(parts))
 
 
-def plan_diagram(plan: Plan, *, title: str | None = None) -> Diagram:
+def plan_diagram(plan: Plan) -> Diagram:
     """Draw a query plan as a top-down tree; data flows up from the scans.
 
     Full scans are drawn as cylinders marked FULL SCAN so they stand out.
@@ -269,7 +269,7 @@ def plan_diagram(plan: Plan, *, title: str | None = None) -> Diagram:
         nodes.append(flow_node)
         if parent is not None:
             links.append(FlowLink(flow_node, nodes[parent], message=""))
-    chart = FlowChart(title or f"{plan.engine} plan", nodes, links, orientation="BT")
+    chart = FlowChart(f"{plan.engine} plan", nodes, links, orientation="BT")
     return Diagram(chart.script, "plan")
 
 

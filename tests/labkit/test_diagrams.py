@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 
@@ -115,3 +117,9 @@ def test_er_diagram_reflects_duckdb_through_its_catalog() -> None:
     assert "integer customer_id PK, FK" in text
     assert 'coupons|o..o{orders : "coupon_id"' in text
     assert 'customers||--o|profiles : "customer_id"' in text
+
+
+def test_saved_diagram_is_its_mermaid_source(metadata: sa.MetaData, tmp_path: Path) -> None:
+    diagram = er_diagram(metadata)
+    saved = diagram.save(tmp_path / "schema.mmd")
+    assert saved.read_text(encoding="utf-8") == diagram.text
