@@ -6,11 +6,13 @@ Kept apart from cli.py so the other commands start without importing pandas or L
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labkit.errors import LabkitError
+
+if TYPE_CHECKING:
+    from labkit.load._monitor import Tick
 
 __all__ = ["add_commands"]
 
@@ -20,8 +22,8 @@ def add_commands(commands: Any) -> None:
     load = commands.add_parser(
         "load",
         help="load-test a service with Locust (headless) and keep the run in the journal",
-        description="One Locust process tops out near 2,500-4,000 rps with FastHttpUser "
-        "(the shipped scenarios) and near 850 with HttpUser; use --processes beyond that.",
+        description="One Locust process uses one core at most; `labkit bench ceiling "
+        "--generator locust` measures what it drives here. Use --processes beyond that.",
     )
     load.add_argument("target", nargs="?", help="URL to load; default: start the sample service")
     load.add_argument(
@@ -143,11 +145,10 @@ def _settings(pairs: list[str]) -> dict[str, str]:
     return settings
 
 
-def _terminal_progress(tick: Any) -> None:
+def _terminal_progress(tick: Tick | None) -> None:
     """Redraw one status line on stderr while Locust runs."""
     if tick is None:
         print(file=sys.stderr)
         return
-    p95 = "n/a" if math.isnan(tick.p95_ms) else f"{tick.p95_ms:.0f} ms"
-    line = f"{tick.elapsed:5.1f}/{tick.duration:.0f} s  {tick.users:.0f} users  {tick.rps:7.0f} rps  P95 {p95}"
-    print(f"\r{line}", end="", file=sys.stderr, flush=True)
+    line = f"{tick.elapsed:5.1f}/{tick.duration:.0f} s  {tick.summary}"
+    print(f"\r{line:<60}", end="", file=sys.stderr, flush=True)  # pad over a longer last line

@@ -9,6 +9,7 @@ else Locust's FastHttpUser with its CPU recorded. Every item also goes to the jo
 
 from __future__ import annotations
 
+import contextlib
 import html
 import re
 import resource
@@ -17,15 +18,18 @@ import signal
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 import pandas as pd
 
 from labkit.errors import LabkitError
+
+if TYPE_CHECKING:
+    from labkit.databases import Database
 
 __all__ = ["ITEMS", "BenchError", "BenchItem", "BenchReport", "parse_wrk", "run"]
 
@@ -133,10 +137,11 @@ class BenchReport:
 
     def text(self) -> str:
         """A plain-text table for the terminal."""
+        table = self.table
         columns = [c for c in ("what", "generator", "generator_cpu_pct", "rps", "p50_ms", "p99_ms",
                                "x_rps", "x_p50", "x_p99", "errors", "seconds", "rate", "unit", "note")
-                   if c in self.table]  # fmt: skip
-        shown = self.table[columns].astype(object).where(self.table[columns].notna(), "")
+                   if c in table]  # fmt: skip
+        shown = table[columns].astype(object).where(table[columns].notna(), "")
         return str(shown.to_string(float_format=_number))
 
     def __repr__(self) -> str:
@@ -246,7 +251,7 @@ def _bench_http(
         with LiveService(app=_CEILING_APPS[name], ready_path="/") as hello:
             done(_measure(hello.url, name, tool, duration, connections, None))
     for settings in (_SERVICE_SETTINGS, _UNCACHED_SETTINGS):
-        shop_items = [n for n in names if n not in _CEILING_APPS and _settings_for(n) == settings]
+        shop_items = [n for n in names if _settings_for(n) == settings]
         if not shop_items:
             continue
         with LiveService(scale=1_000, settings=settings) as svc:
@@ -341,6 +346,7 @@ def _run_wrk(
 def _run_locust(url: str, name: str, duration: float, connections: int) -> dict[str, Any]:
     """Locust FastHttpUser, one process; its CPU is recorded and a generator limit is flagged."""
     from labkit import load
+    from labkit.load._parse import AGGREGATED
     from labkit.load._runner import SCENARIO_DIR
 
     env = {"LABKIT_BENCH_PATH": _PATHS[name], "LABKIT_BENCH_ORDER": "1" if name == "order" else ""}
@@ -353,7 +359,7 @@ def _run_locust(url: str, name: str, duration: float, connections: int) -> dict[
         progress=False,
         record=False,
     )
-    endpoint = result.stats.drop(index="Aggregated").sort_values("requests").index[-1]
+    endpoint = result.stats.drop(index=AGGREGATED).sort_values("requests").index[-1]
     row = result.stats.loc[endpoint]
     return {
         "rps": float(row["rps"]),
@@ -367,11 +373,10 @@ def _run_locust(url: str, name: str, duration: float, connections: int) -> dict[
 
 def _bench_data(names: list[str], orders: int, done: Callable[[BenchItem], None]) -> None:
     """Seeding, pagination at depth, the contract linter and plan parsing."""
-    from labkit.databases import database, seed
+    from labkit.databases import seed
 
     if {"seed_sqlite", "pagination", "plan_parsing"} & set(names):
-        db = database("sqlite", name="labkit_bench", fresh=True)
-        try:
+        with _scratch_database("sqlite") as db:
             report = seed(db, scale=orders)
             if "seed_sqlite" in names:
                 done(_seed_item("seed_sqlite", report.seconds, orders))
@@ -379,16 +384,23 @@ def _bench_data(names: list[str], orders: int, done: Callable[[BenchItem], None]
                 done(_pagination_item(db))
             if "plan_parsing" in names:
                 done(_plan_item(db))
-        finally:
-            db.drop()
     if "seed_postgres" in names:
-        pg = database("postgres", name="labkit_bench", fresh=True)
-        try:
+        with _scratch_database("postgres") as pg:
             done(_seed_item("seed_postgres", seed(pg, scale=orders).seconds, orders))
-        finally:
-            pg.drop()
     if "lint_500" in names:
         done(_lint_item())
+
+
+@contextlib.contextmanager
+def _scratch_database(kind: str) -> Iterator[Database]:
+    """A fresh database of `kind` for the data items, dropped afterwards."""
+    from labkit.databases import database
+
+    db = database(kind, name="labkit_bench", fresh=True)
+    try:
+        yield db
+    finally:
+        db.drop()
 
 
 def _seed_item(name: str, seconds: float, orders: int) -> BenchItem:
@@ -402,7 +414,7 @@ def _seed_item(name: str, seconds: float, orders: int) -> BenchItem:
     )
 
 
-def _pagination_item(db: Any) -> BenchItem:
+def _pagination_item(db: Database) -> BenchItem:
     """Time the last page of orders read by OFFSET and by keyset (WHERE id > last seen)."""
     import sqlalchemy as sa
 
@@ -433,7 +445,7 @@ def _pagination_item(db: Any) -> BenchItem:
     )
 
 
-def _plan_item(db: Any) -> BenchItem:
+def _plan_item(db: Database) -> BenchItem:
     """Time EXPLAIN plus parsing into a Plan, for a join the lessons use."""
     from labkit.explain import explain
 

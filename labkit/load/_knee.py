@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from labkit.load._monitor import Progress, Tick, notebook_progress
-from labkit.load._result import LoadError
+from labkit.load._monitor import Progress, Tick, pick_progress
+from labkit.load._result import HEADLINE, LoadError
 from labkit.load._runner import run
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def find_knee(
     if len(levels) < 2:
         raise LoadError(f"users={list(users)}: a knee needs at least two different user counts.")
     total = step_duration * len(levels)
-    bar = progress if callable(progress) else (notebook_progress(total) if progress else None)
+    bar = pick_progress(progress, total)
     rows = []
     for k, level in enumerate(levels):
         step = run(
@@ -140,15 +140,7 @@ def locate_knee(steps: pd.DataFrame) -> int | None:
 
 def _step_numbers(metrics: Mapping[str, float]) -> dict[str, float]:
     """The columns a step contributes to the table."""
-    keep = (
-        "rps",
-        "p50_ms",
-        "p95_ms",
-        "p99_ms",
-        "error_rate",
-        "generator_cpu_pct",
-        "service_cpu_pct",
-    )
+    keep = (*HEADLINE, "generator_cpu_pct", "service_cpu_pct")
     return {name: metrics[name] for name in keep}
 
 

@@ -30,6 +30,12 @@ class Tick:
     rps: float
     p95_ms: float
 
+    @property
+    def summary(self) -> str:
+        """Users, throughput and P95 in one line, as the progress displays show them."""
+        p95 = "n/a" if math.isnan(self.p95_ms) else f"{self.p95_ms:.0f} ms"
+        return f"{self.users:.0f} users · {self.rps:.0f} rps · P95 {p95}"
+
 
 Progress = Callable[[Tick | None], None]
 
@@ -140,6 +146,13 @@ def _samples(shots: list[_Snapshot]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def pick_progress(progress: bool | Progress, duration: float) -> Progress | None:
+    """Pick the progress display: a notebook bar, the caller's callable, or none."""
+    if callable(progress):
+        return progress
+    return notebook_progress(duration) if progress else None
+
+
 def notebook_progress(duration: float) -> Progress | None:
     """A progress bar that redraws in place in a Jupyter notebook; None outside one."""
     try:
@@ -156,9 +169,7 @@ def notebook_progress(duration: float) -> Progress | None:
         if tick is None:
             handle.update(HTML(_bar(duration, duration, "done")))  # type: ignore[no-untyped-call]
             return
-        p95 = "n/a" if math.isnan(tick.p95_ms) else f"{tick.p95_ms:.0f} ms"
-        text = f"{tick.users:.0f} users · {tick.rps:.0f} rps · P95 {p95}"
-        handle.update(HTML(_bar(min(tick.elapsed, duration), duration, text)))  # type: ignore[no-untyped-call]
+        handle.update(HTML(_bar(min(tick.elapsed, duration), duration, tick.summary)))  # type: ignore[no-untyped-call]
 
     return show
 

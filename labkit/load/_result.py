@@ -23,6 +23,8 @@ Bottleneck = Literal["generator", "service", "machine"]
 GENERATOR_LIMIT_PCT = 90.0
 SERVICE_LIMIT_PCT = 90.0
 MACHINE_LIMIT_PCT = 95.0
+# The numbers a run is judged and compared by: one property each, and the journal's columns.
+HEADLINE = ("rps", "p50_ms", "p95_ms", "p99_ms", "error_rate")
 
 
 class LoadError(LabkitError):
@@ -161,18 +163,22 @@ class LoadRun:
 
     @property
     def p50_ms(self) -> float:
+        """Median latency over the run, all endpoints."""
         return float(self.total["p50_ms"])
 
     @property
     def p95_ms(self) -> float:
+        """95th-percentile latency over the run, all endpoints."""
         return float(self.total["p95_ms"])
 
     @property
     def p99_ms(self) -> float:
+        """99th-percentile latency over the run, all endpoints."""
         return float(self.total["p99_ms"])
 
     @property
     def error_rate(self) -> float:
+        """Failed requests as a fraction of all requests."""
         return float(self.total["error_rate"])
 
     @property
@@ -192,11 +198,7 @@ class LoadRun:
             "duration_s": self.duration_s,
             "processes": self.processes,
             "requests": int(self.total["requests"]),
-            "rps": self.rps,
-            "p50_ms": self.p50_ms,
-            "p95_ms": self.p95_ms,
-            "p99_ms": self.p99_ms,
-            "error_rate": self.error_rate,
+            **{name: float(self.total[name]) for name in HEADLINE},
             "generator_cpu_pct": self.cpu.generator_pct,
             "service_cpu_pct": math.nan if self.cpu.service_pct is None else self.cpu.service_pct,
             "system_cpu_pct": self.cpu.system_pct,
@@ -230,14 +232,13 @@ class LoadRun:
 
         Example: `baseline.compare(without_index).ratio("p95_ms")`
         """
-        metrics = ["rps", "p50_ms", "p95_ms", "p99_ms", "error_rate"]
         shared = [e for e in self.stats.index if e in other.stats.index]
-        before = self.stats.loc[shared, metrics]
-        after = other.stats.loc[shared, metrics]
+        before = self.stats.loc[shared, list(HEADLINE)]
+        after = other.stats.loc[shared, list(HEADLINE)]
         table = pd.concat(
             {"before": before, "after": after, "ratio": after / before}, axis=1
         ).swaplevel(axis=1)
-        table = table[[(m, side) for m in metrics for side in ("before", "after", "ratio")]]
+        table = table[[(m, side) for m in HEADLINE for side in ("before", "after", "ratio")]]
         return RunComparison(before=self, after=other, table=table)
 
     def plot(self) -> Figure:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from labkit._process import spawn, stop
-from labkit.load._monitor import CpuMonitor, Progress, Tick, notebook_progress
+from labkit.load._monitor import CpuMonitor, Progress, Tick, pick_progress
 from labkit.load._parse import AGGREGATED, last_aggregate, read_failures, read_history, read_stats
 from labkit.load._result import LoadError, LoadRun
 
@@ -67,7 +67,8 @@ def run(
         users: concurrent simulated users; spawn_rate: users started per second (default: all
             within one second).
         duration: seconds of load after start-up.
-        processes: Locust processes (`--processes`); one tops out near 2,500-4,000 rps.
+        processes: Locust processes (`--processes`); each uses one core at most, and
+            `labkit bench ceiling --generator locust` measures what one drives on this machine.
         settings: the service settings to record, when `target` is a plain URL.
         env: extra environment for the locustfile (e.g. credentials).
         progress: show a progress bar in a notebook, or a callable that receives each `Tick`.
@@ -86,7 +87,9 @@ def run(
         out = Path(tmp)
         argv = _locust_argv(locustfile, where.url, users, rate, duration, processes, out)
         monitor = CpuMonitor(service_pid=where.service_pid)
-        returncode = _supervise(argv, out, duration, env, monitor, _progress(progress, duration))
+        returncode = _supervise(
+            argv, out, duration, env, monitor, pick_progress(progress, duration)
+        )
         log = (out / "locust.log").read_text(errors="replace")
         report = out / "report.json"
         if returncode != 0 or not report.exists():
@@ -249,13 +252,6 @@ def _supervise(
         return proc.returncode
     finally:
         stop(proc, grace=2.0)
-
-
-def _progress(progress: bool | Progress, duration: float) -> Progress | None:
-    """Pick the progress display: a notebook bar, the caller's callable, or none."""
-    if callable(progress):
-        return progress
-    return notebook_progress(duration) if progress else None
 
 
 def _raise_if_unreachable(stats: Any, failures: Any, url: str) -> None:

@@ -1,5 +1,7 @@
 """What the shop scenarios share: finding product ids, signing in once per process, placing orders.
 
+Each scenario weighs these methods in its `tasks`; Locust calls each with the user.
+
 Locust puts this folder on sys.path while it loads a scenario, so the scenarios import it by name.
 Credentials come from LABKIT_LOAD_EMAIL / LABKIT_LOAD_PASSWORD (the seeded customer by default).
 """
