@@ -188,12 +188,12 @@ def _read(path: Path) -> tuple[list[OperationResult], list[str], bool]:
                 if check.get("status") != "failure":
                     continue
                 name = str(check.get("name"))
-                info = (check.get("failure_info") or {}).get("failure") or {}
                 if (name, case_id) in counted:
                     continue
                 counted.add((name, case_id))
                 result.failures[name] = result.failures.get(name, 0) + 1
                 if name not in result.examples:
+                    info = (check.get("failure_info") or {}).get("failure") or {}
                     interaction = interactions.get(case_id) or {}
                     response = interaction.get("response") or {}
                     result.examples[name] = ContractFailure(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from labkit import contract
+from labkit._process import free_port
 from labkit.contract._testing import _curl, _read
 from labkit.errors import LabkitError
 from labkit.service import LiveService
@@ -133,6 +134,7 @@ def test_engine_errors_are_kept_and_make_the_run_not_ok(tmp_path: Path) -> None:
 
 
 def test_unreachable_service_is_one_clear_error() -> None:
+    port = free_port()
     with pytest.raises(LabkitError, match="before testing anything") as caught:
-        contract.test("http://127.0.0.1:9", timeout=60)
-    assert "127.0.0.1:9/openapi.json" in str(caught.value)
+        contract.test(f"http://127.0.0.1:{port}", timeout=60)
+    assert f"127.0.0.1:{port}/openapi.json" in str(caught.value)
