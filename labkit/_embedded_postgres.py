@@ -46,9 +46,11 @@ def embedded_postgres_url() -> str:
         _register(clients)
         state = _running_state(home)
         if state is None:
+            (home / "data").mkdir(exist_ok=True)
+            user = _run_as(home)
             _stop_orphan_postmaster(home / "data")
-            _initdb(home)
-            state = _start_keeper(home)
+            _initdb(home, user)
+            state = _start_keeper(home, user)
     return f"postgresql+psycopg://postgres@127.0.0.1:{state['port']}/postgres"
 
 
@@ -92,7 +94,7 @@ def bin_dir() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
-def _run_as() -> str | None:
+def _run_as(home: Path) -> str | None:
     """PostgreSQL refuses root; under root it runs as pgserver's service account.
 
     That account must be able to enter every folder above the data directory, so those get
@@ -105,17 +107,15 @@ def _run_as() -> str | None:
     read, execute = 0o044, 0o011  # group and others, as pgserver grants them
     pgserver_utils.ensure_folder_permissions(bin_dir(), read | execute)
     pgserver_utils.ensure_folder_permissions(bin_dir().parent / "lib", read)
-    pgserver_utils.ensure_prefix_permissions(postgres_home() / "data")
+    pgserver_utils.ensure_prefix_permissions(home / "data")
     return _SERVICE_USER
 
 
-def _initdb(home: Path) -> None:
+def _initdb(home: Path, user: str | None) -> None:
     """Create the data directory once; later starts reuse it and its databases."""
     pgdata = home / "data"
     if (pgdata / "PG_VERSION").exists():
         return
-    pgdata.mkdir(exist_ok=True)
-    user = _run_as()
     if user is not None:
         import pwd
 
@@ -134,10 +134,9 @@ def _initdb(home: Path) -> None:
         )
 
 
-def _start_keeper(home: Path) -> dict[str, int]:
+def _start_keeper(home: Path, user: str | None) -> dict[str, int]:
     port = _process.free_port()
     argv = [sys.executable, "-m", "labkit._pgkeeper", str(home), str(home / "data"), str(port)]
-    user = _run_as()
     if user:
         argv.append(user)
     (home / "server.json").unlink(missing_ok=True)

@@ -27,6 +27,7 @@ __all__ = ["LiveService"]
 
 SAMPLE_APP = "sample_service.main:create_app"
 _SETTINGS_PREFIX = "SHOP_"
+_LOG_NAME = "service.log"
 
 
 class LiveService:
@@ -68,9 +69,9 @@ class LiveService:
         self._workers = workers
         self._ready_path = ready_path
         self._startup_timeout = startup_timeout
-        self._workdir = Path(tempfile.mkdtemp(prefix="labkit-service-"))
-        self._log_path = self._workdir / "service.log"
+        self._workdir: Path | None = None  # made at start: the log and a SQLite file live there
         self._proc: Any = None
+        self._own_database = False  # a database this service made, dropped when it closes
         self.db: Database | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -84,19 +85,36 @@ class LiveService:
                 f"port {self.port} on 127.0.0.1 is already in use; pick another with "
                 "LiveService(port=...) or leave port unset to get a free one."
             )
+        self._workdir = Path(tempfile.mkdtemp(prefix="labkit-service-"))
+        atexit.register(self.close)
+        if self._is_sample():
+            self.db = self._prepare_database(self._workdir)
         # Unbuffered, so logs() shows a request's line as soon as it is answered.
         env = {**os.environ, **self._environment(), "PYTHONUNBUFFERED": "1"}
-        atexit.register(self.stop)
-        self._proc = _process.spawn(self._command(), log_path=self._log_path, env=env)
+        log_path = self._workdir / _LOG_NAME
+        self._proc = _process.spawn(self._command(), log_path=log_path, env=env)
         self._wait_until_ready()
         return self
 
     def stop(self) -> None:
-        """Stop the service and its workers (graceful first, then forced); safe to call twice."""
+        """Stop the service and its workers (graceful first, then forced); safe to call twice.
+
+        Its logs stay readable until `close()`.
+        """
         if self._proc is not None:
             _process.stop(self._proc)
             self._proc = None
-        atexit.unregister(self.stop)
+
+    def close(self) -> None:
+        """Stop, then remove its files and any database it made; runs at `with` exit and at exit."""
+        self.stop()
+        atexit.unregister(self.close)
+        if self._own_database and self.db is not None:
+            self.db.drop()
+            self._own_database = False
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
 
     def __enter__(self) -> LiveService:
         return self.start()
@@ -107,8 +125,7 @@ class LiveService:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        self.close()
 
     # -- use ---------------------------------------------------------------------------------
 
@@ -132,10 +149,16 @@ class LiveService:
         kwargs.setdefault("timeout", 10.0)
         return httpx.Client(base_url=self.url, **kwargs)
 
+    @property
+    def _log_path(self) -> Path | None:
+        return None if self._workdir is None else self._workdir / _LOG_NAME
+
     def logs(self, last: int | None = None) -> list[str]:
         """Return the service's log lines so far (stdout and stderr), or the `last` few."""
         try:
-            lines = self._log_path.read_text(errors="replace").splitlines()
+            lines = (
+                self._log_path.read_text(errors="replace").splitlines() if self._log_path else []
+            )
         except FileNotFoundError:
             return []
         return lines[-last:] if last else lines
@@ -179,23 +202,22 @@ class LiveService:
         return self.app == SAMPLE_APP
 
     def _environment(self) -> dict[str, str]:
-        if not self._is_sample():
-            return {key.upper(): _env_value(value) for key, value in self._settings.items()}
-        self.db = self._prepare_database()
-        env = {
-            f"{_SETTINGS_PREFIX}{key.upper()}": _env_value(value)
-            for key, value in self._settings.items()
-        }
-        env[f"{_SETTINGS_PREFIX}DATABASE_URL"] = self.db.url
+        """Settings as environment variables: `SHOP_<NAME>` for the sample service."""
+        prefix = _SETTINGS_PREFIX if self._is_sample() else ""
+        env = {f"{prefix}{key.upper()}": _env_value(value) for key, value in self._settings.items()}
+        if self.db is not None:
+            env[f"{_SETTINGS_PREFIX}DATABASE_URL"] = self.db.url
         return env
 
-    def _prepare_database(self) -> Database:
+    def _prepare_database(self, workdir: Path) -> Database:
         if isinstance(self._db_spec, Database):
             db = self._db_spec
         elif self._db_spec == "sqlite":
-            db = database(f"sqlite:///{self._workdir / 'shop.db'}")
+            db = database(f"sqlite:///{workdir / 'shop.db'}")
         elif self._db_spec == "postgres":
-            db = database("postgres", name="labkit_service", fresh=True)
+            # A database of this service's own, so two services never share (or drop) one.
+            db = database("postgres", name=f"labkit_service_{self.port}", fresh=True)
+            self._own_database = True
         else:
             db = database(self._db_spec)
         if self._scale is not None:
@@ -240,7 +262,7 @@ class LiveService:
 
     def _fail(self, what: str) -> None:
         tail = " | ".join(self.logs(last=5)) or "no log output"
-        self.stop()
+        self.close()  # the error carries the log; nothing else is left behind
         raise LabkitError(f"{what} (last log lines: {tail}). Run `labkit doctor`.")
 
 

@@ -171,7 +171,9 @@ def test_a_postmaster_left_running_by_another_tool_is_stopped_and_replaced(
 
     argv = [str(bin_dir() / "pg_ctl"), "-D", str(pgdata), "-w", "-o", f"-h '' -k {pgdata}"]
     argv += ["-l", str(pgdata / "orphan.log"), "start"]  # a pipe would be held open by the daemon
-    subprocess.run(argv, **as_user(_run_as()), stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(
+        argv, **as_user(_run_as(embedded_home / "postgres")), stdout=subprocess.DEVNULL, check=True
+    )
     orphan = _postmaster_pid(embedded_home)
     client, _ = _embedded_client(embedded_home, 0)
     client.wait(30)

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+import sqlalchemy as sa
 
-from labkit.databases import Database
+from labkit.databases import Database, database
 from labkit.errors import LabkitError
 from labkit.service import LiveService
 from tests.conftest import DATABASE_KINDS, open_database, unique_name
@@ -86,3 +87,25 @@ def test_settings_reach_the_service_as_environment(limit: int, expected: int) ->
     with LiveService(scale=20, settings=settings) as service, service.client() as client:
         response = client.post("/v1/orders", json={"items": [{"product_id": 1, "quantity": 1}] * 5})
     assert response.status_code == expected
+
+
+def test_a_service_on_postgres_has_a_database_of_its_own_dropped_at_close() -> None:
+    with (
+        LiveService(db="postgres", scale=20) as first,
+        LiveService(db="postgres", scale=20) as second,
+    ):
+        assert first.db is not None and second.db is not None
+        assert first.db.name != second.db.name
+        made = first.db
+    server = database(made.url.rsplit("/", 1)[0] + "/postgres")
+    with server.engine.connect() as conn:
+        names = set(conn.execute(sa.text("SELECT datname FROM pg_database")).scalars())
+    server.dispose()
+    assert made.name not in names
+
+
+def test_close_removes_the_services_files() -> None:
+    service = LiveService(HELLO, ready_path=None).start()
+    workdir = service._workdir
+    service.close()
+    assert workdir is not None and not workdir.exists()
