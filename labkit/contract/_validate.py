@@ -7,7 +7,7 @@ from typing import Any
 
 from labkit.contract._base import METHODS, SpecLoadError, escape
 
-__all__ = ["check_schemas", "check_structure"]
+__all__ = ["check_structure"]
 
 
 def _fail(where: str, what: str, fix: str) -> SpecLoadError:
@@ -119,7 +119,7 @@ def check_structure(doc: Any) -> None:
                 _check_operation(item[method], f"{where}/{method}", version)
     if "paths" not in doc and "webhooks" not in doc and "components" not in doc:
         raise _fail("/paths", "no paths, webhooks or components", "add `paths`")
-    check_schemas(doc)
+    _check_schemas(doc)
 
 
 _SUBSCHEMA = ("items", "not", "additionalProperties", "unevaluatedProperties", "contains")
@@ -179,7 +179,7 @@ def _check_security(requirements: Any, where: str) -> None:
             _expect(scopes, list, f"{where}/{i}/{escape(str(name))}", "scopes")
 
 
-def check_schemas(doc: Mapping[str, Any]) -> None:
+def _check_schemas(doc: Mapping[str, Any]) -> None:
     """Check every schema in the document: under `schema` keys and in `components.schemas`."""
     for name, schema in (doc.get("components") or {}).get("schemas", {}).items():
         _check_schema(schema, f"/components/schemas/{escape(str(name))}")
