@@ -23,7 +23,7 @@ from labkit._plan_engines import (
     target,
 )
 from labkit._plan_html import plan_html
-from labkit._plan_model import Plan, ratio_words, time_ratio
+from labkit._plan_model import Plan, PlanComparison, ratio_words, time_ratio
 
 _DDL = re.compile(
     r"^\s*CREATE\s+(?P<unique>UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(?P<name>\w+)\"?"
@@ -147,11 +147,8 @@ class IndexTrial:
         return f"<IndexTrial {self._summary()}>"
 
     def _repr_html_(self) -> str:
-        from labkit.explain import compare
-
-        return f"<p><code>{escape(self.ddl)}</code><br>{escape(self._summary())}</p>" + str(
-            compare(self.before, self.after)._repr_html_()
-        )
+        comparison = PlanComparison(self.before, self.after)._repr_html_()
+        return f"<p><code>{escape(self.ddl)}</code><br>{escape(self._summary())}</p>" + comparison
 
 
 def try_index(db: Any, ddl: str, sql: Any, params: Params = None, *, repeat: int = 3) -> IndexTrial:

@@ -1,10 +1,14 @@
-"""The engine-neutral plan tree that SQLite, PostgreSQL and DuckDB plans are parsed into."""
+"""The engine-neutral plan tree that SQLite, PostgreSQL and DuckDB plans are parsed into,
+and the comparison of two such plans."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html import escape
 from typing import TYPE_CHECKING, Any, Literal
+
+from labkit._plan_html import plan_html
 
 if TYPE_CHECKING:
     from labkit.diagrams import Diagram
@@ -259,11 +263,67 @@ class Plan:
         return plan_diagram(self)
 
     def _repr_html_(self) -> str:
-        from labkit._plan_html import plan_html
-
         return plan_html(self)
 
     def __repr__(self) -> str:
         time = f"{self.total_ms:.2f} ms" if self.total_ms is not None else "not run"
         scans = ", ".join(n.relation or "?" for n in self.full_scans()) or "none"
         return f"<Plan {self.engine} {time}; full scans: {scans}>\n{self.text()}"
+
+
+def _access_by_relation(plan: Plan) -> dict[str, str]:
+    """How the plan first reads each table, e.g. `index search using ix_orders_status`."""
+    found: dict[str, str] = {}
+    for node in plan.nodes():
+        if node.relation and node.access:
+            how = node.access + (" (covering)" if node.covering else "")
+            if node.index and node.access != "full scan":
+                how += f" using {node.index}"
+            found.setdefault(node.relation, how)
+    return found
+
+
+@dataclass(frozen=True)
+class PlanComparison:
+    """Two plans of the same query, and what changed between them."""
+
+    before: Plan
+    after: Plan
+
+    @property
+    def speedup(self) -> float | None:
+        """before / after total time: 10.0 means ten times faster."""
+        return time_ratio(self.before, self.after)
+
+    def changes(self) -> list[str]:
+        """What changed, in words: access paths, sorts, rows read."""
+        found = []
+        old, new = _access_by_relation(self.before), _access_by_relation(self.after)
+        for relation in dict.fromkeys([*old, *new]):
+            was, now = old.get(relation, "not read"), new.get(relation, "not read")
+            if was != now:
+                found.append(f"{relation}: {was} -> {now}")
+        sorts_before, sorts_after = len(self.before.sorts()), len(self.after.sorts())
+        if sorts_before > sorts_after:
+            found.append(f"sort removed ({sorts_before} -> {sorts_after})")
+        elif sorts_after > sorts_before:
+            found.append(f"sort added ({sorts_before} -> {sorts_after})")
+        read_before, read_after = self.before.rows_read, self.after.rows_read
+        if read_before is not None and read_after is not None and read_before != read_after:
+            found.append(f"rows read {read_before:,.0f} -> {read_after:,.0f}")
+        return found or ["same plan shape"]
+
+    def __repr__(self) -> str:
+        lines = "\n".join(f"  - {change}" for change in self.changes())
+        return f"<PlanComparison {self.before.engine}: {ratio_words(self.speedup)}>\n{lines}"
+
+    def _repr_html_(self) -> str:
+        ratio = ratio_words(self.speedup)
+        changes = "".join(f"<li>{escape(c)}</li>" for c in self.changes())
+        cell = "<td style='vertical-align:top'><h4>{}</h4>{}</td>"
+        return (
+            f"<div><p><b>{ratio}</b></p><ul>{changes}</ul><table><tr>"
+            + cell.format("before", plan_html(self.before))
+            + cell.format("after", plan_html(self.after, style=False))
+            + "</tr></table></div>"
+        )
