@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Select, bindparam, func, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sample_service.db import Database
-from sample_service.errors import Conflict, NotFound, PreconditionFailed
+from sample_service.errors import NotFound, PreconditionFailed
 from sample_service.models import Category, Product
 from sample_service.pagination import Cursor, after
-from sample_service.services.transactions import start_write
+from sample_service.services.transactions import commit_or_conflict, start_write
 
 ProductSort = Literal["id", "-id", "price_cents", "-price_cents", "name", "-name"]
 _SORT_COLUMNS = {"id": Product.id, "price_cents": Product.price_cents, "name": Product.name}
@@ -64,11 +63,7 @@ def create_category(*, session: Session, name: str, slug: str, description: str 
     start_write(session)
     category = Category(name=name, slug=slug, description=description)
     session.add(category)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"a category named {name!r} or with slug {slug!r} already exists") from None
+    commit_or_conflict(session, f"a category named {name!r} or with slug {slug!r} already exists")
     return category
 
 
@@ -156,11 +151,7 @@ def create_product(*, session: Session, **fields: Any) -> Product:
     get_category(session=session, category_id=fields["category_id"])
     product = Product(**fields)
     session.add(product)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"SKU {fields['sku']!r} is already in use") from None
+    commit_or_conflict(session, f"SKU {fields['sku']!r} is already in use")
     session.refresh(product)  # load the database-set timestamps while the session is here
     return product
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from sample_service.errors import Conflict, NotFound
+from sample_service.errors import NotFound
 from sample_service.models import Review, User
 from sample_service.pagination import Cursor, after
-from sample_service.services.transactions import start_write
+from sample_service.services.transactions import commit_or_conflict, start_write
 from sample_service.services.users import STAFF_ROLES
 
 REVIEW_SORT = "-id"
@@ -26,13 +25,9 @@ def create_review(
     start_write(session)
     review = Review(user_id=user_id, product_id=product_id, rating=rating, body=body)
     session.add(review)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(
-            f"user {user_id} already reviewed product {product_id}; delete that review first"
-        ) from None
+    commit_or_conflict(
+        session, f"user {user_id} already reviewed product {product_id}; delete that review first"
+    )
     return review
 
 

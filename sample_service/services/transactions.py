@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sample_service.db import begin_write
+from sample_service.errors import Conflict
 
 
 def start_write(session: Session) -> None:
@@ -20,3 +22,15 @@ def start_write(session: Session) -> None:
     if session.in_transaction():
         session.commit()
     begin_write(session)
+
+
+def commit_or_conflict(session: Session, detail: str) -> None:
+    """Commit; a unique or foreign-key clash becomes ``Conflict(detail)``.
+
+    The constraint decides, not a prior SELECT, so two concurrent writes cannot both land.
+    """
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(detail) from None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sample_service.errors import Conflict, NotFound
 from sample_service.models import User
 from sample_service.security import hash_password
-from sample_service.services.transactions import start_write
+from sample_service.services.transactions import commit_or_conflict, start_write
 
 # Roles that see and manage every customer's orders and reviews.
 STAFF_ROLES = frozenset({"staff", "admin"})
@@ -29,11 +28,8 @@ def register(session: Session, *, email: str, password: str, full_name: str) -> 
         raise Conflict(f"an account for {email} already exists; sign in or reset the password")
     user = User(email=email, full_name=full_name, password_hash=password_hash)
     session.add(user)
-    try:
-        session.commit()
-    except IntegrityError:  # lost a race with a concurrent registration
-        session.rollback()
-        raise Conflict(f"an account for {email} already exists") from None
+    # The unique email decides a race with a concurrent registration.
+    commit_or_conflict(session, f"an account for {email} already exists")
     return user
 
 
