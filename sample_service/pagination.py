@@ -11,12 +11,16 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from sample_service.errors import BadRequest
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,14 @@ def after(
     return or_(column > cursor.value, and_(column == cursor.value, id_column > cursor.last_id))
 
 
-def link_header(next_url: str | None) -> dict[str, str]:
-    """RFC 8288 ``Link: <…>; rel="next"`` when there is a next page."""
-    return {"Link": f'<{next_url}>; rel="next"'} if next_url else {}
+def next_link(request: Request, response: Response, **query: str | int | None) -> str | None:
+    """The next page's URL (this one's with ``query`` set), also sent as RFC 8288 ``Link``.
+
+    None, and no header, when every value is None: this is the last page.
+    """
+    params = {name: value for name, value in query.items() if value is not None}
+    if not params:
+        return None
+    url = str(request.url.include_query_params(**params))
+    response.headers["Link"] = f'<{url}>; rel="next"'
+    return url

@@ -11,7 +11,7 @@ from sample_service.api.problems import problem_responses
 from sample_service.cache import product_key
 from sample_service.errors import PreconditionRequired
 from sample_service.models import Order
-from sample_service.pagination import link_header
+from sample_service.pagination import next_link
 from sample_service.schemas.orders import OrderCreate, OrderPage, OrderRead
 from sample_service.services import orders
 
@@ -87,8 +87,7 @@ def list_orders(
     page, after = orders.list_orders(
         session, user=user, limit=limit, cursor=cursor, n_plus_one=settings.n_plus_one
     )
-    next_url = str(request.url.include_query_params(cursor=after)) if after else None
-    response.headers.update(link_header(next_url))
+    next_url = next_link(request, response, cursor=after)
     return OrderPage(items=[OrderRead.model_validate(order) for order in page], next=next_url)
 
 

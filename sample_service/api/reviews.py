@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from sample_service.api.deps import CacheDep, CurrentUser, ProductDep, SessionDep
-from sample_service.api.problems import problem_responses
+from sample_service.api.problems import created_responses, problem_responses
 from sample_service.cache import product_key
 from sample_service.models import Review
-from sample_service.pagination import link_header
+from sample_service.pagination import next_link
 from sample_service.schemas.reviews import ReviewCreate, ReviewPage, ReviewRead
 from sample_service.services import reviews
 
@@ -24,14 +24,7 @@ ReviewId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Review id", exam
     response_model=ReviewRead,
     status_code=status.HTTP_201_CREATED,
     summary="Review a product (once per user)",
-    responses={
-        201: {
-            "headers": {
-                "Location": {"description": "URL of the new review", "schema": {"type": "string"}}
-            }
-        },
-        **problem_responses(401, 404, 409, 422, 429),
-    },
+    responses=created_responses("review", 401, 404, 409, 422, 429),
 )
 def create_review(
     product: ProductDep,
@@ -67,8 +60,7 @@ def list_reviews(
 ) -> ReviewPage:
     """Cursor pagination: follow `next` (also in the `Link` header) until it is null."""
     page, after = reviews.list_reviews(session, product_id=product.id, limit=limit, cursor=cursor)
-    next_url = str(request.url.include_query_params(cursor=after)) if after else None
-    response.headers.update(link_header(next_url))
+    next_url = next_link(request, response, cursor=after)
     return ReviewPage(items=[ReviewRead.model_validate(r) for r in page], next=next_url)
 
 
