@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Response
 from starlette.concurrency import run_in_threadpool
 
 from sample_service.api.deps import SessionDep, StaffUser
-from sample_service.api.problems import problem_responses
+from sample_service.api.problems import created_responses, problem_responses
 from sample_service.schemas.catalog import CategoryCreate, CategoryRead
 from sample_service.services import catalog
 
@@ -35,14 +35,7 @@ def get_category(category_id: CategoryId, session: SessionDep) -> CategoryRead:
     "",
     status_code=201,
     summary="Create a category (staff)",
-    responses={
-        201: {
-            "headers": {
-                "Location": {"description": "URL of the new category", "schema": {"type": "string"}}
-            }
-        },
-        **problem_responses(401, 403, 409, 413, 415, 422, 429),
-    },
+    responses=created_responses("category", 401, 403, 409, 413, 415, 422, 429),
 )
 async def create_category(
     data: CategoryCreate, _staff: StaffUser, session: SessionDep, response: Response

@@ -22,19 +22,12 @@ from sample_service.errors import PROBLEM_BASE, ServiceError
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("sample_service.errors")
 
+# Slug and title per status: as the domain errors name them, then what only the framework raises.
 _HTTP_SLUGS = {
-    400: ("bad-request", "Bad request"),
-    401: ("unauthorized", "Unauthorized"),
-    403: ("forbidden", "Forbidden"),
-    404: ("not-found", "Not found"),
+    **{error.status: (error.slug, error.title) for error in ServiceError.__subclasses__()},
     405: ("method-not-allowed", "Method not allowed"),
-    409: ("conflict", "Conflict"),
-    413: ("payload-too-large", "Payload too large"),
-    415: ("unsupported-media-type", "Unsupported media type"),
     422: ("validation-error", "Validation failed"),
-    429: ("too-many-requests", "Too many requests"),
     500: ("internal-error", "Internal server error"),
-    503: ("unavailable", "Service unavailable"),
 }
 
 
@@ -185,6 +178,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {"description": _HTTP_SLUGS.get(status, ("", "Error"))[1]} for status in statuses
     }
+
+
+def created_responses(what: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a 201 whose ``Location`` names the new ``what``, plus error statuses."""
+    location = {"description": f"URL of the new {what}", "schema": {"type": "string"}}
+    return {201: {"headers": {"Location": location}}, **problem_responses(*statuses)}
 
 
 async def send_problem(

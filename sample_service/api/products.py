@@ -22,10 +22,10 @@ from sample_service.api.deps import (
     SettingsDep,
     StaffUser,
 )
-from sample_service.api.problems import problem_responses
+from sample_service.api.problems import created_responses, problem_responses
 from sample_service.cache import Cache, product_key
 from sample_service.errors import BadRequest
-from sample_service.pagination import link_header
+from sample_service.pagination import next_link
 from sample_service.schemas.catalog import ProductCreate, ProductPage, ProductRead, ProductUpdate
 from sample_service.services import catalog
 
@@ -77,10 +77,7 @@ def list_products(
         session=session, filters=filters, sort=sort, limit=limit, cursor=cursor,
         offset=offset, unsafe_search=settings.injectable_search,
     )  # fmt: skip
-    nxt = page.next_cursor and str(request.url.include_query_params(cursor=page.next_cursor))
-    if page.next_offset is not None:
-        nxt = str(request.url.include_query_params(offset=page.next_offset))
-    response.headers.update(link_header(nxt))
+    nxt = next_link(request, response, cursor=page.next_cursor, offset=page.next_offset)
     items = [ProductRead.model_validate(p) for p in page.items]
     return ProductPage(items=items, next=nxt, next_cursor=page.next_cursor, limit=limit)
 
@@ -125,14 +122,7 @@ async def get_product(product_id: ProductId, request: Request) -> Response:
     status_code=201,
     summary="Create a product (staff)",
     response_model=ProductRead,
-    responses={
-        201: {
-            "headers": {
-                "Location": {"description": "URL of the new product", "schema": {"type": "string"}}
-            }
-        },
-        **problem_responses(401, 403, 404, 409, 413, 415, 422, 429),
-    },
+    responses=created_responses("product", 401, 403, 404, 409, 413, 415, 422, 429),
 )
 async def create_product(data: ProductCreate, session: SessionDep, _staff: StaffUser) -> Response:
     product = await run_in_threadpool(

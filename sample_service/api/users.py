@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response, status
 
 from sample_service.api.deps import CurrentUser, SessionDep, StaffUser
-from sample_service.api.problems import problem_responses
+from sample_service.api.problems import created_responses, problem_responses
 from sample_service.models import User
 from sample_service.schemas.users import UserCreate, UserRead
 from sample_service.services import users
@@ -22,14 +22,7 @@ UserId = Annotated[int, Path(ge=1, le=2**63 - 1, description="User id", examples
     response_model=UserRead,
     status_code=status.HTTP_201_CREATED,
     summary="Register a customer account",
-    responses={
-        201: {
-            "headers": {
-                "Location": {"description": "URL of the new account", "schema": {"type": "string"}}
-            }
-        },
-        **problem_responses(409, 422, 429),
-    },
+    responses=created_responses("account", 409, 422, 429),
 )
 def register_user(session: SessionDep, body: UserCreate, response: Response) -> User:
     """The password is stored as an argon2 hash and never returned."""
