@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 
 from sample_service import labswitches
 from sample_service.api.deps import AdminUser, SettingsDep
 from sample_service.api.problems import problem_responses
 from sample_service.errors import Forbidden
+from sample_service.models import User
 from sample_service.schemas.lab import LabSwitches, LabSwitchesUpdate
 
 router = APIRouter(prefix="/lab", tags=["lab"])
 
 
-def _refuse_unless_lab(request: Request, settings: SettingsDep) -> None:
+def lab_admin(request: Request, settings: SettingsDep, admin: AdminUser) -> User:
+    """An admin, on a service in lab mode listening on loopback (403 otherwise)."""
     server = request.scope.get("server")
     reason = labswitches.refusal(
         lab_mode=settings.lab_mode, server_host=server[0] if server else None
     )
     if reason is not None:
         raise Forbidden(reason)
+    return admin
+
+
+LabAdmin = Annotated[User, Depends(lab_admin)]
 
 
 @router.get(
@@ -28,9 +36,8 @@ def _refuse_unless_lab(request: Request, settings: SettingsDep) -> None:
     summary="The lesson switches",
     responses=problem_responses(401, 403, 429),
 )
-def read_switches(request: Request, settings: SettingsDep, _admin: AdminUser) -> LabSwitches:
+def read_switches(settings: SettingsDep, _admin: LabAdmin) -> LabSwitches:
     """Every switch and its value."""
-    _refuse_unless_lab(request, settings)
     return labswitches.current(settings)
 
 
@@ -41,8 +48,7 @@ def read_switches(request: Request, settings: SettingsDep, _admin: AdminUser) ->
     responses=problem_responses(401, 403, 422, 429),
 )
 def update_switches(
-    body: LabSwitchesUpdate, request: Request, settings: SettingsDep, _admin: AdminUser
+    body: LabSwitchesUpdate, settings: SettingsDep, _admin: LabAdmin
 ) -> LabSwitches:
     """Only the switches named change; the next request sees them."""
-    _refuse_unless_lab(request, settings)
     return labswitches.apply(settings, body)
