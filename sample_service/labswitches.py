@@ -101,10 +101,10 @@ class LabMiddleware:
     turns every switch off before serving anything.
     """
 
-    def __init__(self, app: ASGIApp, *, settings: Settings, seed: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, settings: Settings) -> None:
         self.app = app
         self.settings = settings
-        self._random = random.Random(seed)
+        self._random = random.Random()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
