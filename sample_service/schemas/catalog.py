@@ -51,23 +51,23 @@ class CategoryRead(BaseModel):
     description: str
 
 
+# One example product: what staff send, and (with id, version, timestamps) what clients read.
+_NEW_PRODUCT = {
+    "category_id": 1,
+    "sku": "COF-0001",
+    "name": "Espresso beans 1 kg",
+    "description": "Dark roast",
+    "price_cents": 2490,
+    "stock": 40,
+}
+
+
 class ProductCreate(BaseModel):
     """A new product; staff only."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "category_id": 1,
-                    "sku": "COF-0001",
-                    "name": "Espresso beans 1 kg",
-                    "description": "Dark roast",
-                    "price_cents": 2490,
-                    "stock": 40,
-                }
-            ]
-        },
+        json_schema_extra={"examples": [_NEW_PRODUCT]},
     )
 
     category_id: Id
@@ -101,12 +101,7 @@ class ProductRead(BaseModel):
             "examples": [
                 {
                     "id": 1,
-                    "category_id": 1,
-                    "sku": "COF-0001",
-                    "name": "Espresso beans 1 kg",
-                    "description": "Dark roast",
-                    "price_cents": 2490,
-                    "stock": 40,
+                    **_NEW_PRODUCT,
                     "version": 3,
                     "created_at": "2025-03-01T10:00:00Z",
                     "updated_at": "2025-03-02T09:30:00Z",
