@@ -21,8 +21,7 @@ from labkit.databases import Database
 from sample_service.config import Settings
 from sample_service.migrations import upgrade
 from sample_service.models import Category, Product, User
-from tests.conftest import open_database, unique_name
-from tests.service.conftest import AppClient, app_clients
+from tests.service.conftest import SERVICE_DATABASES, AppClient, app_clients, fresh_database
 
 PASSWORD = "password123"
 ACCOUNTS = {
@@ -33,7 +32,6 @@ ACCOUNTS = {
 }
 # Product id -> (price in cents, stock): the last one is the scarce item races fight over.
 PRODUCTS = {1: (1299, 100), 2: (450, 100), 3: (9900, 10)}
-SERVICE_KINDS = ("sqlite", "postgres-embedded", "postgres-server")
 # Generous limits so tests that are not about rate limiting never meet one.
 RELAXED = {"rate_limit_capacity": 10_000, "auth_rate_limit_capacity": 10_000}
 # For a service in a child process: memory backends even when REDIS_URL is set.
@@ -116,18 +114,15 @@ def build_shop(db: Database) -> Shop:
     return Shop(db=db, user_ids=user_ids)
 
 
-@pytest.fixture(params=SERVICE_KINDS, scope="module")
+@pytest.fixture(params=SERVICE_DATABASES, scope="module")
 def shop(request: pytest.FixtureRequest) -> Iterator[Shop]:
     """The known data on SQLite, embedded PostgreSQL and (when set) the PostgreSQL server.
 
     One database per test module and kind; tests that change stock make their own
     products with ``shop.add_product``.
     """
-    db = open_database(request.param, unique_name("shop"))
-    try:
+    with fresh_database(request.param, "shop") as db:
         yield build_shop(db)
-    finally:
-        db.drop()
 
 
 ClientFactory = AppClient

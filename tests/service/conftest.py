@@ -63,15 +63,22 @@ class Seeded:
         return self.token(ALICE_ID, "customer")
 
 
+@contextmanager
+def fresh_database(kind: str, prefix: str) -> Iterator[Database]:
+    """An empty database of ``kind`` under a name of its own, dropped afterwards."""
+    db = open_database(kind, unique_name(prefix))
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
 @pytest.fixture(params=SERVICE_DATABASES, scope="module")
 def seeded(request: pytest.FixtureRequest) -> Iterator[Seeded]:
     """A freshly seeded database of each kind, one per test module, dropped afterwards."""
-    db = open_database(request.param, unique_name("svc"))
-    try:
+    with fresh_database(request.param, "svc") as db:
         seed(db.url, scale=SEED_SCALE)
         yield Seeded(db)
-    finally:
-        db.drop()
 
 
 AppClient = Callable[..., TestClient]

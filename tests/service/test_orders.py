@@ -139,12 +139,17 @@ def test_cancel_restores_stock_once(client: TestClient, shop: Shop) -> None:
     assert shop.stock(product) == 5
 
 
-def test_another_users_order_is_404_but_staff_see_it(client: TestClient, shop: Shop) -> None:
+def _alices_order(client: TestClient, shop: Shop) -> tuple[dict[str, Any], str]:
+    """An order Alice placed, and its path."""
     product = shop.add_product(stock=5)
     order = _order(
         client, bearer(client, "alice@shop.test"), [{"product_id": product, "quantity": 1}]
     ).json()
-    path = f"/v1/orders/{order['id']}"
+    return order, f"/v1/orders/{order['id']}"
+
+
+def test_another_users_order_is_404_but_staff_see_it(client: TestClient, shop: Shop) -> None:
+    order, path = _alices_order(client, shop)
     bob = bearer(client, "bob@shop.test")
     assert client.get(path, headers=bob).status_code == 404
     assert client.post(f"{path}/cancel", headers=bob).status_code == 404
@@ -222,11 +227,7 @@ def test_bola_switch_opens_other_users_orders_only_while_on(
     make_client: ClientFactory, shop: Shop
 ) -> None:
     client = make_client()
-    product = shop.add_product(stock=5)
-    order = _order(
-        client, bearer(client, "alice@shop.test"), [{"product_id": product, "quantity": 1}]
-    ).json()
-    path = f"/v1/orders/{order['id']}"
+    order, path = _alices_order(client, shop)
     bob = bearer(client, "bob@shop.test")
     admin = bearer(client, "admin@shop.test")
     assert client.get(path, headers=bob).status_code == 404

@@ -13,7 +13,6 @@ import pytest
 
 from labkit.service import LiveService
 from sample_service.ratelimit import MemoryBuckets, RedisBuckets, Rule, decide
-from tests.conftest import open_database, unique_name
 from tests.service.accounts import (
     CHILD_SETTINGS,
     ClientFactory,
@@ -23,6 +22,7 @@ from tests.service.accounts import (
     make_client,
     shop,
 )
+from tests.service.conftest import fresh_database
 
 __all__ = ["make_client", "shop"]
 
@@ -113,11 +113,8 @@ def test_unreachable_redis_fails_open(make_client: ClientFactory) -> None:
 @pytest.fixture(scope="module")
 def sqlite_shop() -> Iterator[Shop]:
     """Limits do not depend on the database: the two-process tests run on SQLite only."""
-    db = open_database("sqlite", unique_name("limits"))
-    try:
+    with fresh_database("sqlite", "limits") as db:
         yield build_shop(db)
-    finally:
-        db.drop()
 
 
 @pytest.fixture
