@@ -17,8 +17,13 @@ from sample_service.main import create_app
 from sample_service.models import metadata
 from sample_service.security import verify_password
 from sample_service.seed import KNOWN_PASSWORD, generate, seed
-from tests.conftest import open_database, unique_name
-from tests.service.conftest import SEED_SCALE, Seeded, assert_problem
+from tests.service.conftest import (
+    SEED_SCALE,
+    SERVICE_DATABASES,
+    Seeded,
+    assert_problem,
+    fresh_database,
+)
 
 # The seed at SEED_SCALE with the default random seed, computed once on SQLite.
 EXPECTED_SEED_TOTAL = 2_715_066
@@ -96,16 +101,17 @@ def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
     assert 'shop_db_pool_connections{state="idle"}' in body
 
 
-def test_migrations_go_up_and_down() -> None:
-    db = open_database("sqlite", unique_name("mig"))
-    try:
+@pytest.mark.parametrize("kind", SERVICE_DATABASES)
+def test_migrations_go_up_down_and_up_again(kind: str) -> None:
+    """Down to base leaves nothing behind that stops the next upgrade."""
+    with fresh_database(kind, "mig") as db:
         migrations.upgrade(db.url)
         assert migrations.current(db.url) == migrations.head()
         migrations.downgrade(db.url, "base")
         assert migrations.current(db.url) is None
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
-    finally:
-        db.drop()
+        migrations.upgrade(db.url)
+        assert migrations.current(db.url) == migrations.head()
 
 
 def test_migrations_create_exactly_the_models(seeded: Seeded) -> None:
