@@ -16,6 +16,7 @@ import yaml
 from fastapi import FastAPI
 
 from labkit import contract
+from labkit._process import free_port
 from labkit.contract import SpecLoadError
 from labkit.errors import LabkitError
 
@@ -202,7 +203,7 @@ def test_missing_file_and_unreachable_url_are_labkit_errors(tmp_path: Path) -> N
     with pytest.raises(LabkitError, match="no OpenAPI file"):
         contract.load(tmp_path / "nope.yaml")
     with pytest.raises(LabkitError, match="could not fetch"):
-        contract.load("http://127.0.0.1:9/openapi.json")
+        contract.load(f"http://127.0.0.1:{free_port()}/openapi.json")
     with pytest.raises(LabkitError, match="cannot load"):
         contract.load(42)
 
