@@ -102,6 +102,8 @@ _SERVER_OWNED = frozenset(
         "version",
     ]
 )
+# Endpoints whose job is to hand out credentials: a token in their response is the point.
+_TOKEN_ENDPOINTS = frozenset(["token", "tokens", "refresh", "login", "sessions"])
 _MONEY = re.compile(r"(price|amount|total|cost|balance|fee)", re.IGNORECASE)
 
 
@@ -447,13 +449,7 @@ def _money(ctx: Context) -> Iterator[Hit]:
 )
 def _sensitive(ctx: Context) -> Iterator[Hit]:
     for op, pointer, schema in ctx.response_schemas:
-        if op.path.rstrip("/").split("/")[-1] in (
-            "token",
-            "tokens",
-            "refresh",
-            "login",
-            "sessions",
-        ):
+        if op.path.rstrip("/").split("/")[-1] in _TOKEN_ENDPOINTS:
             continue
         for name in schema.get("properties") or {}:
             if str(name).lower() in _SECRETS:
