@@ -9,10 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labkit import _process
+from labkit._cli_load import add_commands as add_load_commands
+from labkit.course import NOTEBOOKS_DIR
+from labkit.databases import Database, database, seed
+from labkit.doctor import doctor
 from labkit.errors import LabkitError
 
 if TYPE_CHECKING:
-    from labkit.databases import Database
     from sample_service.seed import SeedReport
 
 __all__ = ["main"]
@@ -62,15 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     lab.set_defaults(run=_lab)
 
-    from labkit._cli_load import add_commands as add_load_commands
-
-    add_load_commands(commands)
+    add_load_commands(commands)  # load, bench
     return parser
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from labkit.doctor import doctor
-
     report = doctor()
     print(report.text())
     return 0 if report.ok else 1
@@ -79,11 +79,9 @@ def _doctor(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from labkit import _process
-
     if not _process.port_is_free(args.port):
         raise LabkitError(f"port {args.port} on 127.0.0.1 is in use; choose another with --port.")
-    db = _database(args.db)
+    db = database(args.db)
     if args.scale:
         report = _seed_database(db, args.scale)
         print(report)
@@ -101,20 +99,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
-    report = _seed_database(_database(args.db), args.scale)
+    report = _seed_database(database(args.db), args.scale)
     print(report)
     return 0
 
 
-def _database(spec: str) -> Database:
-    from labkit.databases import database
-
-    return database(spec)
-
-
 def _seed_database(db: Database, scale: int) -> SeedReport:
-    from labkit.databases import seed
-
     if scale < 1:
         raise LabkitError(f"--scale must be a positive number of orders, not {scale}.")
     return seed(db, scale=scale)
@@ -137,10 +127,7 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def _notebooks_dir() -> Path:
-    for candidate in (
-        Path.cwd() / "notebooks",
-        Path(__file__).resolve().parent.parent / "notebooks",
-    ):
+    for candidate in (Path.cwd() / "notebooks", NOTEBOOKS_DIR):
         if candidate.is_dir():
             return candidate
     raise LabkitError("no notebooks/ folder here; run `labkit lab` from the workbench's checkout.")

@@ -11,10 +11,10 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -38,12 +38,11 @@ class Database:
     kind: Kind
     url: str
     name: str
-    _engine_options: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @cached_property
     def engine(self) -> sa.Engine:
         """The SQLAlchemy engine for this database, created once."""
-        return sa.create_engine(self.url, **self._engine_options)
+        return sa.create_engine(self.url)
 
     def dispose(self) -> None:
         """Close pooled connections (before dropping the database, or at the end of a lesson)."""
@@ -110,13 +109,7 @@ def _file_database(kind: Kind, name: str, fresh: bool) -> Database:
     path = folder / f"{name}{suffix}"
     if fresh:
         _remove_file_database(path)
-    return _file_database_at(kind, path, name)
-
-
-def _file_database_at(kind: Kind, path: Path, name: str) -> Database:
-    if kind == "sqlite":
-        return Database("sqlite", f"sqlite:///{path}", name)
-    return Database("duckdb", f"duckdb:///{path}", name)
+    return Database(kind, f"{kind}:///{path}", name)
 
 
 def _remove_file_database(path: Path) -> None:
@@ -142,7 +135,7 @@ def _from_url(spec: str, fresh: bool) -> Database:
         path = Path(url.database).expanduser().resolve()
         if fresh:
             _remove_file_database(path)
-        return _file_database_at(backend, path, path.stem)  # type: ignore[arg-type]
+        return Database(backend, f"{backend}:///{path}", path.stem)  # type: ignore[arg-type]
     raise LabkitError(
         f"labkit speaks SQLite, PostgreSQL and DuckDB; {backend!r} in {_hide_password(spec)!r} "
         "is none of them. Use a sqlite:///, postgresql:// or duckdb:/// URL."

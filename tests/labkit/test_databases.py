@@ -44,13 +44,8 @@ def test_duckdb_answers_a_query() -> None:
 def test_fresh_drops_what_was_there(any_database: Database) -> None:
     with any_database.engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE leftovers (id INTEGER)"))
-    kind = "postgres" if any_database.kind == "postgres" else "sqlite"
-    url = any_database.url
-    again = (
-        database(url, fresh=True)
-        if kind == "postgres"
-        else database(kind, name=any_database.name, fresh=True)
-    )
+    any_database.dispose()
+    again = database(any_database.url, fresh=True)
     assert not sa.inspect(again.engine).has_table("leftovers")
     again.dispose()
 
