@@ -309,7 +309,7 @@ def suggest_indexes(
     engine, kind = target(db)
     text = sql if isinstance(sql, str) else driver_sql(engine, sql, params)[0]
     plan = explain_plan(db, sql, params, analyze=True)
-    all_tables = {t.lower(): t for t in set(aliases(text).values())}
+    all_tables = {t.lower(): t for t in aliases(text).values()}  # one spelling per table
     column_sets = {table: _columns(engine, table) for table in all_tables.values()}
     counts = Counter(col for cols in column_sets.values() for col in cols)
     unique = {col for col, n in counts.items() if n == 1}

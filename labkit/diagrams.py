@@ -150,6 +150,9 @@ def _unique_column_sets(table: sa.Table) -> list[frozenset[str]]:
     return [s for s in sets if s]
 
 
+_KEY_LISTS = {"PK", "FK", "UK", "PK, FK", "PK, UK", "FK, UK", "PK, FK, UK"}
+
+
 class _Entity(Entity):  # type: ignore[misc]  # mermaid-py ships no types
     """mermaid-py's entity, rendering key lists like `PK, FK` and bare types correctly."""
 
@@ -161,9 +164,6 @@ class _Entity(Entity):  # type: ignore[misc]  # mermaid-py ships no types
             comments = [f'"{part}"' for part in rest if part not in _KEY_LISTS]
             lines.append("\t" + " ".join([type_, name, *keys, *comments]) + "\n")
         return "".join(lines)
-
-
-_KEY_LISTS = {"PK", "FK", "UK", "PK, FK", "PK, UK", "FK, UK", "PK, FK, UK"}
 
 
 def _entity(table: sa.Table) -> _Entity:
