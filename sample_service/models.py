@@ -43,6 +43,8 @@ ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# The largest BIGINT: inputs validate ids against it so a huge one is a 422, not a driver error.
+MAX_ID = 2**63 - 1
 
 
 def _now_column() -> Mapped[dt.datetime]:

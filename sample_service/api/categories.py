@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
-from sample_service.api.deps import SessionDep, StaffUser
+from sample_service.api.deps import SessionDep, StaffUser, path_id
 from sample_service.api.problems import created_responses, problem_responses
 from sample_service.schemas.catalog import CategoryCreate, CategoryRead
 from sample_service.services import catalog
 
 router = APIRouter(prefix="/v1/categories", tags=["catalog"])
 
-CategoryId = Annotated[int, Path(ge=1, le=2**63 - 1, examples=[1])]
+CategoryId = Annotated[int, path_id("Category", 1)]
 
 
 @router.get("", summary="List every category", responses=problem_responses(429))

@@ -7,7 +7,7 @@ ten lines and every route answers the same error the same way.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -17,7 +17,7 @@ from sample_service.cache import Cache
 from sample_service.config import Settings
 from sample_service.db import Database, session_scope
 from sample_service.errors import Forbidden, Unauthorized
-from sample_service.models import Product, User
+from sample_service.models import MAX_ID, Product, User
 from sample_service.security import AccessClaims, InvalidToken, decode_access_token
 from sample_service.services import catalog
 
@@ -100,7 +100,13 @@ def require_role(*roles: str) -> object:
 StaffUser = Annotated[User, require_role("staff", "admin")]
 AdminUser = Annotated[User, require_role("admin")]
 
-ProductId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Product id", examples=[1])]
+
+def path_id(what: str, example: int) -> Any:
+    """A ``{…_id}`` path parameter: a positive BIGINT, documented with an example."""
+    return Path(ge=1, le=MAX_ID, description=f"{what} id", examples=[example])
+
+
+ProductId = Annotated[int, path_id("Product", 1)]
 
 
 def get_product_or_404(product_id: ProductId, session: SessionDep) -> Product:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
-from sample_service.api.deps import CacheDep, CurrentUser, SessionDep, SettingsDep
+from sample_service.api.deps import CacheDep, CurrentUser, SessionDep, SettingsDep, path_id
 from sample_service.api.problems import problem_responses
 from sample_service.cache import product_key
 from sample_service.errors import PreconditionRequired
@@ -17,7 +17,7 @@ from sample_service.services import orders
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
-OrderId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Order id", examples=[101])]
+OrderId = Annotated[int, path_id("Order", 101)]
 IdempotencyKey = Annotated[
     str | None,
     Header(

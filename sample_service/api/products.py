@@ -25,6 +25,7 @@ from sample_service.api.deps import (
 from sample_service.api.problems import created_responses, problem_responses
 from sample_service.cache import Cache, product_key
 from sample_service.errors import BadRequest
+from sample_service.models import MAX_ID
 from sample_service.pagination import next_link
 from sample_service.schemas.catalog import ProductCreate, ProductPage, ProductRead, ProductUpdate
 from sample_service.services import catalog
@@ -46,7 +47,7 @@ _ETAG_HEADER = {
 
 
 def product_filter(
-    category_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    category_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     min_price_cents: Annotated[int | None, Query(ge=0, le=100_000_000)] = None,
     max_price_cents: Annotated[int | None, Query(ge=0, le=100_000_000)] = None,
     q: Annotated[str | None, Query(max_length=100, description="Text in the product name")] = None,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from sample_service.api.deps import CacheDep, CurrentUser, ProductDep, SessionDep
+from sample_service.api.deps import CacheDep, CurrentUser, ProductDep, SessionDep, path_id
 from sample_service.api.problems import created_responses, problem_responses
 from sample_service.cache import product_key
 from sample_service.models import Review
@@ -16,7 +16,7 @@ from sample_service.services import reviews
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
 
-ReviewId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Review id", examples=[3])]
+ReviewId = Annotated[int, path_id("Review", 3)]
 
 
 @router.post(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Response, status
 
-from sample_service.api.deps import CurrentUser, SessionDep, StaffUser
+from sample_service.api.deps import CurrentUser, SessionDep, StaffUser, path_id
 from sample_service.api.problems import created_responses, problem_responses
 from sample_service.models import User
 from sample_service.schemas.users import UserCreate, UserRead
@@ -14,7 +14,7 @@ from sample_service.services import users
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
-UserId = Annotated[int, Path(ge=1, le=2**63 - 1, description="User id", examples=[7])]
+UserId = Annotated[int, path_id("User", 7)]
 
 
 @router.post(
