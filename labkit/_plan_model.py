@@ -80,14 +80,16 @@ class PlanNode:
         """A one-line explanation of the operator for a first-time reader."""
         return OPERATOR_NOTES.get(self.family, "")
 
-    def label(self) -> str:
-        """Operator, relation and index in one short, timing-free line."""
+    def label(self, *, flags: bool = True) -> str:
+        """Operator, relation and index on one timing-free line; `flags` adds `[full scan, ...]`."""
         text = self.operator
         if self.relation:
             text += f" on {self.relation}"
         if self.index:
             text += f" using {self.index}"
-        flags = [
+        if not flags:
+            return text
+        shown = [
             flag
             for flag, on in (
                 ("full scan", self.is_full_scan),
@@ -96,8 +98,8 @@ class PlanNode:
             )
             if on
         ]
-        if flags:
-            text += f"  [{', '.join(flags)}]"
+        if shown:
+            text += f"  [{', '.join(shown)}]"
         return text
 
     def __repr__(self) -> str:

@@ -242,11 +242,8 @@ def er_diagram(
 
 
 def _plan_node_text(node: PlanNode) -> str:
-    parts = [node.operator]
-    if node.relation:
-        parts.append(f"on {node.relation}")
-    if node.index:
-        parts.append(f"using {node.index}")
+    """What a diagram box says: the node, its rows, and FULL SCAN where it reads a whole table."""
+    parts = [node.label(flags=False)]
     rows = node.actual_rows if node.actual_rows is not None else node.est_rows
     if rows is not None:
         parts.append(f"rows {rows:,.0f}")
