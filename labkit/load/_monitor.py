@@ -84,16 +84,18 @@ class CpuMonitor:
         if len(shots) < 2:
             return CpuUsage(math.nan, math.nan, None, math.nan, cores, pd.DataFrame())
         first, last = shots[0], shots[-1]
-        wall = last.at - first.at
-        per_process = _deltas(first.generator, last.generator)
-        service = _deltas(first.service, last.service)
+        overall = _between(first, last)
+        busiest = max(_deltas(first.generator, last.generator).values(), default=0.0)
         return CpuUsage(
-            generator_pct=100 * sum(per_process.values()) / wall,
-            generator_peak_process_pct=100 * max(per_process.values(), default=0.0) / wall,
-            service_pct=100 * sum(service.values()) / wall if self._service else None,
-            system_pct=100 * (last.busy - first.busy) / max(last.total - first.total, 1e-9),
+            generator_pct=overall["generator_pct"],
+            generator_peak_process_pct=100 * busiest / (last.at - first.at),
+            service_pct=overall["service_pct"] if self._service else None,
+            system_pct=overall["system_pct"],
             cores=cores,
-            samples=_samples(shots),
+            samples=pd.DataFrame(
+                {"t_s": cur.at - first.at, **_between(prev, cur)}
+                for prev, cur in itertools.pairwise(shots)
+            ),
         )
 
 
@@ -130,20 +132,14 @@ def _deltas(before: dict[int, float], after: dict[int, float]) -> dict[int, floa
     return {pid: used - before.get(pid, 0.0) for pid, used in after.items()}
 
 
-def _samples(shots: list[_Snapshot]) -> pd.DataFrame:
-    """Per-interval CPU use: generator and service in % of one core, the machine in % of all cores."""
-    rows = []
-    for prev, cur in itertools.pairwise(shots):
-        wall = cur.at - prev.at
-        rows.append(
-            {
-                "t_s": cur.at - shots[0].at,
-                "generator_pct": 100 * sum(_deltas(prev.generator, cur.generator).values()) / wall,
-                "service_pct": 100 * sum(_deltas(prev.service, cur.service).values()) / wall,
-                "system_pct": 100 * (cur.busy - prev.busy) / max(cur.total - prev.total, 1e-9),
-            }
-        )
-    return pd.DataFrame(rows)
+def _between(before: _Snapshot, after: _Snapshot) -> dict[str, float]:
+    """CPU use between two snapshots: each side in % of one core, the machine in % of all cores."""
+    wall = after.at - before.at
+    return {
+        "generator_pct": 100 * sum(_deltas(before.generator, after.generator).values()) / wall,
+        "service_pct": 100 * sum(_deltas(before.service, after.service).values()) / wall,
+        "system_pct": 100 * (after.busy - before.busy) / max(after.total - before.total, 1e-9),
+    }
 
 
 def pick_progress(progress: bool | Progress, duration: float) -> Progress | None:
