@@ -82,7 +82,7 @@ def explain_plan(db: Any, sql: Any, params: Params, analyze: bool) -> Plan:
 def fastest_plan(db: Any, sql: Any, params: Params, repeat: int) -> Plan:
     """The fastest of `repeat` analyzed runs: the first run also warms caches."""
     plans = [explain_plan(db, sql, params, analyze=True) for _ in range(max(repeat, 1))]
-    return min(plans, key=lambda plan: plan.total_ms if plan.total_ms is not None else 0.0)
+    return min(plans, key=lambda plan: plan.total_ms if plan.total_ms is not None else float("inf"))
 
 
 # --- SQLite: EXPLAIN QUERY PLAN gives structure only; time comes from running the query.
