@@ -121,21 +121,25 @@ def read_failures(csv_file: Path) -> pd.DataFrame:
 def last_aggregate(csv_file: Path) -> dict[str, float] | None:
     """Return users, rps and P95 from the newest aggregated lines of a history file being written."""
     try:
-        lines = csv_file.read_text().splitlines()
-    except OSError:
+        header, *lines = csv_file.read_text().splitlines()
+    except (OSError, ValueError):  # not there yet, or still empty
         return None
-    totals = [cells for cells in (line.split(",") for line in lines) if len(cells) > 17]
-    totals = [cells for cells in totals if cells[3] == AGGREGATED]
+    at = {name: i for i, name in enumerate(header.split(","))}
+    # A line Locust is still writing has fewer cells than the header.
+    rows = [cells for cells in (line.split(",") for line in lines) if len(cells) == len(at)]
+    totals = [cells for cells in rows if cells[at["Name"]] == AGGREGATED]
     if not totals:
         return None
     last = totals[-1]
     rps = 0.0
-    if len(totals) > 1 and float(last[0]) > float(totals[-2][0]):
-        done = float(last[17]) - float(totals[-2][17])  # Total Request Count
-        rps = done / (float(last[0]) - float(totals[-2][0]))
-    p95 = last[11]
+    if len(totals) > 1:
+        before = totals[-2]
+        seconds = float(last[at["Timestamp"]]) - float(before[at["Timestamp"]])
+        done = float(last[at["Total Request Count"]]) - float(before[at["Total Request Count"]])
+        rps = done / seconds if seconds > 0 else 0.0
+    p95 = last[at["95%"]]
     return {
-        "users": float(last[1]),
+        "users": float(last[at["User Count"]]),
         "rps": rps,
         "p95_ms": float(p95) if p95 not in ("N/A", "", "0") else float("nan"),
     }

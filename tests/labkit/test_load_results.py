@@ -11,7 +11,7 @@ import pytest
 
 from labkit.load import CpuUsage, LoadError, LoadRun
 from labkit.load._knee import locate_knee
-from labkit.load._parse import percentile, read_history, stats_from_json
+from labkit.load._parse import last_aggregate, percentile, read_history, stats_from_json
 
 
 def endpoint(name: str, times: dict[int, int], failures: int = 0) -> dict[str, object]:
@@ -77,22 +77,24 @@ def test_stats_aggregate_merges_the_histograms_of_every_endpoint() -> None:
     assert stats.loc["GET /a", "p95_ms"] == 50
 
 
+HISTORY_HEADER = (
+    "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,"
+    "99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,"
+    "Total Average Response Time,Total Min Response Time,Total Max Response Time,"
+    "Total Average Content Size"
+)
+HISTORY_ROWS = [
+    "1000,0,,Aggregated,0,0,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,0,0,0,0,0,0,0",
+    "1001,5,,Aggregated,0,0,0,0,0,0,0,0,0,0,0,0,0,300,3,2,2,1,9,40",
+    "1002,5,,Aggregated,0,0,2,2,3,3,4,5,6,7,8,9,9,700,3,2,2,1,9,40",
+]
+
+
 def test_history_rates_come_from_the_totals_and_idle_percentiles_are_missing(
     tmp_path: Path,
 ) -> None:
-    header = (
-        "Timestamp,User Count,Type,Name,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,"
-        "99.9%,99.99%,100%,Total Request Count,Total Failure Count,Total Median Response Time,"
-        "Total Average Response Time,Total Min Response Time,Total Max Response Time,"
-        "Total Average Content Size"
-    )
-    rows = [
-        "1000,0,,Aggregated,0,0,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,0,0,0,0,0,0,0",
-        "1001,5,,Aggregated,0,0,0,0,0,0,0,0,0,0,0,0,0,300,3,2,2,1,9,40",
-        "1002,5,,Aggregated,0,0,2,2,3,3,4,5,6,7,8,9,9,700,3,2,2,1,9,40",
-    ]
     path = tmp_path / "h.csv"
-    path.write_text("\n".join([header, *rows]) + "\n")
+    path.write_text("\n".join([HISTORY_HEADER, *HISTORY_ROWS]) + "\n")
 
     history = read_history(path)
 
@@ -100,6 +102,18 @@ def test_history_rates_come_from_the_totals_and_idle_percentiles_are_missing(
     assert history["failures_per_s"].tolist() == [0.0, 3.0, 0.0]
     assert history["p95_ms"].isna().tolist() == [True, True, False]
     assert history.loc[2, "p95_ms"] == 5
+
+
+def test_progress_reads_the_newest_complete_aggregate_of_a_file_being_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text("")
+    assert last_aggregate(path) is None
+
+    path.write_text("\n".join([HISTORY_HEADER, *HISTORY_ROWS, "1003,5,,Aggreg"]))
+
+    assert last_aggregate(path) == {"users": 5.0, "rps": 400.0, "p95_ms": 5.0}
 
 
 def test_slo_verdict_reports_the_numbers_that_decided_it() -> None:
