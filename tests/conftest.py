@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -34,9 +35,18 @@ def unique_name(prefix: str = "t") -> str:
     return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
 
+@contextmanager
+def fresh_database(kind: str, prefix: str = "t") -> Iterator[Database]:
+    """An empty database of `kind` under a name of its own, dropped afterwards."""
+    db = open_database(kind, unique_name(prefix))
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
 @pytest.fixture(params=DATABASE_KINDS)
 def any_database(request: pytest.FixtureRequest) -> Iterator[Database]:
     """An empty database of each kind in turn, dropped afterwards."""
-    db = open_database(request.param, unique_name())
-    yield db
-    db.drop()
+    with fresh_database(request.param) as db:
+        yield db

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import psutil
 import pytest
@@ -12,7 +11,6 @@ import sqlalchemy as sa
 from labkit.databases import Database, database
 from labkit.errors import LabkitError
 from labkit.service import LiveService
-from tests.conftest import DATABASE_KINDS, open_database, unique_name
 
 HELLO = "tests.labkit.asgi_apps:hello"
 
@@ -55,17 +53,10 @@ def test_a_service_that_never_gets_ready_times_out_and_is_stopped() -> None:
     assert not service.running
 
 
-@pytest.fixture(params=DATABASE_KINDS)
-def shop_database(request: pytest.FixtureRequest) -> Iterator[Database]:
-    db = open_database(request.param, unique_name("svc"))
-    yield db
-    db.drop()
-
-
 def test_the_sample_service_serves_seeded_products_on_every_database(
-    shop_database: Database,
+    any_database: Database,
 ) -> None:
-    with LiveService(db=shop_database, scale=50) as service, service.client() as client:
+    with LiveService(db=any_database, scale=50) as service, service.client() as client:
         ready = client.get("/health/ready")
         products = client.get("/v1/products", params={"limit": 5})
     assert ready.status_code == 200

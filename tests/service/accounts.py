@@ -21,7 +21,8 @@ from labkit.databases import Database
 from sample_service.config import Settings
 from sample_service.migrations import upgrade
 from sample_service.models import Category, Product, User
-from tests.service.conftest import SERVICE_DATABASES, AppClient, app_clients, fresh_database
+from tests.conftest import DATABASE_KINDS, fresh_database
+from tests.service.conftest import AppClient, app_clients
 
 PASSWORD = "password123"
 ACCOUNTS = {
@@ -114,7 +115,7 @@ def build_shop(db: Database) -> Shop:
     return Shop(db=db, user_ids=user_ids)
 
 
-@pytest.fixture(params=SERVICE_DATABASES, scope="module")
+@pytest.fixture(params=DATABASE_KINDS, scope="module")
 def shop(request: pytest.FixtureRequest) -> Iterator[Shop]:
     """The known data on SQLite, embedded PostgreSQL and (when set) the PostgreSQL server.
 

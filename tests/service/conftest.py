@@ -21,12 +21,11 @@ from sample_service.config import Settings
 from sample_service.main import create_app
 from sample_service.security import create_access_token
 from sample_service.seed import seed
-from tests.conftest import open_database, unique_name
+from tests.conftest import DATABASE_KINDS, fresh_database
 
 SEED_SCALE = 200
 # Ids the seed gives its known accounts.
 ADMIN_ID, STAFF_ID, ALICE_ID, BOB_ID = 1, 2, 3, 4
-SERVICE_DATABASES = ("sqlite", "postgres-embedded", "postgres-server")
 
 
 @dataclass
@@ -63,17 +62,7 @@ class Seeded:
         return self.token(ALICE_ID, "customer")
 
 
-@contextmanager
-def fresh_database(kind: str, prefix: str) -> Iterator[Database]:
-    """An empty database of ``kind`` under a name of its own, dropped afterwards."""
-    db = open_database(kind, unique_name(prefix))
-    try:
-        yield db
-    finally:
-        db.drop()
-
-
-@pytest.fixture(params=SERVICE_DATABASES, scope="module")
+@pytest.fixture(params=DATABASE_KINDS, scope="module")
 def seeded(request: pytest.FixtureRequest) -> Iterator[Seeded]:
     """A freshly seeded database of each kind, one per test module, dropped afterwards."""
     with fresh_database(request.param, "svc") as db:

@@ -13,6 +13,7 @@ import pytest
 
 from labkit.service import LiveService
 from sample_service.ratelimit import MemoryBuckets, RedisBuckets, Rule, decide
+from tests.conftest import fresh_database
 from tests.service.accounts import (
     CHILD_SETTINGS,
     ClientFactory,
@@ -22,7 +23,6 @@ from tests.service.accounts import (
     make_client,
     shop,
 )
-from tests.service.conftest import fresh_database
 
 __all__ = ["make_client", "shop"]
 

@@ -17,13 +17,8 @@ from sample_service.main import create_app
 from sample_service.models import metadata
 from sample_service.security import verify_password
 from sample_service.seed import KNOWN_PASSWORD, generate, seed
-from tests.service.conftest import (
-    SEED_SCALE,
-    SERVICE_DATABASES,
-    Seeded,
-    assert_problem,
-    fresh_database,
-)
+from tests.conftest import DATABASE_KINDS, fresh_database
+from tests.service.conftest import SEED_SCALE, Seeded, assert_problem
 
 # The seed at SEED_SCALE with the default random seed, computed once on SQLite.
 EXPECTED_SEED_TOTAL = 2_715_066
@@ -101,7 +96,7 @@ def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
     assert 'shop_db_pool_connections{state="idle"}' in body
 
 
-@pytest.mark.parametrize("kind", SERVICE_DATABASES)
+@pytest.mark.parametrize("kind", DATABASE_KINDS)
 def test_migrations_go_up_down_and_up_again(kind: str) -> None:
     """Down to base leaves nothing behind that stops the next upgrade."""
     with fresh_database(kind, "mig") as db:
