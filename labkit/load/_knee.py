@@ -13,7 +13,7 @@ import pandas as pd
 
 from labkit.load._monitor import Progress, Tick, pick_progress
 from labkit.load._result import HEADLINE, LoadError
-from labkit.load._runner import run
+from labkit.load._runner import journal_or_warn, run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -32,6 +32,7 @@ class Knee:
     scenario: str
     steps: pd.DataFrame
     users: int | None
+    warnings: tuple[str, ...] = ()
 
     @property
     def found(self) -> bool:
@@ -63,7 +64,9 @@ class Knee:
         )
 
     def _repr_html_(self) -> str:
-        return f"<p>{html.escape(repr(self))}</p>{self.steps.round(1).to_html(index=False)}"
+        notes = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
+        table = self.steps.round(1).to_html(index=False)
+        return f"<p>{html.escape(repr(self))}</p>{table}<ul>{notes}</ul>"
 
 
 def find_knee(
@@ -108,9 +111,7 @@ def find_knee(
     steps = pd.DataFrame(rows)
     knee = Knee(scenario=step.scenario, steps=steps, users=locate_knee(steps))
     if record:
-        from labkit import journal
-
-        journal.record(
+        _, warning = journal_or_warn(
             "knee",
             {**knee.at.to_dict(), "users": knee.users} if knee.found else {},
             scenario=knee.scenario,
@@ -118,6 +119,8 @@ def find_knee(
             params={"users": levels, "step_duration_s": step_duration, "processes": processes},
             settings=step.settings,
         )
+        if warning is not None:
+            knee = replace(knee, warnings=(warning,))
     return knee
 
 

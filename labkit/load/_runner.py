@@ -118,22 +118,31 @@ def run(
     )
     if not record:
         return result
+    params = {"users": users, "spawn_rate": rate, "duration_s": duration, "processes": processes}
+    run_id, warning = journal_or_warn(
+        "load",
+        result.metrics(),
+        label=label,
+        target=where.url,
+        scenario=name,
+        params={**params, "locustfile": str(locustfile)},
+        settings=where.settings,
+    )
+    if warning is not None:
+        return replace(result, warnings=(*result.warnings, warning))
+    return replace(result, journal_id=run_id)
+
+
+def journal_or_warn(
+    kind: str, metrics: Mapping[str, Any], **context: Any
+) -> tuple[int | None, str | None]:
+    """Record in the journal; a journal that cannot be written costs a warning, not the measurement."""
     from labkit import journal
 
-    params = {"users": users, "spawn_rate": rate, "duration_s": duration, "processes": processes}
     try:
-        run_id = journal.record(
-            "load",
-            result.metrics(),
-            label=label,
-            target=where.url,
-            scenario=name,
-            params={**params, "locustfile": str(locustfile)},
-            settings=where.settings,
-        )
-    except journal.JournalError as exc:  # a locked journal must not cost the measurement
-        return replace(result, warnings=(*result.warnings, f"not journaled: {exc}"))
-    return replace(result, journal_id=run_id)
+        return journal.record(kind, metrics, **context), None
+    except journal.JournalError as exc:
+        return None, f"not journaled: {exc}"
 
 
 def resolve_target(target: Any, settings: Mapping[str, Any] | None = None) -> Target:

@@ -270,5 +270,16 @@ def test_a_locked_journal_keeps_the_run_and_says_why(
     assert any(w.startswith("not journaled") for w in run.warnings)
 
 
+def test_a_locked_journal_keeps_the_knee_and_says_why(
+    tiny: LiveService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "record", _locked_journal)
+
+    knee = load.find_knee(tiny, "catalog", users=(1, 2), step_duration=1, progress=False)
+
+    assert len(knee.steps) == 2
+    assert knee.warnings and knee.warnings[0].startswith("not journaled")
+
+
 def _locked_journal(*args: object, **kwargs: object) -> int:
     raise journal.JournalError("the journal stayed locked")
