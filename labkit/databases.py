@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
@@ -89,17 +90,33 @@ def database(spec: str = "sqlite", *, name: str = "shop", fresh: bool = False) -
 def seed(db: Database, *, scale: int = 1_000, random_seed: int = 42) -> SeedReport:
     """Create the shop's schema in `db` and fill it with deterministic data (`scale` orders).
 
-    Example: `lk.seed(lk.database("postgres"), scale=100_000)` reports rows per second.
+    The same scale and seed give the same rows on every engine, DuckDB included, so plans and
+    timings compare like with like. Example: `lk.seed(lk.database("postgres"), scale=100_000)`.
     """
-    if db.kind == "duckdb":
-        raise LabkitError(
-            "the shop's schema is seeded into SQLite or PostgreSQL, not DuckDB; seed a SQLite "
-            "database and read it from DuckDB (ATTACH 'file.db' (TYPE sqlite))."
-        )
     from sample_service.seed import seed as seed_shop
 
     db.dispose()  # the seeder rebuilds the schema; pooled connections would hold old tables
-    return seed_shop(db.url, scale=scale, random_seed=random_seed)
+    if db.kind != "duckdb":
+        return seed_shop(db.url, scale=scale, random_seed=random_seed)
+    # The shop's migrations speak SQLite and PostgreSQL; DuckDB gets their rows by copy
+    # (DuckDB's own SQLite reader is an extension it would download).
+    with tempfile.TemporaryDirectory(prefix="labkit-seed-") as scratch:
+        source = database(f"sqlite:///{Path(scratch) / 'shop.db'}")
+        report = seed_shop(source.url, scale=scale, random_seed=random_seed)
+        _copy_into_duckdb(source, db, list(report.rows))
+        source.dispose()
+    return report
+
+
+def _copy_into_duckdb(source: Database, target: Database, tables: list[str]) -> None:
+    import pandas as pd
+
+    with source.engine.connect() as reader, target.engine.begin() as writer:
+        duck: Any = writer.connection.driver_connection
+        for table in tables:
+            duck.register("frame", pd.read_sql_table(table, reader))
+            duck.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM frame')
+            duck.unregister("frame")
 
 
 def _file_database(kind: Kind, name: str, fresh: bool) -> Database:

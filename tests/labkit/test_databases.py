@@ -17,7 +17,7 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from labkit.databases import Database, database
+from labkit.databases import Database, database, seed
 from labkit.errors import LabkitError
 from tests.conftest import unique_name
 
@@ -178,3 +178,19 @@ def test_a_postmaster_left_running_by_another_tool_is_stopped_and_replaced(
         _wait_gone([_postmaster_pid(embedded_home)] if (pgdata / "postmaster.pid").exists() else [])
         == []
     )
+
+
+def test_seeding_duckdb_gives_the_same_rows_as_sqlite() -> None:
+    totals = []
+    for kind in ("sqlite", "duckdb"):
+        db = database(kind, name=unique_name(), fresh=True)
+        try:
+            report = seed(db, scale=300)
+            with db.engine.connect() as conn:
+                totals.append(
+                    conn.execute(sa.text("SELECT count(*), sum(total_cents) FROM orders")).one()
+                )
+        finally:
+            db.drop()
+    assert report.rows["orders"] == 300
+    assert totals[0] == totals[1]
