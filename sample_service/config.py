@@ -7,7 +7,7 @@ the environment so tests can pass their own to ``create_app`` instead.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     auth_rate_limit_refill_per_second: float = 0.5
 
     # Cache-aside for product reads.
-    cache_ttl_seconds: int = Field(60, ge=0)  # 0 turns the cache off
+    cache_ttl_seconds: Annotated[int, Field(ge=0)] = 60  # 0 turns the cache off
 
     # Lessons: all off unless asked for; switches are refused outside lab mode.
     lab_mode: bool = False

@@ -38,10 +38,10 @@ def issue_token(
     if grant_type == "password":
         if not username or not password:
             raise BadRequest("grant_type=password needs username and password")
-        return auth.login(session, email=username, password=password, settings=settings)
+        return auth.login(session=session, email=username, password=password, settings=settings)
     if not refresh_token:
         raise BadRequest("grant_type=refresh_token needs refresh_token")
-    return auth.refresh(session, refresh_token=refresh_token, settings=settings)
+    return auth.refresh(session=session, refresh_token=refresh_token, settings=settings)
 
 
 @router.post(
@@ -52,4 +52,4 @@ def issue_token(
 )
 def logout(session: SessionDep, body: LogoutRequest) -> None:
     """Idempotent: an unknown or already revoked token is also a 204."""
-    auth.logout(session, refresh_token=body.refresh_token)
+    auth.logout(session=session, refresh_token=body.refresh_token)

@@ -60,7 +60,7 @@ def place_order(
     if idempotency_key is None:
         raise PreconditionRequired("POST /v1/orders needs an Idempotency-Key header (a UUID)")
     placed = orders.place_order(
-        session, user_id=user.id, order=body, idempotency_key=idempotency_key
+        session=session, user_id=user.id, order=body, idempotency_key=idempotency_key
     )
     if not placed.replayed:  # stock changed: cached product representations are stale
         cache.invalidate_from_thread(*map(product_key, placed.product_ids))
@@ -85,7 +85,7 @@ def list_orders(
 ) -> OrderPage:
     """Cursor pagination: follow `next` (also in the `Link` header) until it is null."""
     page, after = orders.list_orders(
-        session, user=user, limit=limit, cursor=cursor, n_plus_one=settings.n_plus_one
+        session=session, user=user, limit=limit, cursor=cursor, n_plus_one=settings.n_plus_one
     )
     next_url = next_link(request, response, cursor=after)
     return OrderPage(items=[OrderRead.model_validate(order) for order in page], next=next_url)
@@ -101,7 +101,9 @@ def read_order(
     order_id: OrderId, session: SessionDep, settings: SettingsDep, user: CurrentUser
 ) -> Order:
     """Someone else's order is a 404: the id's existence is not confirmed."""
-    return orders.get_order(session, order_id=order_id, user=user, check_owner=not settings.bola)
+    return orders.get_order(
+        session=session, order_id=order_id, user=user, check_owner=not settings.bola
+    )
 
 
 @router.post(
@@ -114,6 +116,6 @@ def cancel_order(
     order_id: OrderId, session: SessionDep, user: CurrentUser, cache: CacheDep
 ) -> Order:
     """Only placed or paid orders can be cancelled (409 otherwise)."""
-    order = orders.cancel_order(session, order_id=order_id, user=user)
+    order = orders.cancel_order(session=session, order_id=order_id, user=user)
     cache.invalidate_from_thread(*(product_key(item.product_id) for item in order.items))
     return order

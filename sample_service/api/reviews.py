@@ -36,7 +36,7 @@ def create_review(
 ) -> Review:
     """A second review of the same product by the same user is a 409."""
     review = reviews.create_review(
-        session, user_id=user.id, product_id=product.id, rating=body.rating, body=body.body
+        session=session, user_id=user.id, product_id=product.id, rating=body.rating, body=body.body
     )
     # Kept in step with every write, whatever the product representation shows.
     cache.invalidate_from_thread(product_key(product.id))
@@ -59,7 +59,9 @@ def list_reviews(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ReviewPage:
     """Cursor pagination: follow `next` (also in the `Link` header) until it is null."""
-    page, after = reviews.list_reviews(session, product_id=product.id, limit=limit, cursor=cursor)
+    page, after = reviews.list_reviews(
+        session=session, product_id=product.id, limit=limit, cursor=cursor
+    )
     next_url = next_link(request, response, cursor=after)
     return ReviewPage(items=[ReviewRead.model_validate(r) for r in page], next=next_url)
 
@@ -72,7 +74,7 @@ def list_reviews(
 )
 def read_review(review_id: ReviewId, session: SessionDep) -> Review:
     """Reviews are public."""
-    return reviews.get_review(session, review_id=review_id)
+    return reviews.get_review(session=session, review_id=review_id)
 
 
 @router.delete(
@@ -85,5 +87,5 @@ def delete_review(
     review_id: ReviewId, session: SessionDep, user: CurrentUser, cache: CacheDep
 ) -> None:
     """Someone else's review is a 404 for customers."""
-    product_id = reviews.delete_review(session, review_id=review_id, user=user)
+    product_id = reviews.delete_review(session=session, review_id=review_id, user=user)
     cache.invalidate_from_thread(product_key(product_id))

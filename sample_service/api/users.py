@@ -27,7 +27,7 @@ UserId = Annotated[int, path_id("User", 7)]
 def register_user(session: SessionDep, body: UserCreate, response: Response) -> User:
     """The password is stored as an argon2 hash and never returned."""
     user = users.register(
-        session, email=body.email, password=body.password, full_name=body.full_name
+        session=session, email=body.email, password=body.password, full_name=body.full_name
     )
     response.headers["Location"] = f"/v1/users/{user.id}"
     return user
@@ -52,4 +52,4 @@ def read_current_user(user: CurrentUser) -> User:
 )
 def read_user(user_id: UserId, session: SessionDep, _staff: StaffUser) -> User:
     """Staff look accounts up; customers use `/v1/users/me`."""
-    return users.get_user(session, user_id=user_id)
+    return users.get_user(session=session, user_id=user_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 from sample_service.models import MAX_ID
 
@@ -54,7 +54,7 @@ class CategoryRead(BaseModel):
 
 
 # One example product: what staff send, and (with id, version, timestamps) what clients read.
-_NEW_PRODUCT = {
+_NEW_PRODUCT: dict[str, JsonValue] = {
     "category_id": 1,
     "sku": "COF-0001",
     "name": "Espresso beans 1 kg",

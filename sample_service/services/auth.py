@@ -40,7 +40,7 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _issue(session: Session, *, user: User, family_id: str, settings: Settings) -> TokenPair:
+def _issue(*, session: Session, user: User, family_id: str, settings: Settings) -> TokenPair:
     """Add a refresh token row and sign an access token; the caller commits."""
     secret = new_refresh_token()
     row = RefreshToken(
@@ -65,18 +65,18 @@ def _issue(session: Session, *, user: User, family_id: str, settings: Settings) 
     )
 
 
-def login(session: Session, *, email: str, password: str, settings: Settings) -> TokenPair:
+def login(*, session: Session, email: str, password: str, settings: Settings) -> TokenPair:
     """Check the password and start a new token family; 401 with one message for any failure.
 
     The same message whether the email or the password is wrong, so the
     endpoint does not confirm which accounts exist.
     """
-    user = find_by_email(session, email=email)
+    user = find_by_email(session=session, email=email)
     ok = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.is_active:
         raise Unauthorized("email or password is wrong")
     start_write(session)
-    pair = _issue(session, user=user, family_id=new_family_id(), settings=settings)
+    pair = _issue(session=session, user=user, family_id=new_family_id(), settings=settings)
     session.commit()
     return pair
 
@@ -92,7 +92,7 @@ def _find(session: Session, token: str) -> RefreshToken | None:
     return row
 
 
-def revoke_family(session: Session, *, family_id: str) -> int:
+def revoke_family(*, session: Session, family_id: str) -> int:
     """Revoke every live token of a family; returns how many were revoked."""
     start_write(session)
     result = session.execute(
@@ -104,7 +104,7 @@ def revoke_family(session: Session, *, family_id: str) -> int:
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def refresh(session: Session, *, refresh_token: str, settings: Settings) -> TokenPair:
+def refresh(*, session: Session, refresh_token: str, settings: Settings) -> TokenPair:
     """Trade a refresh token for a new pair; a reused token revokes its family (401)."""
     start_write(session)
     row = _find(session, refresh_token)
@@ -123,20 +123,20 @@ def refresh(session: Session, *, refresh_token: str, settings: Settings) -> Toke
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
-        revoke_family(session, family_id=row.family_id)
+        revoke_family(session=session, family_id=row.family_id)
         raise Unauthorized("refresh token reuse detected; every session of this sign-in ended")
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         session.rollback()
         raise Unauthorized("the account behind this token no longer exists or is disabled")
-    pair = _issue(session, user=user, family_id=row.family_id, settings=settings)
+    pair = _issue(session=session, user=user, family_id=row.family_id, settings=settings)
     session.commit()
     return pair
 
 
-def logout(session: Session, *, refresh_token: str) -> None:
+def logout(*, session: Session, refresh_token: str) -> None:
     """End the sign-in this refresh token belongs to; unknown tokens are ignored (idempotent)."""
     start_write(session)
     row = _find(session, refresh_token)
     if row is not None:
-        revoke_family(session, family_id=row.family_id)
+        revoke_family(session=session, family_id=row.family_id)

@@ -42,7 +42,7 @@ def fingerprint(order: OrderCreate) -> str:
     return hashlib.sha256(order.model_dump_json().encode()).hexdigest()
 
 
-def _replay(session: Session, *, user_id: int, key: str, digest: str) -> PlacedOrder | None:
+def _replay(*, session: Session, user_id: int, key: str, digest: str) -> PlacedOrder | None:
     """The stored first response for this key, ``None`` if the key is new."""
     row = session.scalar(
         select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
@@ -67,7 +67,7 @@ def _replay(session: Session, *, user_id: int, key: str, digest: str) -> PlacedO
 
 
 def place_order(
-    session: Session, *, user_id: int, order: OrderCreate, idempotency_key: str
+    *, session: Session, user_id: int, order: OrderCreate, idempotency_key: str
 ) -> PlacedOrder:
     """Place an order once per key: stock checked and decremented under a lock, 409 when short.
 
@@ -77,7 +77,7 @@ def place_order(
     same by serialising the transactions.
     """
     digest = fingerprint(order)
-    replay = _replay(session, user_id=user_id, key=idempotency_key, digest=digest)
+    replay = _replay(session=session, user_id=user_id, key=idempotency_key, digest=digest)
     if replay is not None:
         return replay
     try:
@@ -85,7 +85,7 @@ def place_order(
         claim = IdempotencyKey(user_id=user_id, key=idempotency_key, request_hash=digest)
         session.add(claim)
         session.flush()
-        placed = _create_order(session, user_id=user_id, order=order)
+        placed = _create_order(session=session, user_id=user_id, order=order)
         body = OrderRead.model_validate(placed).model_dump_json()
         claim.status_code = 201
         claim.response_body = body
@@ -93,7 +93,7 @@ def place_order(
         session.commit()
     except IntegrityError:
         session.rollback()
-        replay = _replay(session, user_id=user_id, key=idempotency_key, digest=digest)
+        replay = _replay(session=session, user_id=user_id, key=idempotency_key, digest=digest)
         if replay is None:
             raise
         return replay
@@ -120,7 +120,7 @@ def _locked_products(session: Session, product_ids: list[int]) -> dict[int, Prod
     return {product.id: product for product in rows}
 
 
-def _create_order(session: Session, *, user_id: int, order: OrderCreate) -> Order:
+def _create_order(*, session: Session, user_id: int, order: OrderCreate) -> Order:
     """Decrement stock and write the order inside the caller's write transaction."""
     products = _locked_products(session, [item.product_id for item in order.items])
     placed = Order(user_id=user_id, status="placed", total_cents=0)
@@ -156,8 +156,8 @@ ORDER_SORT = "-id"
 
 
 def list_orders(
-    session: Session,
     *,
+    session: Session,
     user: User,
     limit: int,
     cursor: str | None = None,
@@ -184,8 +184,8 @@ def list_orders(
 
 
 def get_order(
-    session: Session,
     *,
+    session: Session,
     order_id: int,
     user: User,
     check_owner: bool = True,
@@ -207,11 +207,11 @@ def get_order(
     return order
 
 
-def cancel_order(session: Session, *, order_id: int, user: User) -> Order:
+def cancel_order(*, session: Session, order_id: int, user: User) -> Order:
     """Cancel a placed or paid order and put its items back in stock; 409 once shipped."""
     try:
         start_write(session)
-        order = get_order(session, order_id=order_id, user=user, for_update=True)
+        order = get_order(session=session, order_id=order_id, user=user, for_update=True)
         if order.status not in CANCELLABLE:
             raise Conflict(f"order {order_id} is {order.status} and can no longer be cancelled")
         products = _locked_products(session, sorted(item.product_id for item in order.items))

@@ -15,7 +15,7 @@ REVIEW_SORT = "-id"
 
 
 def create_review(
-    session: Session, *, user_id: int, product_id: int, rating: int, body: str
+    *, session: Session, user_id: int, product_id: int, rating: int, body: str
 ) -> Review:
     """Add the user's review of a product; 409 when they already reviewed it.
 
@@ -32,7 +32,7 @@ def create_review(
 
 
 def list_reviews(
-    session: Session, *, product_id: int, limit: int, cursor: str | None = None
+    *, session: Session, product_id: int, limit: int, cursor: str | None = None
 ) -> tuple[list[Review], str | None]:
     """A page of a product's reviews, newest first, and the next page's cursor."""
     query = (
@@ -51,7 +51,7 @@ def list_reviews(
     return page, Cursor(sort=REVIEW_SORT, value=page[-1].id, last_id=page[-1].id).encode()
 
 
-def get_review(session: Session, *, review_id: int) -> Review:
+def get_review(*, session: Session, review_id: int) -> Review:
     """A review by id, or ``NotFound``."""
     review = session.get(Review, review_id)
     if review is None:
@@ -59,13 +59,13 @@ def get_review(session: Session, *, review_id: int) -> Review:
     return review
 
 
-def delete_review(session: Session, *, review_id: int, user: User) -> int:
+def delete_review(*, session: Session, review_id: int, user: User) -> int:
     """Delete a review: its author or staff; anyone else gets ``NotFound``.
 
     Returns the reviewed product's id, whose representation just changed.
     """
     start_write(session)
-    review = get_review(session, review_id=review_id)
+    review = get_review(session=session, review_id=review_id)
     if review.user_id != user.id and user.role not in STAFF_ROLES:
         raise NotFound(f"review {review_id} does not exist")
     product_id = review.product_id

@@ -19,7 +19,7 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def register(session: Session, *, email: str, password: str, full_name: str) -> User:
+def register(*, session: Session, email: str, password: str, full_name: str) -> User:
     """Create a customer account; 409 when the email is taken."""
     email = normalize_email(email)
     password_hash = hash_password(password)  # slow on purpose: done before taking the lock
@@ -33,7 +33,7 @@ def register(session: Session, *, email: str, password: str, full_name: str) -> 
     return user
 
 
-def get_user(session: Session, *, user_id: int) -> User:
+def get_user(*, session: Session, user_id: int) -> User:
     """An account by id, or ``NotFound``."""
     user = session.get(User, user_id)
     if user is None:
@@ -41,6 +41,6 @@ def get_user(session: Session, *, user_id: int) -> User:
     return user
 
 
-def find_by_email(session: Session, *, email: str) -> User | None:
+def find_by_email(*, session: Session, email: str) -> User | None:
     """The account registered under this email, if any."""
     return session.scalar(select(User).where(User.email == normalize_email(email)))

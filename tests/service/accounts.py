@@ -126,18 +126,15 @@ def shop(request: pytest.FixtureRequest) -> Iterator[Shop]:
         yield build_shop(db)
 
 
-ClientFactory = AppClient
-
-
 @pytest.fixture
-def make_client(shop: Shop) -> Iterator[ClientFactory]:
+def make_client(shop: Shop) -> Iterator[AppClient]:
     """Build an app from ``shop.settings(**overrides)`` and return an in-process client."""
     with app_clients(shop.settings) as make:
         yield make
 
 
 @pytest.fixture
-def client(make_client: ClientFactory) -> TestClient:
+def client(make_client: AppClient) -> TestClient:
     """A client of an app with the default test settings."""
     return make_client()
 

@@ -18,7 +18,7 @@ from sample_service.models import User
 from sample_service.security import constant_time_equals, create_access_token, verify_password
 from tests.service.accounts import (
     PASSWORD,
-    ClientFactory,
+    AppClient,
     Shop,
     bearer,
     client,
@@ -141,7 +141,7 @@ def test_logout_ends_the_sign_in_and_is_idempotent(client: TestClient) -> None:
     _problem(_refresh(client, tokens["refresh_token"]), 401)
 
 
-def test_expired_refresh_token_is_401(make_client: ClientFactory) -> None:
+def test_expired_refresh_token_is_401(make_client: AppClient) -> None:
     client = make_client(refresh_token_ttl_seconds=0)
     tokens = login(client, "alice@shop.test")
     assert "expired" in _problem(_refresh(client, tokens["refresh_token"]), 401)["detail"]

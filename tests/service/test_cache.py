@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sample_service.cache import Cache, MemoryStore, RedisStore, product_key
-from tests.service.accounts import ClientFactory, Shop, bearer, client, make_client, shop
+from tests.service.accounts import AppClient, Shop, bearer, client, make_client, shop
 
 __all__ = ["client", "make_client", "shop"]
 
@@ -118,19 +118,19 @@ def test_reviews_invalidate(client: TestClient, shop: Shop) -> None:
     assert _read(client, product)[0] == "MISS"
 
 
-def test_cache_off_switch_bypasses_the_cache(make_client: ClientFactory, shop: Shop) -> None:
+def test_cache_off_switch_bypasses_the_cache(make_client: AppClient, shop: Shop) -> None:
     client = make_client(cache_off=True)
     product = shop.add_product(stock=3)
     assert {_read(client, product)[0] for _ in range(3)} == {"BYPASS"}
 
 
-def test_a_zero_ttl_turns_the_cache_off(make_client: ClientFactory, shop: Shop) -> None:
+def test_a_zero_ttl_turns_the_cache_off(make_client: AppClient, shop: Shop) -> None:
     client = make_client(cache_ttl_seconds=0)
     product = shop.add_product(stock=3)
     assert {_read(client, product)[0] for _ in range(3)} == {"BYPASS"}
 
 
-def test_no_cache_header_outside_lab_mode(make_client: ClientFactory, shop: Shop) -> None:
+def test_no_cache_header_outside_lab_mode(make_client: AppClient, shop: Shop) -> None:
     client = make_client(lab_mode=False)
     product = shop.add_product(stock=3)
     client.get(f"/v1/products/{product}")

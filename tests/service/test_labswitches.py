@@ -12,7 +12,7 @@ from sample_service import labswitches
 from sample_service.config import Settings
 from sample_service.labswitches import LabModeRequired, is_loopback
 from sample_service.main import create_app
-from tests.service.accounts import ClientFactory, Shop, bearer, client, make_client, shop
+from tests.service.accounts import AppClient, Shop, bearer, client, make_client, shop
 
 __all__ = ["client", "make_client", "shop"]
 
@@ -39,7 +39,7 @@ def test_switches_are_admin_only(client: TestClient) -> None:
     assert client.get("/lab/switches", headers=admin).json()["bola"] is False
 
 
-def test_switches_are_refused_outside_lab_mode(make_client: ClientFactory) -> None:
+def test_switches_are_refused_outside_lab_mode(make_client: AppClient) -> None:
     client = make_client(lab_mode=False)
     admin = bearer(client, "admin@shop.test")
     response = client.patch("/lab/switches", json={"bola": True}, headers=admin)
@@ -77,7 +77,7 @@ def test_out_of_range_switch_values_are_422(client: TestClient, body: dict[str, 
 
 
 def test_error_rate_one_fails_every_api_request_but_not_health(
-    make_client: ClientFactory,
+    make_client: AppClient,
 ) -> None:
     client = make_client(error_rate=1.0)
     response = client.get("/v1/categories")
@@ -88,7 +88,7 @@ def test_error_rate_one_fails_every_api_request_but_not_health(
 
 
 def test_latency_switch_delays_api_requests(
-    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+    make_client: AppClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slept: list[float] = []
     real_sleep = asyncio.sleep

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from sample_service.models import IdempotencyKey
-from tests.service.accounts import ClientFactory, Shop, bearer, client, make_client, shop
+from tests.service.accounts import AppClient, Shop, bearer, client, make_client, shop
 
 __all__ = ["client", "make_client", "shop"]
 
@@ -208,7 +208,7 @@ def _list_queries(client: TestClient, headers: dict[str, str]) -> int:
     return int(response.headers["x-db-queries"])
 
 
-def test_n_plus_one_switch_adds_one_query_per_order(make_client: ClientFactory, shop: Shop) -> None:
+def test_n_plus_one_switch_adds_one_query_per_order(make_client: AppClient, shop: Shop) -> None:
     client = make_client()
     product = shop.add_product(stock=50)
     headers = _new_user(client)
@@ -224,7 +224,7 @@ def test_n_plus_one_switch_adds_one_query_per_order(make_client: ClientFactory, 
 
 
 def test_bola_switch_opens_other_users_orders_only_while_on(
-    make_client: ClientFactory, shop: Shop
+    make_client: AppClient, shop: Shop
 ) -> None:
     client = make_client()
     order, path = _alices_order(client, shop)

@@ -16,7 +16,7 @@ from sample_service.ratelimit import MemoryBuckets, RedisBuckets, Rule, decide
 from tests.conftest import fresh_database
 from tests.service.accounts import (
     CHILD_SETTINGS,
-    ClientFactory,
+    AppClient,
     Shop,
     bearer,
     build_shop,
@@ -60,7 +60,7 @@ def test_decision_reports_remaining_reset_and_retry_after() -> None:
 
 
 def test_burst_beyond_capacity_gets_429_problems_with_headers(
-    make_client: ClientFactory,
+    make_client: AppClient,
 ) -> None:
     client = make_client(rate_limit_capacity=5, rate_limit_refill_per_second=SLOW)
     responses = [client.get("/v1/categories") for _ in range(8)]
@@ -74,12 +74,12 @@ def test_burst_beyond_capacity_gets_429_problems_with_headers(
     assert all("ratelimit-reset" in r.headers for r in responses)
 
 
-def test_health_probes_are_never_limited(make_client: ClientFactory) -> None:
+def test_health_probes_are_never_limited(make_client: AppClient) -> None:
     client = make_client(rate_limit_capacity=1, rate_limit_refill_per_second=SLOW)
     assert {client.get("/health/live").status_code for _ in range(5)} == {200}
 
 
-def test_each_signed_in_user_has_a_bucket_of_their_own(make_client: ClientFactory) -> None:
+def test_each_signed_in_user_has_a_bucket_of_their_own(make_client: AppClient) -> None:
     client = make_client(rate_limit_capacity=3, rate_limit_refill_per_second=SLOW)
     alice, bob = bearer(client, "alice@shop.test"), bearer(client, "bob@shop.test")
     assert [client.get("/v1/users/me", headers=alice).status_code for _ in range(4)] == [
@@ -89,7 +89,7 @@ def test_each_signed_in_user_has_a_bucket_of_their_own(make_client: ClientFactor
     assert client.get("/v1/categories").status_code == 200  # anonymous: the IP's bucket
 
 
-def test_sign_in_has_a_stricter_bucket_of_its_own(make_client: ClientFactory) -> None:
+def test_sign_in_has_a_stricter_bucket_of_its_own(make_client: AppClient) -> None:
     client = make_client(auth_rate_limit_capacity=2, auth_rate_limit_refill_per_second=SLOW)
     attempts = [
         client.post("/v1/auth/token", data={"username": "alice@shop.test", "password": "no"})
@@ -99,13 +99,13 @@ def test_sign_in_has_a_stricter_bucket_of_its_own(make_client: ClientFactory) ->
     assert client.get("/v1/categories").status_code == 200
 
 
-def test_limits_can_be_turned_off(make_client: ClientFactory) -> None:
+def test_limits_can_be_turned_off(make_client: AppClient) -> None:
     client = make_client(rate_limit_enabled=False)
     response = client.get("/v1/categories")
     assert response.status_code == 200 and "ratelimit-limit" not in response.headers
 
 
-def test_unreachable_redis_fails_open(make_client: ClientFactory) -> None:
+def test_unreachable_redis_fails_open(make_client: AppClient) -> None:
     client = make_client(redis_url="redis://127.0.0.1:1/0", rate_limit_capacity=1)
     assert [client.get("/v1/users/me").status_code for _ in range(3)] == [401, 401, 401]
 
