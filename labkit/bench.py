@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import httpx
 import pandas as pd
 
+from labkit._process import spawn, stop
 from labkit.errors import LabkitError
 
 if TYPE_CHECKING:
@@ -305,8 +306,6 @@ def _run_wrk(
     url: str, name: str, duration: float, connections: int, shop: _ShopSession | None
 ) -> dict[str, Any]:
     """One wrk thread (one core at most), its CPU measured from the kernel's child accounting."""
-    from labkit._process import spawn, stop
-
     order = name == "order"
     body = '{"items": [{"product_id": {id}, "quantity": 1}]}' if order else ""
     args = [
