@@ -77,6 +77,11 @@ def _load(args: argparse.Namespace) -> int:
     from labkit.journal import LESSON_SWITCHES
     from labkit.service import LiveService
 
+    if args.target is not None and args.set:
+        raise LabkitError(
+            "--set configures the service labkit starts; with a target URL, set those "
+            "settings on that service yourself, or leave the URL out."
+        )
     settings: dict[str, Any] = {"rate_limit_enabled": False, **_settings(args.set)}
     if LESSON_SWITCHES & settings.keys():
         settings.setdefault("lab_mode", True)  # the service refuses switches outside lab mode

@@ -43,7 +43,7 @@ _SERVICE_SETTINGS = {"rate_limit_enabled": False}
 _UNCACHED_SETTINGS = {**_SERVICE_SETTINGS, "cache_ttl_seconds": 0}
 _CEILING_APPS = {
     "ceiling": "labkit.load._hello:app",
-    "fastapi_hello": "labkit.load._hello:fastapi_app",
+    "fastapi_hello": "labkit.load._hello_fastapi:app",
 }
 _PATHS = {
     "ceiling": "/",

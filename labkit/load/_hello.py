@@ -1,4 +1,4 @@
-"""The ceilings: a bare ASGI app, and a FastAPI hello-world, answering a small JSON body.
+"""The ceiling: a bare ASGI app that answers every request with a small JSON body.
 
 `labkit bench` serves it exactly as it serves the shop (uvicorn, one worker, loopback), so the
 shop's numbers read as fractions of what the server stack alone can do.
@@ -26,19 +26,3 @@ async def app(
         return
     await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
     await send({"type": "http.response.body", "body": _BODY})
-
-
-def _fastapi_app() -> Any:
-    """The same answer from FastAPI: what the framework alone costs over a bare app."""
-    from fastapi import FastAPI
-
-    fastapi = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-
-    @fastapi.get("/")
-    async def hello() -> dict[str, str]:
-        return {"hello": "world"}
-
-    return fastapi
-
-
-fastapi_app = _fastapi_app()

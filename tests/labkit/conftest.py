@@ -1,14 +1,25 @@
-"""The `items` table that the EXPLAIN and index-advice tests read, on every engine."""
+"""Fixtures for labkit's tests: a journal of each test's own, and the `items` table that the
+EXPLAIN and index-advice tests read on every engine."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from labkit.databases import Database, database
 from tests.conftest import unique_name
+
+
+@pytest.fixture(autouse=True)
+def own_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Load runs and bench items go to a journal of the test's own, never the user's."""
+    path = tmp_path / "journal.duckdb"
+    monkeypatch.setenv("LABKIT_JOURNAL", str(path))
+    return path
+
 
 ROWS = 20_000
 # cat2 always equals cat: the planner assumes independent columns and underestimates.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -29,13 +28,6 @@ Requests/sec:  12113.69
 Transfer/sec:      1.64MB
 """
 needs_wrk = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
-
-
-@pytest.fixture(autouse=True)
-def own_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "journal.duckdb"
-    monkeypatch.setenv("LABKIT_JOURNAL", str(path))
-    return path
 
 
 def test_parse_wrk_reads_throughput_percentiles_in_ms_and_errors() -> None:

@@ -32,7 +32,9 @@ def test_doctor_prints_a_table_and_exits_zero_when_ready() -> None:
 
 def test_doctor_exits_one_with_a_fix_when_a_required_server_is_unreachable() -> None:
     env = {**os.environ, "LABKIT_POSTGRES_URL": "postgresql://postgres@127.0.0.1:1/none"}
-    result = subprocess.run([*LABKIT, "doctor"], capture_output=True, text=True, env=env, timeout=60)
+    result = subprocess.run(
+        [*LABKIT, "doctor"], capture_output=True, text=True, env=env, timeout=60
+    )
     assert result.returncode == 1
     assert "fix:" in result.stdout
 
@@ -63,7 +65,8 @@ def test_serve_runs_the_shop_in_the_foreground_until_interrupted(tmp_path: Path)
     port = _process.free_port()
     db = f"sqlite:///{tmp_path / 'shop.db'}"
     proc = _process.spawn(
-        [*LABKIT, "serve", "--db", db, "--port", str(port), "--scale", "50"], log_path=tmp_path / "log"
+        [*LABKIT, "serve", "--db", db, "--port", str(port), "--scale", "50"],
+        log_path=tmp_path / "log",
     )
     try:
         response = _poll(f"http://127.0.0.1:{port}/health/ready", proc)
@@ -119,3 +122,9 @@ class _listening:
 
     def __exit__(self, *exc: object) -> None:
         self.sock.close()
+
+
+def test_load_refuses_settings_for_a_service_it_does_not_start() -> None:
+    result = _labkit("load", "http://127.0.0.1:9", "--set", "latency_ms=20")
+    assert result.returncode == 2
+    assert "--set" in result.stderr and "Traceback" not in result.stderr

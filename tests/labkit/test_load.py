@@ -45,13 +45,6 @@ def tiny() -> Iterator[LiveService]:
         yield svc
 
 
-@pytest.fixture(autouse=True)
-def own_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "journal.duckdb"
-    monkeypatch.setenv("LABKIT_JOURNAL", str(path))
-    return path
-
-
 @pytest.fixture()
 def mixed_locustfile(tmp_path: Path) -> Path:
     path = tmp_path / "mixed.py"
