@@ -24,20 +24,13 @@ import pandas as pd
 
 from labkit._paths import labkit_home
 from labkit.errors import LabkitError
+from sample_service import SWITCH_NAMES
 
 __all__ = ["LESSON_SWITCHES", "JournalError", "path", "query", "record", "runs"]
 
 # The service's lesson switches (settings that change behaviour on purpose); kept apart from the
-# other settings so a query can ask "which runs had a switch on".
-LESSON_SWITCHES = (
-    "n_plus_one",
-    "offset_pagination",
-    "bola",
-    "injectable_search",
-    "cache_off",
-    "latency_ms",
-    "error_rate",
-)
+# other settings so a query can ask "which runs had a switch on". The service names them.
+LESSON_SWITCHES: tuple[str, ...] = SWITCH_NAMES
 
 # Metrics with a column of their own, so plain SQL compares them; anything else goes to `metrics`.
 _METRIC_COLUMNS = {

@@ -12,10 +12,12 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sample_service.schemas.lab import LabSwitches
+
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
 
 
-class Settings(BaseSettings):
+class Settings(BaseSettings, LabSwitches):
     """Everything the service can be told at start."""
 
     model_config = SettingsConfigDict(env_prefix="SHOP_", extra="ignore")
@@ -53,15 +55,9 @@ class Settings(BaseSettings):
     # Cache-aside for product reads.
     cache_ttl_seconds: Annotated[int, Field(ge=0)] = 60  # 0 turns the cache off
 
-    # Lessons: all off unless asked for; switches are refused outside lab mode.
+    # Lessons: the switches themselves are the fields inherited from LabSwitches (all off);
+    # they are refused outside lab mode.
     lab_mode: bool = False
-    n_plus_one: bool = False
-    offset_pagination: bool = False
-    bola: bool = False
-    injectable_search: bool = False
-    cache_off: bool = False
-    latency_ms: int = 0
-    error_rate: float = 0.0
 
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> Settings:

@@ -18,14 +18,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, event
 
 from sample_service.api.problems import send_problem
-from sample_service.schemas.lab import LabSwitches, LabSwitchesUpdate
+from sample_service.schemas.lab import SWITCH_NAMES, LabSwitches, LabSwitchesUpdate
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from sample_service.config import Settings
-
-_SWITCH_NAMES = tuple(LabSwitches.model_fields)
 
 
 class LabModeRequired(RuntimeError):
@@ -44,7 +42,7 @@ def is_loopback(host: str | None) -> bool:
 
 def current(settings: Settings) -> LabSwitches:
     """The switches as they stand."""
-    return LabSwitches(**{name: getattr(settings, name) for name in _SWITCH_NAMES})
+    return LabSwitches(**{name: getattr(settings, name) for name in SWITCH_NAMES})
 
 
 def check_startup(settings: Settings) -> None:

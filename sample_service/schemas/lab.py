@@ -1,8 +1,15 @@
-"""Schemas of the lesson switches."""
+"""Schemas of the lesson switches: each switch is one field of ``LabSwitches``, written once.
+
+``Settings`` inherits the fields (so ``SHOP_<NAME>`` sets them at start) and the partial
+update is derived from them.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 
 class LabSwitches(BaseModel):
@@ -36,17 +43,23 @@ class LabSwitches(BaseModel):
         return self != LabSwitches()
 
 
-class LabSwitchesUpdate(BaseModel):
-    """A partial update: only the switches named change."""
+_UPDATE_DOC = "A partial update: only the switches named change."
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"n_plus_one": True}]}
-    )
 
-    n_plus_one: bool | None = None
-    offset_pagination: bool | None = None
-    bola: bool | None = None
-    injectable_search: bool | None = None
-    cache_off: bool | None = None
-    latency_ms: int | None = Field(None, ge=0, le=10_000)
-    error_rate: float | None = Field(None, ge=0.0, le=1.0)
+def _partial(model: type[BaseModel], name: str) -> type[BaseModel]:
+    """The same fields, each optional and unset by default, unknown names refused."""
+    fields: dict[str, Any] = {}
+    for field, info in model.model_fields.items():
+        annotation: Any = info.annotation
+        fields[field] = (annotation | None, FieldInfo.merge_field_infos(info, default=None))
+    config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"n_plus_one": True}]})
+    return create_model(name, __config__=config, __doc__=_UPDATE_DOC, **fields)
+
+
+# Derived from LabSwitches, so a new switch is written once (a field above). The type checker
+# reads it as LabSwitches itself; at run time every field is optional and unset by default.
+if TYPE_CHECKING:
+    LabSwitchesUpdate = LabSwitches
+else:
+    LabSwitchesUpdate = _partial(LabSwitches, "LabSwitchesUpdate")
+SWITCH_NAMES: tuple[str, ...] = tuple(LabSwitches.model_fields)
