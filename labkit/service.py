@@ -149,6 +149,34 @@ class LiveService:
         kwargs.setdefault("timeout", 10.0)
         return httpx.Client(base_url=self.url, **kwargs)
 
+    def login(self, who: str = "customer", **kwargs: Any) -> httpx.Client:
+        """Return a client signed in as a seeded account: a role or an e-mail (close it).
+
+        `who` is ``"admin"``, ``"staff"``, ``"customer"`` (alice), or any seeded e-mail; the
+        password is the seed's own. Taught in 04_rest_in_practice.
+
+        >>> with svc.login("admin") as admin:
+        ...     admin.get("/v1/users/me").json()["role"]
+        'admin'
+        """
+        from sample_service.seed import KNOWN_PASSWORD
+
+        email = _seeded_email(who)
+        with self.client() as anonymous:
+            response = anonymous.post(
+                "/v1/auth/token", data={"username": email, "password": KNOWN_PASSWORD}
+            )
+        if response.status_code != 200:
+            raise LabkitError(
+                f"signing in as {email} failed with {response.status_code} "
+                f"({response.text[:200]}); was the database seeded (scale=… or lk.seed)?"
+            )
+        headers = {
+            **kwargs.pop("headers", {}),
+            "Authorization": f"Bearer {response.json()['access_token']}",
+        }
+        return self.client(headers=headers, **kwargs)
+
     @property
     def _log_path(self) -> Path | None:
         return None if self._workdir is None else self._workdir / _LOG_NAME
@@ -264,6 +292,20 @@ class LiveService:
         tail = " | ".join(self.logs(last=5)) or "no log output"
         self.close()  # the error carries the log; nothing else is left behind
         raise LabkitError(f"{what} (last log lines: {tail}). Run `labkit doctor`.")
+
+
+def _seeded_email(who: str) -> str:
+    """The seeded e-mail for a role name, or `who` itself when it is an e-mail."""
+    from sample_service.seed import KNOWN_ACCOUNTS
+
+    if "@" in who:
+        return who
+    by_role = {role: email for email, _name, role in reversed(KNOWN_ACCOUNTS)}
+    if who not in by_role:
+        raise LabkitError(
+            f"no seeded account for {who!r}; use one of {sorted(by_role)} or an e-mail"
+        )
+    return by_role[who]
 
 
 def _env_value(value: Any) -> str:

@@ -100,3 +100,14 @@ def test_close_removes_the_services_files() -> None:
     workdir = service._workdir
     service.close()
     assert workdir is not None and not workdir.exists()
+
+
+def test_login_signs_in_as_a_seeded_role_or_email_and_refuses_an_unknown_role() -> None:
+    with LiveService(scale=50) as service:
+        for who, email in [("admin", "admin@shop.test"), ("customer", "alice@shop.test")]:
+            with service.login(who) as client:
+                assert client.get("/v1/users/me").json()["email"] == email
+        with service.login("bob@shop.test") as bob:
+            assert bob.get("/v1/users/me").json()["email"] == "bob@shop.test"
+        with pytest.raises(LabkitError, match="no seeded account"):
+            service.login("root")
