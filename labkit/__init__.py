@@ -5,6 +5,7 @@ Only the names notebooks type live here; each comes from a module with one job
 """
 
 from labkit import contract, journal, load
+from labkit.check import check
 from labkit.course import course
 from labkit.databases import Database, database, seed
 from labkit.diagrams import Diagram, er_diagram, sequence_diagram
@@ -20,6 +21,7 @@ __all__ = [
     "LabkitError",
     "LiveService",
     "Plan",
+    "check",
     "compare",
     "contract",
     "count_queries",

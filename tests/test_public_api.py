@@ -20,6 +20,7 @@ PUBLIC_NAMES = {
     "LabkitError",
     "LiveService",
     "Plan",
+    "check",
     "compare",
     "contract",
     "count_queries",
