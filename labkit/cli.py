@@ -117,6 +117,8 @@ def _lab(args: argparse.Namespace) -> int:
     # Offline: no update checks, no news feed, no extension search on PyPI.
     argv += ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     argv += ["--LabApp.news_url=", "--LabApp.extension_manager=readonly"]
+    # Settings defaults a fresh user starts with: no prompt asking to fetch news or updates.
+    argv += [f"--LabApp.app_settings_dir={Path(__file__).parent / 'lab_settings'}"]
     if os.geteuid() == 0:
         argv.append("--allow-root")  # containers and workshop VMs often run as root
     if args.no_browser:
