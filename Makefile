@@ -4,9 +4,13 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
+# An offline install: `make wheelhouse` on a machine with the registry, copy the checkout with
+# its wheelhouse/ folder, and `make lab` there installs from it with the index disabled.
+WHEELHOUSE ?= $(wildcard wheelhouse)
+PIP_FROM   := $(if $(WHEELHOUSE),--no-index --find-links $(WHEELHOUSE))
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lab test lint clean
+.PHONY: help setup lab test lint wheelhouse clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -16,8 +20,8 @@ setup: $(STAMP) ## create .venv and install the project with its dev extras (onc
 $(STAMP): # named by the checksum of pyproject.toml: a new file when its content changes
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed; found " + sys.version.split()[0] + ". Install it, or run: make PYTHON=python3.11 ...")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) --upgrade pip
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -30,6 +34,10 @@ test: $(STAMP) ## set up, then run every test, notebooks included
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check labkit sample_service tests
 	$(BIN)/ruff format --check labkit sample_service tests
+
+wheelhouse: ## download every wheel `make lab` needs (build backend included) into wheelhouse/
+	$(PYTHON) -m pip wheel --quiet --wheel-dir wheelhouse pip setuptools wheel '.[dev]'
+	@echo "wheelhouse/ holds $$(ls wheelhouse | wc -l) wheels for $$($(PYTHON) -c 'import sysconfig, sys; print(sysconfig.get_platform(), "Python", sys.version.split()[0])')"
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
