@@ -15,7 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-from labkit.check import _tasks_contract, _tasks_indexes, _tasks_orm, _tasks_schema
+from labkit.check import (
+    _tasks_contract,
+    _tasks_indexes,
+    _tasks_load,
+    _tasks_orm,
+    _tasks_schema,
+)
 from labkit.check._progress import failures, progress, record
 from labkit.check._registry import TASKS, Failed, Task
 from labkit.check._result import CheckResult
@@ -23,7 +29,13 @@ from labkit.errors import LabkitError
 
 __all__ = ["CheckResult", "Checker", "Task", "check"]
 
-_TASK_MODULES = (_tasks_contract, _tasks_schema, _tasks_indexes, _tasks_orm)  # they register
+_TASK_MODULES = (
+    _tasks_contract,
+    _tasks_schema,
+    _tasks_indexes,
+    _tasks_orm,
+    _tasks_load,
+)  # they register
 
 
 class Checker:
