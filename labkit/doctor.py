@@ -133,7 +133,7 @@ def _duckdb() -> Check:
 
 
 def _embedded_postgres() -> Check:
-    from labkit._embedded_postgres import bin_dir
+    from labkit.databases._embedded import bin_dir
 
     postgres = bin_dir() / "postgres"
     result = subprocess.run(

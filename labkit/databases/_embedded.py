@@ -1,7 +1,7 @@
 """The embedded PostgreSQL: pgserver's binaries, one server per user, shared by labkit processes.
 
 The first process that asks initialises the data directory (once), starts a keeper
-(`labkit._pgkeeper`) that runs the postmaster on a free loopback port, and registers itself as
+(`labkit.databases._keeper`) that runs the postmaster on a free loopback port, and registers itself as
 a client; later processes find the running server and register too. The keeper stops the
 server when the last client has exited, however it exited. A postmaster found running without
 its keeper (left by a killed process) is stopped before a new one starts.
@@ -28,7 +28,7 @@ with warnings.catch_warnings():
 
 from labkit import _process
 from labkit._paths import postgres_home
-from labkit._pgkeeper import client_key, locked
+from labkit.databases._keeper import client_key, locked
 from labkit.errors import LabkitError
 
 __all__ = ["embedded_postgres_url"]
@@ -136,7 +136,8 @@ def _initdb(home: Path, user: str | None) -> None:
 
 def _start_keeper(home: Path, user: str | None) -> dict[str, int]:
     port = _process.free_port()
-    argv = [sys.executable, "-m", "labkit._pgkeeper", str(home), str(home / "data"), str(port)]
+    argv = [sys.executable, "-m", "labkit.databases._keeper", str(home), str(home / "data")]
+    argv.append(str(port))
     if user:
         argv.append(user)
     (home / "server.json").unlink(missing_ok=True)

@@ -1,6 +1,6 @@
 """Keep the embedded PostgreSQL running exactly as long as some labkit process uses it.
 
-Run as `python -m labkit._pgkeeper STATE_DIR PGDATA PORT [USER]` in a session of its own, so
+Run as `python -m labkit.databases._keeper STATE_DIR PGDATA PORT [USER]` in a session of its own, so
 one notebook's exit does not take the server from another notebook or test worker that still
 uses it. Clients register by writing a file named `<pid>-<start time>` into STATE_DIR/clients;
 the keeper removes entries whose process is gone (even one killed with SIGKILL) and, once none
@@ -64,7 +64,7 @@ def locked(path: Path) -> Iterator[None]:
 
 def main(state_dir: Path, pgdata: Path, port: int, user: str | None) -> int:
     """Start the postmaster, publish where it listens, and stop it when the last client is gone."""
-    from labkit._embedded_postgres import bin_dir
+    from labkit.databases._embedded import bin_dir
 
     clients = state_dir / "clients"
     argv = [str(bin_dir() / "postgres"), "-D", str(pgdata), "-p", str(port)]

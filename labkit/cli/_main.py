@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labkit import _process
-from labkit._cli_load import add_commands as add_load_commands
+from labkit.cli._load import add_commands as add_load_commands
 from labkit.course import NOTEBOOKS_DIR
 from labkit.databases import Database, database, seed
 from labkit.doctor import doctor
@@ -131,7 +131,3 @@ def _notebooks_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise LabkitError("no notebooks/ folder here; run `labkit lab` from the workbench's checkout.")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

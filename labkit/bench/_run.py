@@ -42,8 +42,8 @@ _SERVICE_SETTINGS = {"rate_limit_enabled": False}
 # The database path: a zero TTL turns the product cache off without lab mode's extra work.
 _UNCACHED_SETTINGS = {**_SERVICE_SETTINGS, "cache_ttl_seconds": 0}
 _CEILING_APPS = {
-    "ceiling": "labkit.load._hello:app",
-    "fastapi_hello": "labkit.load._hello_fastapi:app",
+    "ceiling": "labkit.bench._hello:app",
+    "fastapi_hello": "labkit.bench._hello_fastapi:app",
 }
 _PATHS = {
     "ceiling": "/",

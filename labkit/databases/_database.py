@@ -166,7 +166,7 @@ def _postgres_server_url() -> str:
         url = make_url(configured)
         return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     try:
-        from labkit._embedded_postgres import embedded_postgres_url
+        from labkit.databases._embedded import embedded_postgres_url
     except ImportError as exc:  # pgserver or psycopg missing
         raise LabkitError(
             f"no PostgreSQL: LABKIT_POSTGRES_URL is not set and the embedded server cannot load "
