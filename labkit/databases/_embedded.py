@@ -24,12 +24,11 @@ import psutil
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pgserver warns about XDG_RUNTIME_DIR on import
     from pgserver import utils as pgserver_utils
-    from pgserver._commands import POSTGRES_BIN_PATH
 
 from labkit import _process
 from labkit._paths import postgres_home
-from labkit.databases._keeper import client_key, locked
-from labkit.errors import LabkitError
+from labkit.databases._pgshared import bin_dir, client_key, locked
+from labkit.errors import ServerStartError
 
 __all__ = ["embedded_postgres_url"]
 
@@ -89,11 +88,6 @@ def _stop_orphan_postmaster(pgdata: Path) -> None:
         proc.kill()
 
 
-def bin_dir() -> Path:
-    """Return the folder of pgserver's PostgreSQL binaries."""
-    return Path(POSTGRES_BIN_PATH)
-
-
 def _run_as(home: Path) -> str | None:
     """PostgreSQL refuses root; under root it runs as pgserver's service account.
 
@@ -128,7 +122,7 @@ def _initdb(home: Path, user: str | None) -> None:
     )
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise LabkitError(
+        raise ServerStartError(
             f"initdb failed for {pgdata} ({reason}). Delete that folder and retry, "
             "or set LABKIT_POSTGRES_URL to a PostgreSQL server."
         )
@@ -152,7 +146,7 @@ def _start_keeper(home: Path, user: str | None) -> dict[str, int]:
         time.sleep(0.1)
     _process.stop(keeper)
     log_tail = _tail(home / "postgres.log") or _tail(home / "keeper.log")
-    raise LabkitError(
+    raise ServerStartError(
         f"the embedded PostgreSQL did not start on 127.0.0.1:{port} within {_START_TIMEOUT:.0f} s "
         f"(last log line: {log_tail!r}). Run `labkit doctor`, or set LABKIT_POSTGRES_URL "
         "to a PostgreSQL server you run."
