@@ -241,7 +241,7 @@ class LoadRun:
         """Draw throughput, P50/P95/P99 and errors per second over the run."""
         from labkit.load._plot import plot_run
 
-        return plot_run(self)
+        return plot_run(self.history, f"{self.scenario}: {self.users} users against {self.target}")
 
     def __repr__(self) -> str:
         return (
