@@ -15,7 +15,9 @@
     ├── ExplainError             a plan could not be read from the database
     ├── JournalError             the journal could not be read or written
     ├── LoadError                a load test could not run or gave no result
-    └── QueryLogError            queries could not be counted on that target
+    ├── QueryLogError            queries could not be counted on that target
+    └── TimingClaimError         a timing claim missed its margin (also an AssertionError)
+        └── MachineTooBusy       ... while the machine was too busy to tell
 
 In IPython and Jupyter a `LabkitError` shows as one line, `ClassName: message`, without the
 traceback from inside labkit (IPython asks the exception for `_render_traceback_`). Set the
@@ -40,11 +42,13 @@ __all__ = [
     "LabkitError",
     "LintConfigError",
     "LoadError",
+    "MachineTooBusy",
     "PortInUse",
     "QueryLogError",
     "ServerStartError",
     "ServerUnreachable",
     "SpecLoadError",
+    "TimingClaimError",
     "debug_enabled",
 ]
 
@@ -129,3 +133,11 @@ class LoadError(LabkitError):
 
 class QueryLogError(LabkitError):
     """Queries could not be counted on that target."""
+
+
+class TimingClaimError(LabkitError, AssertionError):
+    """`lk.expect_faster`: the faster side did not win by the margin asked for."""
+
+
+class MachineTooBusy(TimingClaimError):
+    """A timing claim failed while the machine's load exceeded its cores: rerun when quieter."""

@@ -27,6 +27,7 @@ PUBLIC_NAMES = {
     "database",
     "doctor",
     "er_diagram",
+    "expect_faster",
     "explain",
     "journal",
     "load",
