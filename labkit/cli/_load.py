@@ -27,7 +27,10 @@ def add_commands(commands: Any) -> None:
     )
     load.add_argument("target", nargs="?", help="URL to load; default: start the sample service")
     load.add_argument(
-        "-s", "--scenario", default="catalog", help="catalog, orders, shop_day or a locustfile"
+        "-s",
+        "--scenario",
+        default="catalog",
+        help="catalog, orders, reviews, shop_day or a locustfile",
     )
     load.add_argument("-u", "--users", type=int, default=10)
     load.add_argument(

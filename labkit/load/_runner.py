@@ -28,7 +28,7 @@ from labkit.load._parse import AGGREGATED, last_aggregate, read_failures, read_h
 from labkit.load._result import LoadRun
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
-SCENARIOS = ("catalog", "orders", "shop_day")
+SCENARIOS = ("catalog", "orders", "reviews", "shop_day")
 _BOOT = Path(__file__).parent / "_locust_boot.py"
 # Locust needs about a second to import and start; a run that has not ended this long after its
 # duration is stuck (a locustfile that blocks in on_start, say).

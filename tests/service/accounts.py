@@ -21,16 +21,12 @@ from labkit.databases import Database
 from sample_service.config import Settings
 from sample_service.migrations import upgrade
 from sample_service.models import Category, Product, User
+from sample_service.seed import KNOWN_ACCOUNTS, KNOWN_PASSWORD
 from tests.conftest import DATABASE_KINDS, fresh_database
 from tests.service.conftest import AppClient, app_clients
 
-PASSWORD = "password123"
-ACCOUNTS = {
-    "admin@shop.test": "admin",
-    "staff@shop.test": "staff",
-    "alice@shop.test": "customer",
-    "bob@shop.test": "customer",
-}
+PASSWORD = KNOWN_PASSWORD
+ACCOUNTS = {email: role for email, _name, role in KNOWN_ACCOUNTS}
 # Product id -> (price in cents, stock): the last one is the scarce item races fight over.
 PRODUCTS = {1: (1299, 100), 2: (450, 100), 3: (9900, 10)}
 # Generous limits so tests that are not about rate limiting never meet one.

@@ -59,6 +59,11 @@ class ShopUser(FastHttpUser):
     def product_id(self) -> int:
         return random.choice(ShopUser.product_ids or [1])
 
+    def read_reviews(self) -> None:
+        """Read the newest reviews of one product."""
+        product = self.product_id()
+        self.client.get(f"/v1/products/{product}/reviews", name="/v1/products/{id}/reviews")
+
     def browse(self) -> None:
         """Read the first page of the catalog, sometimes the next one too."""
         with self.client.get(
