@@ -1,7 +1,8 @@
-"""Fixtures for the account, order, review, limit, cache and lab-switch tests.
+"""The known shop: fixtures for the account, order, review, limit, cache and lab-switch tests.
 
-A small, exact data set (known users, products with known stock) on a migrated
-database of each kind, and clients of apps built from settings the test picks.
+A small, exact data set (known users, products with known stock) on a migrated database of
+each kind. `api(**settings)` and `client` are the same family as in tests/service/conftest.py,
+built here on the known shop instead of the seeded one; the tests in this folder get them.
 """
 
 from __future__ import annotations
@@ -123,16 +124,16 @@ def shop(request: pytest.FixtureRequest) -> Iterator[Shop]:
 
 
 @pytest.fixture
-def make_client(shop: Shop) -> Iterator[AppClient]:
+def api(shop: Shop) -> Iterator[AppClient]:
     """Build an app from ``shop.settings(**overrides)`` and return an in-process client."""
     with app_clients(shop.settings) as make:
         yield make
 
 
 @pytest.fixture
-def client(make_client: AppClient) -> TestClient:
+def client(api: AppClient) -> TestClient:
     """A client of an app with the default test settings."""
-    return make_client()
+    return api()
 
 
 def login(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
