@@ -14,6 +14,7 @@ from labkit.errors import LabkitError
 from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
 from labkit.querylog import count_queries, request_queries
 from labkit.service import LiveService
+from labkit.timing import expect_faster
 
 __all__ = [
     "Database",
@@ -29,6 +30,7 @@ __all__ = [
     "database",
     "doctor",
     "er_diagram",
+    "expect_faster",
     "explain",
     "journal",
     "load",

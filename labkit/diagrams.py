@@ -20,7 +20,7 @@ from mermaid.flowchart import Link as FlowLink
 from mermaid.sequence import ArrowTypes, Participant, SequenceDiagram
 from mermaid.sequence import Link as SeqLink
 
-from labkit.errors import LabkitError
+from labkit.errors import DiagramError
 
 if TYPE_CHECKING:
     from labkit._plan_model import Plan, PlanNode
@@ -28,10 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["Diagram", "DiagramError", "er_diagram", "plan_diagram", "sequence_diagram"]
 
 MERMAID_MIME = "text/vnd.mermaid"
-
-
-class DiagramError(LabkitError):
-    """A diagram could not be built from what was given."""
 
 
 @dataclass(frozen=True)

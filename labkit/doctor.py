@@ -133,9 +133,9 @@ def _duckdb() -> Check:
 
 
 def _embedded_postgres() -> Check:
-    from labkit._embedded_postgres import bin_dir
+    from labkit.databases import postgres_bin_dir
 
-    postgres = bin_dir() / "postgres"
+    postgres = postgres_bin_dir() / "postgres"
     result = subprocess.run(
         [str(postgres), "--version"], capture_output=True, text=True, timeout=10
     )

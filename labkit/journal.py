@@ -23,7 +23,7 @@ import duckdb
 import pandas as pd
 
 from labkit._paths import labkit_home
-from labkit.errors import LabkitError
+from labkit.errors import JournalError
 from sample_service import SWITCH_NAMES
 
 __all__ = ["LESSON_SWITCHES", "JournalError", "path", "query", "record", "runs"]
@@ -66,10 +66,6 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 _LOCK_WAIT_S = 10.0
-
-
-class JournalError(LabkitError):
-    """The journal file could not be opened or written."""
 
 
 def path() -> Path:

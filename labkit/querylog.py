@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from labkit.errors import LabkitError
+from labkit.errors import QueryLogError
 
 __all__ = ["QUERY_COUNT_HEADER", "QueryLog", "QueryLogError", "count_queries", "request_queries"]
 
@@ -27,10 +27,6 @@ __all__ = ["QUERY_COUNT_HEADER", "QueryLog", "QueryLogError", "count_queries", "
 QUERY_COUNT_HEADER = "X-DB-Queries"
 
 _SPACES = re.compile(r"\s+")
-
-
-class QueryLogError(LabkitError):
-    """Queries could not be counted for what was given."""
 
 
 @dataclass

@@ -21,7 +21,7 @@ import httpx
 
 from labkit import _process
 from labkit.databases import Database, database, seed
-from labkit.errors import LabkitError
+from labkit.errors import BadArgument, LabkitError, PortInUse, ServerStartError
 
 __all__ = ["LiveService"]
 
@@ -81,7 +81,7 @@ class LiveService:
         if self._proc is not None:
             return self
         if not _process.port_is_free(self.port):
-            raise LabkitError(
+            raise PortInUse(
                 f"port {self.port} on 127.0.0.1 is already in use; pick another with "
                 "LiveService(port=...) or leave port unset to get a free one."
             )
@@ -291,7 +291,7 @@ class LiveService:
     def _fail(self, what: str) -> None:
         tail = " | ".join(self.logs(last=5)) or "no log output"
         self.close()  # the error carries the log; nothing else is left behind
-        raise LabkitError(f"{what} (last log lines: {tail}). Run `labkit doctor`.")
+        raise ServerStartError(f"{what} (last log lines: {tail}). Run `labkit doctor`.")
 
 
 def _seeded_email(who: str) -> str:
@@ -302,7 +302,7 @@ def _seeded_email(who: str) -> str:
         return who
     by_role = {role: email for email, _name, role in reversed(KNOWN_ACCOUNTS)}
     if who not in by_role:
-        raise LabkitError(
+        raise BadArgument(
             f"no seeded account for {who!r}; use one of {sorted(by_role)} or an e-mail"
         )
     return by_role[who]

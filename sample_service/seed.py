@@ -356,7 +356,7 @@ def seed(url: str, *, scale: int = 1_000, random_seed: int = 42) -> SeedReport:
 
     Other tables scale with it: users ~ scale/10 (min 20), products ~ scale/5 (min 50),
     12 categories, ~2.5 items per order, reviews ~ scale/2. The accounts admin@, staff@,
-    alice@ and bob@shop.test always exist with password ``password123``.
+    alice@ and bob@shop.test (``KNOWN_ACCOUNTS``) always exist with password ``KNOWN_PASSWORD``.
 
     >>> seed("sqlite:///shop.db", scale=10_000)  # doctest: +SKIP
     SeedReport(… rows in 0.9 s = … rows/s; categories=12, users=1,000, …)

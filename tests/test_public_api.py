@@ -28,6 +28,7 @@ PUBLIC_NAMES = {
     "database",
     "doctor",
     "er_diagram",
+    "expect_faster",
     "explain",
     "journal",
     "load",

@@ -5,8 +5,9 @@
 >>> baseline.plot(); baseline.slo(p95_ms=200)
 """
 
+from labkit.errors import LoadError
 from labkit.load._knee import Knee, find_knee
-from labkit.load._result import CpuUsage, LoadError, LoadRun, RunComparison, SloVerdict
+from labkit.load._result import CpuUsage, LoadRun, RunComparison, SloVerdict
 from labkit.load._runner import SCENARIOS, run
 
 __all__ = [

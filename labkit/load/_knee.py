@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from labkit.errors import LoadError
 from labkit.load._monitor import Progress, Tick, pick_progress
-from labkit.load._result import HEADLINE, LoadError
+from labkit.load._result import HEADLINE
 from labkit.load._runner import journal_or_warn, run
 
 if TYPE_CHECKING:

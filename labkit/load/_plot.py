@@ -12,19 +12,21 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from labkit.load._result import LoadRun
 
+def plot_run(history: pd.DataFrame, title: str) -> Figure:
+    """Throughput, latency percentiles and errors per second of a run's history, on one time axis.
 
-def plot_run(run: LoadRun) -> Figure:
-    """Throughput, latency percentiles and errors per second, sharing one time axis."""
-    total = run.history[run.history["endpoint"] == AGGREGATED]
+    It takes the history, not the `LoadRun`, so the result model and its plots do not import
+    each other.
+    """
+    total = history[history["endpoint"] == AGGREGATED]
     fig, (rps_ax, lat_ax, err_ax) = plt.subplots(3, 1, sharex=True, figsize=(8, 6.5))
     rps_ax.plot(total["t_s"], total["rps"], color="tab:green", label="requests/s")
     users_ax = rps_ax.twinx()
     users_ax.step(total["t_s"], total["users"], color="tab:blue", alpha=0.4, where="post")
     users_ax.set_ylabel("users", color="tab:blue")
     rps_ax.set_ylabel("requests/s")
-    rps_ax.set_title(f"{run.scenario}: {run.users} users against {run.target}")
+    rps_ax.set_title(title)
     for column, colour in (
         ("p50_ms", "tab:olive"),
         ("p95_ms", "tab:orange"),

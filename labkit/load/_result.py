@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from labkit.errors import LabkitError
+from labkit.errors import LoadError
 from labkit.load._parse import AGGREGATED
 
 if TYPE_CHECKING:
@@ -25,10 +25,6 @@ SERVICE_LIMIT_PCT = 90.0
 MACHINE_LIMIT_PCT = 95.0
 # The numbers a run is judged and compared by: one property each, and the journal's columns.
 HEADLINE = ("rps", "p50_ms", "p95_ms", "p99_ms", "error_rate")
-
-
-class LoadError(LabkitError):
-    """A load run could not start or did not produce results."""
 
 
 @dataclass(frozen=True)
@@ -245,7 +241,7 @@ class LoadRun:
         """Draw throughput, P50/P95/P99 and errors per second over the run."""
         from labkit.load._plot import plot_run
 
-        return plot_run(self)
+        return plot_run(self.history, f"{self.scenario}: {self.users} users against {self.target}")
 
     def __repr__(self) -> str:
         return (

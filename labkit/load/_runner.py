@@ -22,12 +22,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from labkit._process import spawn, stop
+from labkit.errors import LoadError
 from labkit.load._monitor import CpuMonitor, Progress, Tick, pick_progress
 from labkit.load._parse import AGGREGATED, last_aggregate, read_failures, read_history, read_stats
-from labkit.load._result import LoadError, LoadRun
+from labkit.load._result import LoadRun
 
 SCENARIO_DIR = Path(__file__).parent / "scenarios"
-SCENARIOS = ("catalog", "orders", "shop_day")
+SCENARIOS = ("catalog", "orders", "reviews", "shop_day")
 _BOOT = Path(__file__).parent / "_locust_boot.py"
 # Locust needs about a second to import and start; a run that has not ended this long after its
 # duration is stuck (a locustfile that blocks in on_start, say).
@@ -233,7 +234,7 @@ def _supervise(
     progress: Progress | None,
 ) -> int:
     """Run Locust to completion while sampling CPU and reporting progress; always stop it."""
-    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **_seeded_customer(), **(env or {})}
     proc = spawn(argv, log_path=out / "locust.log", env=child_env, death_signal=signal.SIGKILL)
     history = out / "results_stats_history.csv"
     begun = time.monotonic()
@@ -309,3 +310,11 @@ def _listener_pid(url: str) -> int | None:
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
             return int(conn.pid) if conn.pid is not None else None
     return None
+
+
+def _seeded_customer() -> dict[str, str]:
+    """The shop scenarios' default account: the seed's first customer, read from the seed."""
+    from sample_service.seed import KNOWN_ACCOUNTS, KNOWN_PASSWORD
+
+    email = next(email for email, _name, role in KNOWN_ACCOUNTS if role == "customer")
+    return {"LABKIT_LOAD_EMAIL": email, "LABKIT_LOAD_PASSWORD": KNOWN_PASSWORD}

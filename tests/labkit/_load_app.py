@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import FastAPI, Form, Header, HTTPException
 
+from sample_service.seed import KNOWN_PASSWORD
+
 app = FastAPI()
 _PRODUCTS = [{"id": i, "name": f"product {i}", "price_cents": 100 * i} for i in range(1, 21)]
 
@@ -27,9 +29,15 @@ def product(product_id: int) -> dict[str, object]:
     return _PRODUCTS[product_id - 1]
 
 
+@app.get("/v1/products/{product_id}/reviews")
+def reviews(product_id: int) -> dict[str, object]:
+    items = [{"id": product_id * 10 + i, "product_id": product_id, "rating": 5} for i in range(3)]
+    return {"items": items, "next_cursor": None}
+
+
 @app.post("/v1/auth/token")
 def token(username: Annotated[str, Form()], password: Annotated[str, Form()]) -> dict[str, str]:
-    if password != "password123":
+    if password != KNOWN_PASSWORD:
         raise HTTPException(401, "bad credentials")
     return {"access_token": f"token-for-{username}", "token_type": "bearer"}
 

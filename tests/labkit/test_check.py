@@ -44,7 +44,7 @@ def test_ddl_that_does_not_run_fails_with_the_database_message() -> None:
 
 
 def test_an_unknown_task_is_a_labkit_error_naming_the_tasks() -> None:
-    with pytest.raises(LabkitError, match="02.1"):
+    with pytest.raises(LabkitError, match=r"02\.1"):
         check("99.9", "x")
     with pytest.raises(AttributeError):
         check.no_such_task  # noqa: B018

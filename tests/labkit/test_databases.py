@@ -161,8 +161,9 @@ def test_a_postmaster_left_running_by_another_tool_is_stopped_and_replaced(
     assert _wait_gone([state["keeper_pid"], state["postmaster_pid"]]) == []
     pgdata = embedded_home / "postgres" / "data"
     # pg_ctl daemonizes the postmaster, as pgserver does: nothing will stop it when we exit.
-    from labkit._embedded_postgres import _run_as, bin_dir
     from labkit._process import as_user
+    from labkit.databases._embedded import _run_as
+    from labkit.databases._pgshared import bin_dir
 
     argv = [str(bin_dir() / "pg_ctl"), "-D", str(pgdata), "-w", "-o", f"-h '' -k {pgdata}"]
     argv += ["-l", str(pgdata / "orphan.log"), "start"]  # a pipe would be held open by the daemon

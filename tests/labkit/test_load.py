@@ -128,6 +128,13 @@ def test_shop_day_mixes_reads_and_orders(tiny: LiveService) -> None:
     assert reads > run.stats.loc["POST /v1/orders", "requests"] > 0
 
 
+def test_reviews_scenario_reads_reviews_by_product(tiny: LiveService) -> None:
+    run = load.run(tiny, "reviews", users=2, duration=2, record=False)
+
+    assert run.stats.loc["GET /v1/products/{id}/reviews", "requests"] > 0
+    assert run.error_rate == 0
+
+
 def test_run_against_nothing_raises_one_clear_error() -> None:
     with pytest.raises(LoadError, match="nothing answered"):
         load.run(f"http://127.0.0.1:{free_port()}", "catalog", users=1, duration=1)
@@ -144,7 +151,7 @@ def test_bad_locustfile_raises_with_locusts_own_message(tiny: LiveService, tmp_p
 
 
 def test_unknown_scenario_names_the_shipped_ones(tiny: LiveService) -> None:
-    with pytest.raises(LoadError, match="catalog, orders, shop_day"):
+    with pytest.raises(LoadError, match="catalog, orders, reviews, shop_day"):
         load.run(tiny, "checkout", users=1, duration=1)
 
 

@@ -3,7 +3,8 @@
 Each scenario weighs these methods in its `tasks`; Locust calls each with the user.
 
 Locust puts this folder on sys.path while it loads a scenario, so the scenarios import it by name.
-Credentials come from LABKIT_LOAD_EMAIL / LABKIT_LOAD_PASSWORD (the seeded customer by default).
+Credentials come from LABKIT_LOAD_EMAIL / LABKIT_LOAD_PASSWORD; `lk.load.run` sets them to the
+seeded customer read from `sample_service.seed`, so no password is written here.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any, ClassVar
 from gevent.lock import BoundedSemaphore
 from locust import FastHttpUser, constant
 
-EMAIL = os.environ.get("LABKIT_LOAD_EMAIL", "alice@shop.test")
-PASSWORD = os.environ.get("LABKIT_LOAD_PASSWORD", "password123")
+EMAIL = os.environ.get("LABKIT_LOAD_EMAIL", "")
+PASSWORD = os.environ.get("LABKIT_LOAD_PASSWORD", "")
 PAGE_SIZE = int(os.environ.get("LABKIT_LOAD_PAGE_SIZE", "20"))
 
 
@@ -57,6 +58,11 @@ class ShopUser(FastHttpUser):
 
     def product_id(self) -> int:
         return random.choice(ShopUser.product_ids or [1])
+
+    def read_reviews(self) -> None:
+        """Read the newest reviews of one product."""
+        product = self.product_id()
+        self.client.get(f"/v1/products/{product}/reviews", name="/v1/products/{id}/reviews")
 
     def browse(self) -> None:
         """Read the first page of the catalog, sometimes the next one too."""

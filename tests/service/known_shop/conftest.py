@@ -1,7 +1,8 @@
-"""Fixtures for the account, order, review, limit, cache and lab-switch tests.
+"""The known shop: fixtures for the account, order, review, limit, cache and lab-switch tests.
 
-A small, exact data set (known users, products with known stock) on a migrated
-database of each kind, and clients of apps built from settings the test picks.
+A small, exact data set (known users, products with known stock) on a migrated database of
+each kind. `api(**settings)` and `client` are the same family as in tests/service/conftest.py,
+built here on the known shop instead of the seeded one; the tests in this folder get them.
 """
 
 from __future__ import annotations
@@ -21,16 +22,12 @@ from labkit.databases import Database
 from sample_service.config import Settings
 from sample_service.migrations import upgrade
 from sample_service.models import Category, Product, User
+from sample_service.seed import KNOWN_ACCOUNTS, KNOWN_PASSWORD
 from tests.conftest import DATABASE_KINDS, fresh_database
 from tests.service.conftest import AppClient, app_clients
 
-PASSWORD = "password123"
-ACCOUNTS = {
-    "admin@shop.test": "admin",
-    "staff@shop.test": "staff",
-    "alice@shop.test": "customer",
-    "bob@shop.test": "customer",
-}
+PASSWORD = KNOWN_PASSWORD
+ACCOUNTS = {email: role for email, _name, role in KNOWN_ACCOUNTS}
 # Product id -> (price in cents, stock): the last one is the scarce item races fight over.
 PRODUCTS = {1: (1299, 100), 2: (450, 100), 3: (9900, 10)}
 # Generous limits so tests that are not about rate limiting never meet one.
@@ -127,16 +124,16 @@ def shop(request: pytest.FixtureRequest) -> Iterator[Shop]:
 
 
 @pytest.fixture
-def make_client(shop: Shop) -> Iterator[AppClient]:
+def api(shop: Shop) -> Iterator[AppClient]:
     """Build an app from ``shop.settings(**overrides)`` and return an in-process client."""
     with app_clients(shop.settings) as make:
         yield make
 
 
 @pytest.fixture
-def client(make_client: AppClient) -> TestClient:
+def client(api: AppClient) -> TestClient:
     """A client of an app with the default test settings."""
-    return make_client()
+    return api()
 
 
 def login(client: TestClient, email: str, password: str = PASSWORD) -> dict[str, Any]:

@@ -1,32 +1,23 @@
-"""A database by name: SQLite, PostgreSQL (embedded or yours) and DuckDB behind one small object.
-
->>> db = database("sqlite")          # a file in the per-user labkit folder
->>> db = database("postgres")        # LABKIT_POSTGRES_URL, else an embedded PostgreSQL
->>> db = database("duckdb", name="sales")
-"""
+"""`database()`: a name or a URL becomes a `Database`, created on its server or disk when missing."""
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from labkit._paths import labkit_home
-from labkit.errors import LabkitError
+from labkit.errors import DatabaseSpecError, ServerStartError, ServerUnreachable
 
-if TYPE_CHECKING:
-    from sample_service.seed import SeedReport
-
-__all__ = ["Database", "Kind", "database", "seed"]
+__all__ = ["Database", "Kind", "database"]
 
 Kind = Literal["sqlite", "postgres", "duckdb"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -74,7 +65,7 @@ def database(spec: str = "sqlite", *, name: str = "shop", fresh: bool = False) -
     Example: `db = lk.database("postgres", name="lesson03", fresh=True)`
     """
     if not _NAME.match(name):
-        raise LabkitError(
+        raise DatabaseSpecError(
             f"database name {name!r} is not a plain identifier; use letters, digits and "
             "underscores, starting with a letter (e.g. name='lesson03')."
         )
@@ -85,38 +76,6 @@ def database(spec: str = "sqlite", *, name: str = "shop", fresh: bool = False) -
     if spec == "postgres":
         return _postgres_database(_postgres_server_url(), name, fresh)
     return _from_url(spec, fresh)
-
-
-def seed(db: Database, *, scale: int = 1_000, random_seed: int = 42) -> SeedReport:
-    """Create the shop's schema in `db` and fill it with deterministic data (`scale` orders).
-
-    The same scale and seed give the same rows on every engine, DuckDB included, so plans and
-    timings compare like with like. Example: `lk.seed(lk.database("postgres"), scale=100_000)`.
-    """
-    from sample_service.seed import seed as seed_shop
-
-    db.dispose()  # the seeder rebuilds the schema; pooled connections would hold old tables
-    if db.kind != "duckdb":
-        return seed_shop(db.url, scale=scale, random_seed=random_seed)
-    # The shop's migrations speak SQLite and PostgreSQL; DuckDB gets their rows by copy
-    # (DuckDB's own SQLite reader is an extension it would download).
-    with tempfile.TemporaryDirectory(prefix="labkit-seed-") as scratch:
-        source = database(f"sqlite:///{Path(scratch) / 'shop.db'}")
-        report = seed_shop(source.url, scale=scale, random_seed=random_seed)
-        _copy_into_duckdb(source, db, list(report.rows))
-        source.dispose()
-    return report
-
-
-def _copy_into_duckdb(source: Database, target: Database, tables: list[str]) -> None:
-    import pandas as pd
-
-    with source.engine.connect() as reader, target.engine.begin() as writer:
-        duck: Any = writer.connection.driver_connection
-        for table in tables:
-            duck.register("frame", pd.read_sql_table(table, reader))
-            duck.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM frame')
-            duck.unregister("frame")
 
 
 def _file_database(kind: Kind, name: str, fresh: bool) -> Database:
@@ -138,7 +97,7 @@ def _from_url(spec: str, fresh: bool) -> Database:
     try:
         url = make_url(spec)
     except sa.exc.ArgumentError:
-        raise LabkitError(
+        raise DatabaseSpecError(
             f"{spec!r} is neither a database kind nor a URL; use 'sqlite', 'postgres', 'duckdb' "
             "or a SQLAlchemy URL such as postgresql://user@127.0.0.1:5432/shop."
         ) from None
@@ -153,7 +112,7 @@ def _from_url(spec: str, fresh: bool) -> Database:
         if fresh:
             _remove_file_database(path)
         return Database(backend, f"{backend}:///{path}", path.stem)  # type: ignore[arg-type]
-    raise LabkitError(
+    raise DatabaseSpecError(
         f"labkit speaks SQLite, PostgreSQL and DuckDB; {backend!r} in {_hide_password(spec)!r} "
         "is none of them. Use a sqlite:///, postgresql:// or duckdb:/// URL."
     )
@@ -166,9 +125,9 @@ def _postgres_server_url() -> str:
         url = make_url(configured)
         return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     try:
-        from labkit._embedded_postgres import embedded_postgres_url
+        from labkit.databases._embedded import embedded_postgres_url
     except ImportError as exc:  # pgserver or psycopg missing
-        raise LabkitError(
+        raise ServerStartError(
             f"no PostgreSQL: LABKIT_POSTGRES_URL is not set and the embedded server cannot load "
             f"({exc}). Run `pip install pgserver 'psycopg[binary]'` or set LABKIT_POSTGRES_URL."
         ) from None
@@ -208,7 +167,7 @@ def _admin_connection(server: URL, target: str) -> Iterator[sa.Connection]:
             yield conn
     except sa.exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise LabkitError(
+        raise ServerUnreachable(
             f"cannot reach PostgreSQL at {_hide_password(str(server))} ({reason}). Check that the "
             "server runs and LABKIT_POSTGRES_URL is right, or unset it to use the embedded server."
         ) from None

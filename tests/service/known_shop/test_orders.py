@@ -9,9 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from sample_service.models import IdempotencyKey
-from tests.service.accounts import AppClient, Shop, bearer, client, make_client, shop
-
-__all__ = ["client", "make_client", "shop"]
+from tests.service.conftest import AppClient
+from tests.service.known_shop.conftest import Shop, bearer
 
 
 def _order(
@@ -208,8 +207,8 @@ def _list_queries(client: TestClient, headers: dict[str, str]) -> int:
     return int(response.headers["x-db-queries"])
 
 
-def test_n_plus_one_switch_adds_one_query_per_order(make_client: AppClient, shop: Shop) -> None:
-    client = make_client()
+def test_n_plus_one_switch_adds_one_query_per_order(api: AppClient, shop: Shop) -> None:
+    client = api()
     product = shop.add_product(stock=50)
     headers = _new_user(client)
     for _ in range(3):
@@ -218,15 +217,13 @@ def test_n_plus_one_switch_adds_one_query_per_order(make_client: AppClient, shop
     for _ in range(3):
         _order(client, headers, [{"product_id": product, "quantity": 1}])
     eager_six = _list_queries(client, headers)
-    lazy_six = _list_queries(make_client(n_plus_one=True), headers)
+    lazy_six = _list_queries(api(n_plus_one=True), headers)
     assert eager_six == eager_three  # eager loading: constant in the number of orders
     assert lazy_six == eager_six - 1 + 6  # lazy: the items query becomes one per order
 
 
-def test_bola_switch_opens_other_users_orders_only_while_on(
-    make_client: AppClient, shop: Shop
-) -> None:
-    client = make_client()
+def test_bola_switch_opens_other_users_orders_only_while_on(api: AppClient, shop: Shop) -> None:
+    client = api()
     order, path = _alices_order(client, shop)
     bob = bearer(client, "bob@shop.test")
     admin = bearer(client, "admin@shop.test")

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from labkit.errors import LabkitError
+from labkit.errors import BadArgument
 
 if TYPE_CHECKING:
     from labkit.load._monitor import Tick
@@ -27,7 +27,10 @@ def add_commands(commands: Any) -> None:
     )
     load.add_argument("target", nargs="?", help="URL to load; default: start the sample service")
     load.add_argument(
-        "-s", "--scenario", default="catalog", help="catalog, orders, shop_day or a locustfile"
+        "-s",
+        "--scenario",
+        default="catalog",
+        help="catalog, orders, reviews, shop_day or a locustfile",
     )
     load.add_argument("-u", "--users", type=int, default=10)
     load.add_argument(
@@ -78,7 +81,7 @@ def _load(args: argparse.Namespace) -> int:
     from labkit.service import LiveService
 
     if args.target is not None and args.set:
-        raise LabkitError(
+        raise BadArgument(
             "--set configures the service labkit starts; with a target URL, set those "
             "settings on that service yourself, or leave the URL out."
         )
@@ -145,7 +148,7 @@ def _settings(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise LabkitError(f"--set {pair!r} is not KEY=VALUE; write e.g. --set latency_ms=20.")
+            raise BadArgument(f"--set {pair!r} is not KEY=VALUE; write e.g. --set latency_ms=20.")
         settings[key.strip()] = value.strip()
     return settings
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from labkit import _process
-from labkit._cli_load import add_commands as add_load_commands
+from labkit.cli._load import add_commands as add_load_commands
 from labkit.course import NOTEBOOKS_DIR
 from labkit.databases import Database, database, seed
 from labkit.doctor import doctor
-from labkit.errors import LabkitError
+from labkit.errors import BadArgument, LabkitError, PortInUse, debug_enabled
 
 if TYPE_CHECKING:
     from sample_service.seed import SeedReport
@@ -23,7 +23,10 @@ __all__ = ["main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; a LabkitError ends in one line on stderr and exit code 2."""
+    """Run the command line; a LabkitError ends in one line on stderr and exit code 2.
+
+    `--debug` (or LABKIT_DEBUG=1) lets the error through with its traceback instead.
+    """
     parser = _parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
@@ -32,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except LabkitError as exc:
+        if args.debug or debug_enabled():
+            raise
         print(f"labkit {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -41,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labkit", description="The Backend Design Workbench's tools."
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error, not one line"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -80,7 +88,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     if not _process.port_is_free(args.port):
-        raise LabkitError(f"port {args.port} on 127.0.0.1 is in use; choose another with --port.")
+        raise PortInUse(f"port {args.port} on 127.0.0.1 is in use; choose another with --port.")
     db = database(args.db)
     if args.scale:
         report = _seed_database(db, args.scale)
@@ -106,7 +114,7 @@ def _seed(args: argparse.Namespace) -> int:
 
 def _seed_database(db: Database, scale: int) -> SeedReport:
     if scale < 1:
-        raise LabkitError(f"--scale must be a positive number of orders, not {scale}.")
+        raise BadArgument(f"--scale must be a positive number of orders, not {scale}.")
     return seed(db, scale=scale)
 
 
@@ -133,7 +141,3 @@ def _notebooks_dir() -> Path:
         if candidate.is_dir():
             return candidate
     raise LabkitError("no notebooks/ folder here; run `labkit lab` from the workbench's checkout.")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,9 +13,7 @@ import httpx
 import pytest
 
 from labkit.service import LiveService
-from tests.service.accounts import CHILD_SETTINGS, PASSWORD, RELAXED, Shop, shop
-
-__all__ = ["shop"]
+from tests.service.known_shop.conftest import CHILD_SETTINGS, PASSWORD, RELAXED, Shop
 
 
 @pytest.fixture(scope="module")

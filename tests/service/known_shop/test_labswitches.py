@@ -12,9 +12,8 @@ from sample_service import labswitches
 from sample_service.config import Settings
 from sample_service.labswitches import LabModeRequired, is_loopback
 from sample_service.main import create_app
-from tests.service.accounts import AppClient, Shop, bearer, client, make_client, shop
-
-__all__ = ["client", "make_client", "shop"]
+from tests.service.conftest import AppClient
+from tests.service.known_shop.conftest import Shop, bearer
 
 
 def test_starting_with_a_switch_outside_lab_mode_is_refused() -> None:
@@ -39,8 +38,8 @@ def test_switches_are_admin_only(client: TestClient) -> None:
     assert client.get("/lab/switches", headers=admin).json()["bola"] is False
 
 
-def test_switches_are_refused_outside_lab_mode(make_client: AppClient) -> None:
-    client = make_client(lab_mode=False)
+def test_switches_are_refused_outside_lab_mode(api: AppClient) -> None:
+    client = api(lab_mode=False)
     admin = bearer(client, "admin@shop.test")
     response = client.patch("/lab/switches", json={"bola": True}, headers=admin)
     assert response.status_code == 403
@@ -77,9 +76,9 @@ def test_out_of_range_switch_values_are_422(client: TestClient, body: dict[str, 
 
 
 def test_error_rate_one_fails_every_api_request_but_not_health(
-    make_client: AppClient,
+    api: AppClient,
 ) -> None:
-    client = make_client(error_rate=1.0)
+    client = api(error_rate=1.0)
     response = client.get("/v1/categories")
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
@@ -88,7 +87,7 @@ def test_error_rate_one_fails_every_api_request_but_not_health(
 
 
 def test_latency_switch_delays_api_requests(
-    make_client: AppClient, monkeypatch: pytest.MonkeyPatch
+    api: AppClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slept: list[float] = []
     real_sleep = asyncio.sleep
@@ -98,7 +97,7 @@ def test_latency_switch_delays_api_requests(
         await real_sleep(0)
 
     monkeypatch.setattr(labswitches, "sleep", record)
-    client = make_client(latency_ms=250)
+    client = api(latency_ms=250)
     client.get("/v1/categories")
     client.get("/health/live")
     assert slept == [0.25]

@@ -14,17 +14,8 @@ import pytest
 from labkit.service import LiveService
 from sample_service.ratelimit import MemoryBuckets, RedisBuckets, Rule, decide
 from tests.conftest import fresh_database
-from tests.service.accounts import (
-    CHILD_SETTINGS,
-    AppClient,
-    Shop,
-    bearer,
-    build_shop,
-    make_client,
-    shop,
-)
-
-__all__ = ["make_client", "shop"]
+from tests.service.conftest import AppClient
+from tests.service.known_shop.conftest import CHILD_SETTINGS, Shop, bearer, build_shop
 
 REDIS_URL = os.environ.get("REDIS_URL")
 needs_redis = pytest.mark.skipif(
@@ -60,9 +51,9 @@ def test_decision_reports_remaining_reset_and_retry_after() -> None:
 
 
 def test_burst_beyond_capacity_gets_429_problems_with_headers(
-    make_client: AppClient,
+    api: AppClient,
 ) -> None:
-    client = make_client(rate_limit_capacity=5, rate_limit_refill_per_second=SLOW)
+    client = api(rate_limit_capacity=5, rate_limit_refill_per_second=SLOW)
     responses = [client.get("/v1/categories") for _ in range(8)]
     assert [r.status_code for r in responses] == [200] * 5 + [429] * 3
     assert [int(r.headers["ratelimit-remaining"]) for r in responses[:5]] == [4, 3, 2, 1, 0]
@@ -74,13 +65,13 @@ def test_burst_beyond_capacity_gets_429_problems_with_headers(
     assert all("ratelimit-reset" in r.headers for r in responses)
 
 
-def test_health_probes_are_never_limited(make_client: AppClient) -> None:
-    client = make_client(rate_limit_capacity=1, rate_limit_refill_per_second=SLOW)
+def test_health_probes_are_never_limited(api: AppClient) -> None:
+    client = api(rate_limit_capacity=1, rate_limit_refill_per_second=SLOW)
     assert {client.get("/health/live").status_code for _ in range(5)} == {200}
 
 
-def test_each_signed_in_user_has_a_bucket_of_their_own(make_client: AppClient) -> None:
-    client = make_client(rate_limit_capacity=3, rate_limit_refill_per_second=SLOW)
+def test_each_signed_in_user_has_a_bucket_of_their_own(api: AppClient) -> None:
+    client = api(rate_limit_capacity=3, rate_limit_refill_per_second=SLOW)
     alice, bob = bearer(client, "alice@shop.test"), bearer(client, "bob@shop.test")
     assert [client.get("/v1/users/me", headers=alice).status_code for _ in range(4)] == [
         200, 200, 200, 429,
@@ -89,8 +80,8 @@ def test_each_signed_in_user_has_a_bucket_of_their_own(make_client: AppClient) -
     assert client.get("/v1/categories").status_code == 200  # anonymous: the IP's bucket
 
 
-def test_sign_in_has_a_stricter_bucket_of_its_own(make_client: AppClient) -> None:
-    client = make_client(auth_rate_limit_capacity=2, auth_rate_limit_refill_per_second=SLOW)
+def test_sign_in_has_a_stricter_bucket_of_its_own(api: AppClient) -> None:
+    client = api(auth_rate_limit_capacity=2, auth_rate_limit_refill_per_second=SLOW)
     attempts = [
         client.post("/v1/auth/token", data={"username": "alice@shop.test", "password": "no"})
         for _ in range(3)
@@ -99,14 +90,14 @@ def test_sign_in_has_a_stricter_bucket_of_its_own(make_client: AppClient) -> Non
     assert client.get("/v1/categories").status_code == 200
 
 
-def test_limits_can_be_turned_off(make_client: AppClient) -> None:
-    client = make_client(rate_limit_enabled=False)
+def test_limits_can_be_turned_off(api: AppClient) -> None:
+    client = api(rate_limit_enabled=False)
     response = client.get("/v1/categories")
     assert response.status_code == 200 and "ratelimit-limit" not in response.headers
 
 
-def test_unreachable_redis_fails_open(make_client: AppClient) -> None:
-    client = make_client(redis_url="redis://127.0.0.1:1/0", rate_limit_capacity=1)
+def test_unreachable_redis_fails_open(api: AppClient) -> None:
+    client = api(redis_url="redis://127.0.0.1:1/0", rate_limit_capacity=1)
     assert [client.get("/v1/users/me").status_code for _ in range(3)] == [401, 401, 401]
 
 

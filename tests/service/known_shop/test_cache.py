@@ -12,9 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sample_service.cache import Cache, MemoryStore, RedisStore, product_key
-from tests.service.accounts import AppClient, Shop, bearer, client, make_client, shop
-
-__all__ = ["client", "make_client", "shop"]
+from tests.service.conftest import AppClient
+from tests.service.known_shop.conftest import Shop, bearer
 
 REDIS_URL = os.environ.get("REDIS_URL")
 
@@ -118,20 +117,20 @@ def test_reviews_invalidate(client: TestClient, shop: Shop) -> None:
     assert _read(client, product)[0] == "MISS"
 
 
-def test_cache_off_switch_bypasses_the_cache(make_client: AppClient, shop: Shop) -> None:
-    client = make_client(cache_off=True)
+def test_cache_off_switch_bypasses_the_cache(api: AppClient, shop: Shop) -> None:
+    client = api(cache_off=True)
     product = shop.add_product(stock=3)
     assert {_read(client, product)[0] for _ in range(3)} == {"BYPASS"}
 
 
-def test_a_zero_ttl_turns_the_cache_off(make_client: AppClient, shop: Shop) -> None:
-    client = make_client(cache_ttl_seconds=0)
+def test_a_zero_ttl_turns_the_cache_off(api: AppClient, shop: Shop) -> None:
+    client = api(cache_ttl_seconds=0)
     product = shop.add_product(stock=3)
     assert {_read(client, product)[0] for _ in range(3)} == {"BYPASS"}
 
 
-def test_no_cache_header_outside_lab_mode(make_client: AppClient, shop: Shop) -> None:
-    client = make_client(lab_mode=False)
+def test_no_cache_header_outside_lab_mode(api: AppClient, shop: Shop) -> None:
+    client = api(lab_mode=False)
     product = shop.add_product(stock=3)
     client.get(f"/v1/products/{product}")
     assert "x-cache" not in client.get(f"/v1/products/{product}").headers

@@ -1,6 +1,6 @@
 """Keep the embedded PostgreSQL running exactly as long as some labkit process uses it.
 
-Run as `python -m labkit._pgkeeper STATE_DIR PGDATA PORT [USER]` in a session of its own, so
+Run as `python -m labkit.databases._keeper STATE_DIR PGDATA PORT [USER]` in a session of its own, so
 one notebook's exit does not take the server from another notebook or test worker that still
 uses it. Clients register by writing a file named `<pid>-<start time>` into STATE_DIR/clients;
 the keeper removes entries whose process is gone (even one killed with SIGKILL) and, once none
@@ -9,63 +9,23 @@ is left, shuts the server down and exits. The postmaster is the keeper's child a
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import signal
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 
 from labkit import _process
+from labkit.databases._pgshared import bin_dir, live_clients, locked
 
 _POLL_SECONDS = 0.25
 _GRACE_SECONDS = 1.0
 
 
-def client_key(pid: int) -> str:
-    """Name a client by pid and start time, so a reused pid does not keep the server alive."""
-    return f"{pid}-{psutil.Process(pid).create_time():.3f}"
-
-
-def _is_alive(key: str) -> bool:
-    pid_text, _, started = key.partition("-")
-    try:
-        proc = psutil.Process(int(pid_text))
-        return f"{proc.create_time():.3f}" == started and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, ValueError):
-        return False
-
-
-def live_clients(clients: Path) -> list[str]:
-    """Return the registered clients still running, forgetting the rest."""
-    alive = []
-    for entry in clients.iterdir():
-        if _is_alive(entry.name):
-            alive.append(entry.name)
-        else:
-            entry.unlink(missing_ok=True)
-    return alive
-
-
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold the server's lock: clients register and the keeper decides to stop under it."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def main(state_dir: Path, pgdata: Path, port: int, user: str | None) -> int:
     """Start the postmaster, publish where it listens, and stop it when the last client is gone."""
-    from labkit._embedded_postgres import bin_dir
-
     clients = state_dir / "clients"
     argv = [str(bin_dir() / "postgres"), "-D", str(pgdata), "-p", str(port)]
     argv += ["-h", "127.0.0.1", "-k", "", "-c", "logging_collector=off"]

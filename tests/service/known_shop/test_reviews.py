@@ -5,9 +5,7 @@ from __future__ import annotations
 import httpx
 from fastapi.testclient import TestClient
 
-from tests.service.accounts import Shop, bearer, client, make_client, shop
-
-__all__ = ["client", "make_client", "shop"]
+from tests.service.known_shop.conftest import Shop, bearer
 
 
 def _review(client: TestClient, product: int, email: str, rating: int = 4) -> httpx.Response:

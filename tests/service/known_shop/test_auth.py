@@ -16,18 +16,8 @@ from sqlalchemy import select
 from sample_service.config import DEV_SECRET
 from sample_service.models import User
 from sample_service.security import constant_time_equals, create_access_token, verify_password
-from tests.service.accounts import (
-    PASSWORD,
-    AppClient,
-    Shop,
-    bearer,
-    client,
-    login,
-    make_client,
-    shop,
-)
-
-__all__ = ["client", "make_client", "shop"]
+from tests.service.conftest import AppClient
+from tests.service.known_shop.conftest import PASSWORD, Shop, bearer, login
 
 
 def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -141,8 +131,8 @@ def test_logout_ends_the_sign_in_and_is_idempotent(client: TestClient) -> None:
     _problem(_refresh(client, tokens["refresh_token"]), 401)
 
 
-def test_expired_refresh_token_is_401(make_client: AppClient) -> None:
-    client = make_client(refresh_token_ttl_seconds=0)
+def test_expired_refresh_token_is_401(api: AppClient) -> None:
+    client = api(refresh_token_ttl_seconds=0)
     tokens = login(client, "alice@shop.test")
     assert "expired" in _problem(_refresh(client, tokens["refresh_token"]), 401)["detail"]
 

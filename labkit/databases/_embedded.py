@@ -1,7 +1,7 @@
 """The embedded PostgreSQL: pgserver's binaries, one server per user, shared by labkit processes.
 
 The first process that asks initialises the data directory (once), starts a keeper
-(`labkit._pgkeeper`) that runs the postmaster on a free loopback port, and registers itself as
+(`labkit.databases._keeper`) that runs the postmaster on a free loopback port, and registers itself as
 a client; later processes find the running server and register too. The keeper stops the
 server when the last client has exited, however it exited. A postmaster found running without
 its keeper (left by a killed process) is stopped before a new one starts.
@@ -24,12 +24,11 @@ import psutil
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # pgserver warns about XDG_RUNTIME_DIR on import
     from pgserver import utils as pgserver_utils
-    from pgserver._commands import POSTGRES_BIN_PATH
 
 from labkit import _process
 from labkit._paths import postgres_home
-from labkit._pgkeeper import client_key, locked
-from labkit.errors import LabkitError
+from labkit.databases._pgshared import bin_dir, client_key, locked
+from labkit.errors import ServerStartError
 
 __all__ = ["embedded_postgres_url"]
 
@@ -89,11 +88,6 @@ def _stop_orphan_postmaster(pgdata: Path) -> None:
         proc.kill()
 
 
-def bin_dir() -> Path:
-    """Return the folder of pgserver's PostgreSQL binaries."""
-    return Path(POSTGRES_BIN_PATH)
-
-
 def _run_as(home: Path) -> str | None:
     """PostgreSQL refuses root; under root it runs as pgserver's service account.
 
@@ -128,7 +122,7 @@ def _initdb(home: Path, user: str | None) -> None:
     )
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise LabkitError(
+        raise ServerStartError(
             f"initdb failed for {pgdata} ({reason}). Delete that folder and retry, "
             "or set LABKIT_POSTGRES_URL to a PostgreSQL server."
         )
@@ -136,7 +130,8 @@ def _initdb(home: Path, user: str | None) -> None:
 
 def _start_keeper(home: Path, user: str | None) -> dict[str, int]:
     port = _process.free_port()
-    argv = [sys.executable, "-m", "labkit._pgkeeper", str(home), str(home / "data"), str(port)]
+    argv = [sys.executable, "-m", "labkit.databases._keeper", str(home), str(home / "data")]
+    argv.append(str(port))
     if user:
         argv.append(user)
     (home / "server.json").unlink(missing_ok=True)
@@ -151,7 +146,7 @@ def _start_keeper(home: Path, user: str | None) -> dict[str, int]:
         time.sleep(0.1)
     _process.stop(keeper)
     log_tail = _tail(home / "postgres.log") or _tail(home / "keeper.log")
-    raise LabkitError(
+    raise ServerStartError(
         f"the embedded PostgreSQL did not start on 127.0.0.1:{port} within {_START_TIMEOUT:.0f} s "
         f"(last log line: {log_tail!r}). Run `labkit doctor`, or set LABKIT_POSTGRES_URL "
         "to a PostgreSQL server you run."

@@ -1,0 +1,131 @@
+"""The data items: seeding, pagination at depth, the contract linter and plan parsing."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+from labkit.bench._report import BenchItem
+from labkit.databases import Database, database, seed
+
+__all__ = ["DATA_ITEMS", "bench_data"]
+
+DATA_ITEMS = ("seed_sqlite", "seed_postgres", "pagination", "lint_500", "plan_parsing")
+_WHAT = {
+    "seed_sqlite": "seed orders end to end, SQLite",
+    "seed_postgres": "seed orders end to end, PostgreSQL",
+    "pagination": "offset vs keyset page at depth (SQLite)",
+    "lint_500": "lint a 500-operation OpenAPI spec",
+    "plan_parsing": "EXPLAIN parsed into a Plan (SQLite)",
+}
+
+
+def bench_data(names: list[str], orders: int, done: Callable[[BenchItem], None]) -> None:
+    """Seeding, pagination at depth, the contract linter and plan parsing."""
+    if {"seed_sqlite", "pagination", "plan_parsing"} & set(names):
+        with _scratch_database("sqlite") as db:
+            report = seed(db, scale=orders)
+            if "seed_sqlite" in names:
+                done(_seed_item("seed_sqlite", report.seconds, orders))
+            if "pagination" in names:
+                done(_pagination_item(db))
+            if "plan_parsing" in names:
+                done(_plan_item(db))
+    if "seed_postgres" in names:
+        with _scratch_database("postgres") as pg:
+            done(_seed_item("seed_postgres", seed(pg, scale=orders).seconds, orders))
+    if "lint_500" in names:
+        done(_lint_item())
+
+
+@contextlib.contextmanager
+def _scratch_database(kind: str) -> Iterator[Database]:
+    """A fresh database of `kind` for the data items, dropped afterwards."""
+    db = database(kind, name="labkit_bench", fresh=True)
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
+def _seed_item(name: str, seconds: float, orders: int) -> BenchItem:
+    return BenchItem(
+        name=name,
+        what=_WHAT[name],
+        seconds=seconds,
+        rate=orders / seconds,
+        unit="orders/s",
+        note=f"{orders:,} orders, rows generated in bulk and loaded",
+    )
+
+
+def _pagination_item(db: Database) -> BenchItem:
+    """Time the last page of orders read by OFFSET and by keyset (WHERE id > last seen)."""
+    import sqlalchemy as sa
+
+    with db.engine.connect() as conn:
+        total = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
+        depth = max(total - 20, 0)
+        last_id = conn.execute(
+            sa.text("SELECT id FROM orders ORDER BY id LIMIT 1 OFFSET :d"), {"d": max(depth - 1, 0)}
+        ).scalar_one()
+        offset_s = _best_of(
+            lambda: conn.execute(
+                sa.text("SELECT * FROM orders ORDER BY id LIMIT 20 OFFSET :d"), {"d": depth}
+            ).all()
+        )
+        keyset_s = _best_of(
+            lambda: conn.execute(
+                sa.text("SELECT * FROM orders WHERE id > :last ORDER BY id LIMIT 20"),
+                {"last": last_id},
+            ).all()
+        )
+    return BenchItem(
+        name="pagination",
+        what=_WHAT["pagination"],
+        seconds=keyset_s,
+        rate=offset_s / keyset_s,
+        unit="x keyset faster",
+        note=f"page at depth {depth:,}: offset {offset_s * 1000:.2f} ms, keyset {keyset_s * 1000:.3f} ms",
+    )
+
+
+def _plan_item(db: Database) -> BenchItem:
+    """Time EXPLAIN plus parsing into a Plan, for a join the lessons use."""
+    from labkit.explain import explain
+
+    sql = (
+        "SELECT o.id, sum(i.quantity) FROM orders o JOIN order_items i ON i.order_id = o.id "
+        "WHERE o.user_id = :u GROUP BY o.id"
+    )
+    runs = 50
+    began = time.perf_counter()
+    for user in range(1, runs + 1):
+        explain(db, sql, {"u": user}, analyze=False)
+    seconds = (time.perf_counter() - began) / runs
+    return BenchItem(
+        name="plan_parsing", what=_WHAT["plan_parsing"], seconds=seconds, rate=1 / seconds,
+        unit="plans/s", note=f"mean of {runs}",
+    )  # fmt: skip
+
+
+def _lint_item() -> BenchItem:
+    from labkit.contract import lint, make_large_spec
+
+    spec = make_large_spec(500)
+    seconds = _best_of(lambda: lint(spec), repeats=3)
+    return BenchItem(
+        name="lint_500", what=_WHAT["lint_500"], seconds=seconds, rate=500 / seconds,
+        unit="operations/s", note="best of 3",
+    )  # fmt: skip
+
+
+def _best_of(action: Callable[[], object], repeats: int = 5) -> float:
+    """The fastest of `repeats` timings: the run least disturbed by everything else."""
+    timings = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        action()
+        timings.append(time.perf_counter() - began)
+    return min(timings)

@@ -1,0 +1,107 @@
+"""The HTTP items: the ceilings (helper apps) and the shop's key endpoints, served alike."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from labkit.bench._generators import Target, run_locust, run_wrk
+from labkit.bench._report import BenchItem
+from labkit.errors import BenchError
+
+if TYPE_CHECKING:
+    from labkit.service import LiveService
+
+__all__ = ["HTTP_ITEMS", "bench_http", "settings_for"]
+
+HTTP_ITEMS = ("ceiling", "fastapi_hello", "product", "product_uncached", "product_page", "order")
+_SERVICE_SETTINGS = {"rate_limit_enabled": False}
+# The database path: a zero TTL turns the product cache off without lab mode's extra work.
+_UNCACHED_SETTINGS = {**_SERVICE_SETTINGS, "cache_ttl_seconds": 0}
+_CEILING_APPS = {
+    "ceiling": "labkit.bench._hello:app",
+    "fastapi_hello": "labkit.bench._hello_fastapi:app",
+}
+_PATHS = {
+    "ceiling": "/",
+    "fastapi_hello": "/",
+    "product": "/v1/products/{id}",
+    "product_uncached": "/v1/products/{id}",
+    "product_page": "/v1/products?limit=20",
+    "order": "/v1/orders",
+}
+_WHAT = {
+    "ceiling": "bare ASGI app (uvicorn, 1 worker)",
+    "fastapi_hello": "FastAPI hello-world (uvicorn, 1 worker)",
+    "product": "GET a product by id, cache warm",
+    "product_uncached": "GET a product by id, cache off (the database path)",
+    "product_page": "GET a page of 20 products",
+    "order": "POST an order (Idempotency-Key)",
+}
+
+
+def bench_http(
+    names: list[str],
+    tool: str,
+    duration: float,
+    connections: int,
+    done: Callable[[BenchItem], None],
+) -> None:
+    """Serve the ceiling and the shop the same way, then load each endpoint in turn."""
+    from labkit.service import LiveService
+
+    for name in [name for name in names if name in _CEILING_APPS]:
+        with LiveService(app=_CEILING_APPS[name], ready_path="/") as hello:
+            done(_measure(Target(hello.url, _PATHS[name]), name, tool, duration, connections))
+    for settings in (_SERVICE_SETTINGS, _UNCACHED_SETTINGS):
+        shop_items = [n for n in names if settings_for(n) == settings]
+        if not shop_items:
+            continue
+        with LiveService(scale=1_000, settings=settings) as svc:
+            shop = _ShopSession.open(svc)
+            for name in shop_items:
+                done(_measure(shop.target(name), name, tool, duration, connections))
+
+
+def settings_for(name: str) -> dict[str, Any] | None:
+    """The shop's settings for an HTTP item (None for the ceilings and the data items)."""
+    if name not in HTTP_ITEMS or name in _CEILING_APPS:
+        return None
+    return _UNCACHED_SETTINGS if name == "product_uncached" else _SERVICE_SETTINGS
+
+
+@dataclass(frozen=True)
+class _ShopSession:
+    """What the shop endpoints need: product ids with stock to spare, and a bearer token."""
+
+    url: str
+    product_ids: tuple[int, ...]
+    authorization: str
+
+    @classmethod
+    def open(cls, svc: LiveService) -> _ShopSession:
+        """Sign in as the seeded customer (`svc.login`) and pick products in stock."""
+        with svc.login("customer") as client:
+            page = client.get("/v1/products", params={"limit": 100}).json()
+            authorization = client.headers["Authorization"]
+        ids = tuple(p["id"] for p in page["items"] if p.get("stock", 0) >= 100)
+        if not ids:
+            raise BenchError(
+                f"the shop at {svc.url} has no products with 100 in stock; reseed it with "
+                "`labkit seed`."
+            )
+        return cls(url=svc.url, product_ids=ids, authorization=authorization)
+
+    def target(self, name: str) -> Target:
+        """The request of item `name` against this shop."""
+        return Target(self.url, _PATHS[name], name == "order", self.authorization, self.product_ids)
+
+
+def _measure(target: Target, name: str, tool: str, duration: float, connections: int) -> BenchItem:
+    """Load one endpoint for `duration` seconds with the chosen generator."""
+    if tool == "wrk":
+        numbers = run_wrk(target, duration, connections)
+    else:
+        numbers = run_locust(target, duration, connections)
+    return BenchItem(name=name, what=_WHAT[name], generator=tool, **numbers)

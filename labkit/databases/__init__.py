@@ -1,0 +1,16 @@
+"""A database by name: SQLite, PostgreSQL (embedded or yours) and DuckDB behind one small object.
+
+>>> db = database("sqlite")          # a file in the per-user labkit folder
+>>> db = database("postgres")        # LABKIT_POSTGRES_URL, else an embedded PostgreSQL
+>>> db = database("duckdb", name="sales")
+>>> seed(db, scale=10_000)           # the shop's schema and rows, the same on every engine
+
+The embedded PostgreSQL lives in `_embedded` (its clients' side) and `_keeper` (the process that
+runs the server); what both need is in `_pgshared`.
+"""
+
+from labkit.databases._database import Database, Kind, database
+from labkit.databases._pgshared import bin_dir as postgres_bin_dir
+from labkit.databases._seed import seed
+
+__all__ = ["Database", "Kind", "database", "postgres_bin_dir", "seed"]
