@@ -1,4 +1,4 @@
-"""The `labkit` command: doctor, serve, seed, lab (and the load-testing commands)."""
+"""The `labkit` command: doctor, serve, seed, lab, handout (and the load-testing commands)."""
 
 from __future__ import annotations
 
@@ -74,8 +74,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     lab.set_defaults(run=_lab)
 
+    handout = commands.add_parser(
+        "handout", help="write the learners' copy: the workbench without exercises/solutions"
+    )
+    handout.add_argument("target", help="a new folder, or a file ending in .zip")
+    handout.set_defaults(run=_handout)
+
     add_load_commands(commands)  # load, bench
     return parser
+
+
+def _handout(args: argparse.Namespace) -> int:
+    from labkit.handout import handout
+
+    print(handout(args.target))
+    return 0
 
 
 def _doctor(args: argparse.Namespace) -> int:
