@@ -77,8 +77,12 @@ class DoctorReport:
         return f"<table>{head}{rows}</table>"
 
 
-def doctor() -> DoctorReport:
+def doctor(*, room: bool = False) -> DoctorReport:
     """Check Python, packages, databases, optional servers, ports and JupyterLab.
+
+    `room=True` adds what a workshop laptop needs beyond that, in well under 30 s: the embedded
+    PostgreSQL really starting, a range of loopback ports, free disk, and the offline wheelhouse.
+    Taught in 00_welcome; `labkit doctor --room` for trainers.
 
     Example: `assert lk.doctor().ok`
     """
@@ -86,6 +90,8 @@ def doctor() -> DoctorReport:
         _python, _packages, _sqlite, _duckdb, _embedded_postgres, _postgres_url, _redis_url,
         _ports, _jupyterlab,
     ]  # fmt: skip
+    if room:
+        checks += [_postgres_starts, _port_range, _disk, _wheelhouse]
     return DoctorReport(tuple(_guarded(check) for check in checks))
 
 
@@ -204,3 +210,68 @@ def _jupyterlab() -> Check:
     return Check(
         "JupyterLab", ok, f"{version} ({jupyter or 'no jupyter command'})", "run `make setup`"
     )
+
+
+# --- the room check: a workshop laptop, beyond what every learner's session needs.
+
+ROOM_PORTS = 20  # services, workers and Locust a notebook may start at once
+ROOM_DISK_GIB = 2.0  # embedded PostgreSQL, seeded copies and the journal
+
+
+def _postgres_starts() -> Check:
+    """Start (or reach) PostgreSQL and run a query: the slowest first step in a room."""
+    from labkit.databases import database
+
+    db = database("postgres", name="labkit_room_check", fresh=True)
+    try:
+        with db.engine.connect() as conn:
+            version = conn.exec_driver_sql("SHOW server_version").scalar()
+    finally:
+        db.drop()
+    return Check("PostgreSQL starts", True, f"answered a query (PostgreSQL {version})")
+
+
+def _port_range() -> Check:
+    """Bind several loopback ports at once, as a notebook with services and Locust does."""
+    import socket
+
+    sockets: list[socket.socket] = []
+    try:
+        while len(sockets) < ROOM_PORTS:
+            sock = socket.socket()
+            try:
+                sock.bind(("127.0.0.1", 0))
+            except OSError:
+                sock.close()
+                raise
+            sockets.append(sock)
+    except OSError as exc:
+        fix = "close other servers, or raise the open-files limit (ulimit -n)"
+        return Check("port range", False, f"{len(sockets)} ports bound, then {exc}", fix)
+    finally:
+        for sock in sockets:
+            sock.close()
+    return Check("port range", True, f"{ROOM_PORTS} loopback ports bound at once")
+
+
+def _disk() -> Check:
+    from labkit._paths import labkit_home
+
+    home = labkit_home()
+    home.mkdir(parents=True, exist_ok=True)
+    free_gib = shutil.disk_usage(home).free / 2**30
+    fix = f"free at least {ROOM_DISK_GIB:.0f} GiB, or point LABKIT_HOME at a larger disk"
+    return Check("disk", free_gib >= ROOM_DISK_GIB, f"{free_gib:.1f} GiB free at {home}", fix)
+
+
+def _wheelhouse() -> Check:
+    """A wheelhouse lets the room install with no network; without one, each laptop downloads."""
+    from labkit.handout import ROOT
+
+    wheels = list((ROOT / "wheelhouse").glob("*.whl"))
+    if not wheels:
+        return Check(
+            "wheelhouse", False, "none: each laptop installs from the package index",
+            "run `make wheelhouse` once per platform and hand it out", required=False,
+        )  # fmt: skip
+    return Check("wheelhouse", True, f"{len(wheels)} wheels in {ROOT / 'wheelhouse'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import signal
@@ -37,6 +38,23 @@ def test_doctor_exits_one_with_a_fix_when_a_required_server_is_unreachable() -> 
     )
     assert result.returncode == 1
     assert "fix:" in result.stdout
+
+
+def test_doctor_room_starts_postgres_and_checks_ports_and_disk() -> None:
+    result = _labkit("doctor", "--room")
+    assert result.returncode == 0, result.stdout
+    for check in ("PostgreSQL starts", "port range", "disk", "wheelhouse"):
+        assert check in result.stdout
+
+
+def test_doctor_room_names_the_fix_when_the_disk_is_too_small(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    doctor_module = importlib.import_module("labkit.doctor")  # lk.doctor is the function
+    monkeypatch.setattr(doctor_module, "ROOM_DISK_GIB", 10.0**9)
+    report = doctor_module.doctor(room=True)
+    disk = next(c for c in report.checks if c.name == "disk")
+    assert not disk.ok and "LABKIT_HOME" in disk.fix and not report.ok
 
 
 def test_seed_fills_a_database_and_reports_rows_per_second(tmp_path: Path) -> None:
