@@ -1,4 +1,4 @@
-"""The `labkit` command: doctor, serve, seed, lab, handout (and the load-testing commands)."""
+"""The `labkit` command: doctor, serve, seed, lab, handout, timings (and the load-testing ones)."""
 
 from __future__ import annotations
 
@@ -84,8 +84,28 @@ def _parser() -> argparse.ArgumentParser:
     handout.add_argument("target", help="a new folder, or a file ending in .zip")
     handout.set_defaults(run=_handout)
 
+    timings = commands.add_parser(
+        "timings", help="run every notebook and exercise, time them, and print the agendas"
+    )
+    timings.add_argument(
+        "--write", metavar="GUIDE", nargs="?", const="exercises/TRAINERS.md",
+        help="also write them into the trainer guide, between its timing markers",
+    )  # fmt: skip
+    timings.set_defaults(run=_timings)
+
     add_load_commands(commands)  # load, bench
     return parser
+
+
+def _timings(args: argparse.Namespace) -> int:
+    from labkit.timings import measure, render, write_guide
+
+    text = render(measure())
+    print(text)
+    if args.write:
+        write_guide(Path(args.write), text)
+        print(f"\nwritten into {args.write}")
+    return 0
 
 
 def _handout(args: argparse.Namespace) -> int:
