@@ -1,14 +1,16 @@
-"""`lk.course()`: the map of the course, with which notebooks are present in this checkout."""
+"""`lk.course()`: the map of the course: which notebooks and exercises this checkout has, and
+how many of each exercise's tasks this learner has passed."""
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["Course", "Module", "course"]
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+EXERCISES_DIR = NOTEBOOKS_DIR.parent / "exercises"
 
 _MODULES = (
     ("00", "welcome", "Welcome", "the lab, the service and a database; `labkit doctor`; this map"),
@@ -24,7 +26,7 @@ _MODULES = (
     ("10", "observability", "Observability", "JSON logs with request ids, metrics histograms, readiness during an outage"),
     ("11", "resilience", "Resilience", "timeouts, retries with backoff and jitter, a circuit breaker, injected faults"),
     ("12", "async_work_and_events", "Async work and events", "202 + a job resource, the outbox, signed webhooks, server-sent events"),
-    ("13", "graphql", "GraphQL", "the shop as GraphQL, DataLoader vs N+1, depth limits, REST vs GraphQL measured"),
+    ("13", "api_styles", "API styles", "the shop as GraphQL and gRPC, DataLoader vs N+1, abuse limits, REST vs GraphQL vs gRPC measured"),
     ("14", "design_review", "Design review", "your contract, schema and workload in one design-review report"),
 )  # fmt: skip
 
@@ -48,12 +50,30 @@ class Module:
         """True when the notebook is present."""
         return self.path.exists()
 
+    @property
+    def exercise(self) -> Path:
+        """Where the module's exercise notebook lives in this checkout."""
+        return EXERCISES_DIR / self.path.name
+
+    @property
+    def has_exercise(self) -> bool:
+        """True when the module's exercise is present."""
+        return self.exercise.exists()
+
 
 @dataclass(frozen=True)
 class Course:
-    """The course's modules in order."""
+    """The course's modules in order, and the exercise tasks passed (module → passed, total)."""
 
     modules: tuple[Module, ...]
+    passed: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def exercise_status(self, module: Module) -> str:
+        """ "2/3 passed", "not started" or "none yet" for the module's exercise."""
+        if not module.has_exercise:
+            return "none yet"
+        done, total = self.passed.get(module.number, (0, 0))
+        return f"{done}/{total} passed" if done else "not started"
 
     def available(self) -> list[Module]:
         """The modules whose notebook is present."""
@@ -64,7 +84,8 @@ class Course:
 
     def __repr__(self) -> str:
         lines = [
-            f"{m.number}  {m.title:<30} {'ready ' if m.available else 'coming'}  {m.measures}"
+            f"{m.number}  {m.title:<30} {'ready ' if m.available else 'coming'}  "
+            f"{self.exercise_status(m):<12} {m.measures}"
             for m in self.modules
         ]
         return "\n".join(lines)
@@ -72,14 +93,25 @@ class Course:
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td>{m.number}</td><td>{html.escape(m.title)}</td>"
-            f"<td>{'✅ ready' if m.available else '… coming'}</td><td>{html.escape(m.measures)}</td></tr>"
+            f"<td>{'✅ ready' if m.available else '… coming'}</td>"
+            f"<td>{html.escape(self.exercise_status(m))}</td><td>{html.escape(m.measures)}</td></tr>"
             for m in self.modules
         )
-        return (
-            f"<table><tr><th>#</th><th>module</th><th></th><th>you measure</th></tr>{rows}</table>"
-        )
+        head = "<tr><th>#</th><th>module</th><th></th><th>exercise</th><th>you measure</th></tr>"
+        return f"<table>{head}{rows}</table>"
 
 
 def course() -> Course:
-    """Return the course map (00 to 14) with which notebooks this checkout has."""
-    return Course(tuple(Module(*row) for row in _MODULES))
+    """Return the course map (00 to 14): notebooks and exercises present, tasks passed.
+
+    Taught in 00_welcome. Example: `lk.course().available()`
+    """
+    from labkit.check import check
+
+    progress = check.progress()
+    progress["module"] = progress["task"].str[:2]
+    passed = {
+        module: (int((rows["status"] == "passed").sum()), len(rows))
+        for module, rows in progress.groupby("module")
+    }
+    return Course(tuple(Module(*row) for row in _MODULES), passed)
