@@ -4,7 +4,7 @@ Only the names notebooks type live here; each comes from a module with one job
 (tests/test_public_api.py pins this list).
 """
 
-from labkit import contract, journal, load, rest
+from labkit import concurrency, contract, journal, load, rest, transactions
 from labkit.course import course
 from labkit.databases import Database, database, seed
 from labkit.diagrams import Diagram, er_diagram, sequence_diagram
@@ -21,6 +21,7 @@ __all__ = [
     "LiveService",
     "Plan",
     "compare",
+    "concurrency",
     "contract",
     "count_queries",
     "course",
@@ -35,5 +36,6 @@ __all__ = [
     "seed",
     "sequence_diagram",
     "suggest_indexes",
+    "transactions",
     "try_index",
 ]

@@ -21,6 +21,7 @@ PUBLIC_NAMES = {
     "LiveService",
     "Plan",
     "compare",
+    "concurrency",
     "contract",
     "count_queries",
     "course",
@@ -35,6 +36,7 @@ PUBLIC_NAMES = {
     "seed",
     "sequence_diagram",
     "suggest_indexes",
+    "transactions",
     "try_index",
 }
 
