@@ -4,7 +4,7 @@ Only the names notebooks type live here; each comes from a module with one job
 (tests/test_public_api.py pins this list).
 """
 
-from labkit import contract, journal, load
+from labkit import concurrency, contract, journal, load, rest, transactions
 from labkit.check import check
 from labkit.course import course
 from labkit.databases import Database, database, seed
@@ -24,6 +24,7 @@ __all__ = [
     "Plan",
     "check",
     "compare",
+    "concurrency",
     "contract",
     "count_queries",
     "course",
@@ -35,8 +36,10 @@ __all__ = [
     "journal",
     "load",
     "request_queries",
+    "rest",
     "seed",
     "sequence_diagram",
     "suggest_indexes",
+    "transactions",
     "try_index",
 ]

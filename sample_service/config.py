@@ -42,7 +42,10 @@ class Settings(BaseSettings, LabSwitches):
     # HTTP edge.
     cors_origins: list[str] = []
     max_body_bytes: int = 1_048_576
+    gzip_minimum_bytes: Annotated[int, Field(ge=0)] = 1024  # smaller bodies go uncompressed
     require_if_match: bool = True
+    # How long a stored Idempotency-Key answer is replayed; after that the key is a new request.
+    idempotency_retention_seconds: Annotated[int, Field(ge=1)] = 24 * 3600
     access_log: bool = True
 
     # Rate limits: token bucket, ``capacity`` requests then ``refill_per_second``.

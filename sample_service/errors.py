@@ -55,6 +55,12 @@ class NotFound(ServiceError):
     status, slug, title = 404, "not-found", "Not found"
 
 
+class NotAcceptable(ServiceError):
+    """The client accepts no representation this resource can produce."""
+
+    status, slug, title = 406, "not-acceptable", "Not acceptable"
+
+
 class Conflict(ServiceError):
     """The request clashes with the current state (a duplicate, a wrong state)."""
 

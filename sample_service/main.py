@@ -17,14 +17,17 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 
 from sample_service import labswitches
 from sample_service.api import (
     auth,
     categories,
     health,
+    idempotency,
     lab,
     orders,
+    orders_v2,
     products,
     reports,
     reviews,
@@ -133,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Products first: routes are matched in order and its item read is the hot path.
     for module in (products, health, metrics_api, categories, reports):
         app.include_router(module.router)
-    for module in (auth, users, orders, reviews, lab):
+    for module in (auth, users, orders, orders_v2, idempotency, reviews, lab):
         app.include_router(module.router)
 
     # Added innermost first: the request-context middleware must wrap everything.
@@ -142,6 +145,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         labswitches.count_queries(database.engine)
         database.read_listeners.append(labswitches.count_statement)  # the bare-driver reads
         app.add_middleware(labswitches.LabMiddleware, settings=settings)
+    # Compressed when the client sends Accept-Encoding: gzip and the body is worth it.
+    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_bytes)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     # Outside the body guard: refused bodies still spend a token and carry RateLimit-*.
     if settings.rate_limit_enabled:
@@ -160,6 +165,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "X-Request-ID",
             ],
             expose_headers=[
+                "Deprecation",
+                "Sunset",
                 "ETag",
                 "Location",
                 "Link",

@@ -22,6 +22,7 @@ PUBLIC_NAMES = {
     "Plan",
     "check",
     "compare",
+    "concurrency",
     "contract",
     "count_queries",
     "course",
@@ -33,9 +34,11 @@ PUBLIC_NAMES = {
     "journal",
     "load",
     "request_queries",
+    "rest",
     "seed",
     "sequence_diagram",
     "suggest_indexes",
+    "transactions",
     "try_index",
 }
 

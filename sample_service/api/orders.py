@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import datetime as dt
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy.orm import Session
 
+from sample_service.api.deprecation import DEPRECATED_HEADERS, deprecate
 from sample_service.api.deps import CacheDep, CurrentUser, SessionDep, SettingsDep, path_id
 from sample_service.api.problems import problem_responses
-from sample_service.cache import product_key
+from sample_service.cache import Cache, product_key
 from sample_service.errors import PreconditionRequired
-from sample_service.models import Order
+from sample_service.models import Order, User
 from sample_service.pagination import next_link
-from sample_service.schemas.orders import OrderCreate, OrderPage, OrderRead
+from sample_service.schemas.orders import (
+    ORDERS_V2,
+    Link,
+    OrderCreate,
+    OrderLineRead,
+    OrderLines,
+    OrderPage,
+    OrderRead,
+)
 from sample_service.services import orders
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
@@ -51,6 +62,7 @@ IdempotencyKey = Annotated[
 )
 def place_order(
     session: SessionDep,
+    settings: SettingsDep,
     user: CurrentUser,
     body: OrderCreate,
     cache: CacheDep,
@@ -60,7 +72,12 @@ def place_order(
     if idempotency_key is None:
         raise PreconditionRequired("POST /v1/orders needs an Idempotency-Key header (a UUID)")
     placed = orders.place_order(
-        session=session, user_id=user.id, order=body, idempotency_key=idempotency_key
+        session=session,
+        user_id=user.id,
+        order=body,
+        idempotency_key=idempotency_key,
+        retention=dt.timedelta(seconds=settings.idempotency_retention_seconds),
+        row_lock=not settings.no_row_lock,
     )
     if not placed.replayed:  # stock changed: cached product representations are stale
         cache.invalidate_from_thread(*map(product_key, placed.product_ids))
@@ -68,11 +85,25 @@ def place_order(
     return Response(placed.body, placed.status_code, headers, media_type="application/json")
 
 
+def _deprecated(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a deprecated read: its headers on 200, then the error statuses."""
+    return {200: {"headers": DEPRECATED_HEADERS}, **problem_responses(*statuses)}
+
+
+def page_links(request: Request, next_url: str | None) -> dict[str, Link]:
+    """A collection page's links: ``self``, and ``next`` unless this is the last page."""
+    links = {"self": Link(href=str(request.url))}
+    if next_url is not None:
+        links["next"] = Link(href=next_url)
+    return links
+
+
 @router.get(
     "",
     response_model=OrderPage,
     summary="List your orders, newest first (staff: everyone's)",
-    responses=problem_responses(400, 401, 422, 429),
+    deprecated=True,
+    responses=_deprecated(400, 401, 422, 429),
 )
 def list_orders(
     session: SessionDep,
@@ -88,22 +119,49 @@ def list_orders(
         session=session, user=user, limit=limit, cursor=cursor, n_plus_one=settings.n_plus_one
     )
     next_url = next_link(request, response, cursor=after)
-    return OrderPage(items=[OrderRead.model_validate(order) for order in page], next=next_url)
+    deprecate(response, successor=ORDERS_V2)
+    return OrderPage(
+        items=[OrderRead.model_validate(order) for order in page],
+        next=next_url,
+        links=page_links(request, next_url),
+    )
 
 
 @router.get(
     "/{order_id}",
     response_model=OrderRead,
     summary="One of your orders",
-    responses=problem_responses(401, 404, 422, 429),
+    deprecated=True,
+    responses=_deprecated(401, 404, 422, 429),
 )
 def read_order(
-    order_id: OrderId, session: SessionDep, settings: SettingsDep, user: CurrentUser
+    order_id: OrderId,
+    session: SessionDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+    response: Response,
 ) -> Order:
     """Someone else's order is a 404: the id's existence is not confirmed."""
-    return orders.get_order(
+    order = orders.get_order(
         session=session, order_id=order_id, user=user, check_owner=not settings.bola
     )
+    deprecate(response, successor=f"{ORDERS_V2}/{order_id}")
+    return order
+
+
+@router.get(
+    "/{order_id}/items",
+    response_model=OrderLines,
+    summary="The lines of one of your orders, each linked to its product",
+    responses=problem_responses(401, 404, 422, 429),
+)
+def read_order_items(order_id: OrderId, session: SessionDep, user: CurrentUser) -> OrderLines:
+    """The `items` link of an order leads here."""
+    order = orders.get_order(session=session, order_id=order_id, user=user)
+    lines = [OrderLineRead.model_validate(item) for item in order.items]
+    links = {"self": Link(href=f"{router.prefix}/{order_id}/items"),
+             "order": Link(href=f"{router.prefix}/{order_id}")}  # fmt: skip
+    return OrderLines(items=lines, links=links)
 
 
 @router.post(
@@ -115,7 +173,12 @@ def read_order(
 def cancel_order(
     order_id: OrderId, session: SessionDep, user: CurrentUser, cache: CacheDep
 ) -> Order:
-    """Only placed or paid orders can be cancelled (409 otherwise)."""
+    """Only placed or paid orders can be cancelled (409 otherwise); follow the `cancel` link."""
+    return cancel_and_invalidate(session=session, order_id=order_id, user=user, cache=cache)
+
+
+def cancel_and_invalidate(*, session: Session, order_id: int, user: User, cache: Cache) -> Order:
+    """Cancel, then drop the cached products whose stock came back (v1 and v2 both do this)."""
     order = orders.cancel_order(session=session, order_id=order_id, user=user)
     cache.invalidate_from_thread(*(product_key(item.product_id) for item in order.items))
     return order

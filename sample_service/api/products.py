@@ -78,7 +78,7 @@ def list_products(
         session=session, filters=filters, sort=sort, limit=limit, cursor=cursor,
         offset=offset, unsafe_search=settings.injectable_search,
     )  # fmt: skip
-    nxt = next_link(request, response, cursor=page.next_cursor, offset=page.next_offset)
+    nxt = next_link(request, response, **page.next_query())
     items = [ProductRead.model_validate(p) for p in page.items]
     return ProductPage(items=items, next=nxt, next_cursor=page.next_cursor, limit=limit)
 

@@ -18,7 +18,7 @@ Text = Annotated[str, Field(max_length=5000)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
-def _as_utc(value: dt.datetime) -> dt.datetime:
+def as_utc(value: dt.datetime) -> dt.datetime:
     """One rendering whatever the driver returns (naive from SQLite, local-zone from psycopg).
 
     Identical bytes from every read path keep the ETag stable.
@@ -26,7 +26,7 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
-UtcDatetime = Annotated[dt.datetime, AfterValidator(_as_utc)]
+UtcDatetime = Annotated[dt.datetime, AfterValidator(as_utc)]
 
 
 class CategoryCreate(BaseModel):
@@ -129,7 +129,9 @@ class ProductPage(BaseModel):
 
     items: list[ProductRead]
     next: str | None = Field(description="URL of the next page, null on the last page")
-    next_cursor: str | None = Field(description="The opaque cursor inside `next`")
+    next_cursor: str | None = Field(
+        description="The opaque cursor of the next page (inside `next` unless paging by offset)"
+    )
     limit: int
 
 

@@ -31,6 +31,11 @@ class LabSwitches(BaseModel):
         default=False, description="Product search builds SQL from strings."
     )
     cache_off: bool = Field(default=False, description="Product reads bypass the cache.")
+    no_row_lock: bool = Field(
+        default=False,
+        description="Order placement reads stock unlocked, before its write transaction "
+        "(concurrent orders oversell).",
+    )
     latency_ms: int = Field(
         default=0, ge=0, le=10_000, description="Delay added to every /v1 request."
     )

@@ -42,7 +42,13 @@ class ProductPage:
 
     items: list[Product]
     next_cursor: str | None = None
-    next_offset: int | None = None
+    next_offset: int | None = None  # only when paging by offset
+
+    def next_query(self) -> dict[str, str | int | None]:
+        """What the ``next`` link carries: the offset when paging by offset, else the cursor."""
+        if self.next_offset is not None:
+            return {"offset": self.next_offset}
+        return {"cursor": self.next_cursor}
 
 
 def list_categories(*, session: Session) -> list[Category]:
@@ -123,10 +129,14 @@ def list_products(
     items, more = rows[:limit], len(rows) > limit
     if not more:
         return ProductPage(items=items)
-    if offset is not None:
-        return ProductPage(items=items, next_offset=offset + limit)
     last = items[-1]
-    return ProductPage(items=items, next_cursor=Cursor(sort, getattr(last, key), last.id).encode())
+    # Offset pages also carry the cursor of the same next page, so a lesson can time both.
+    next_cursor = Cursor(sort, getattr(last, key), last.id).encode()
+    return ProductPage(
+        items=items,
+        next_cursor=next_cursor,
+        next_offset=offset + limit if offset is not None else None,
+    )
 
 
 def get_product(*, session: Session, product_id: int) -> Product:

@@ -12,18 +12,20 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Delete, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from sample_service.errors import Conflict, NotFound, OutOfStock, Unprocessable
 from sample_service.models import IdempotencyKey, Order, OrderItem, Product, User
 from sample_service.pagination import Cursor, after
-from sample_service.schemas.orders import OrderCreate, OrderRead
+from sample_service.schemas.catalog import as_utc
+from sample_service.schemas.orders import CANCELLABLE, OrderCreate, OrderRead
 from sample_service.services.transactions import start_write
 from sample_service.services.users import STAFF_ROLES
 
-CANCELLABLE = frozenset({"placed", "paid"})
+# How long a stored Idempotency-Key answer is replayed (the service's setting overrides it).
+DEFAULT_RETENTION = dt.timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,32 @@ def fingerprint(order: OrderCreate) -> str:
     return hashlib.sha256(order.model_dump_json().encode()).hexdigest()
 
 
-def _replay(*, session: Session, user_id: int, key: str, digest: str) -> PlacedOrder | None:
-    """The stored first response for this key, ``None`` if the key is new."""
+def _expired(cutoff: dt.datetime) -> Delete:
+    """Delete the keys first used before ``cutoff`` (narrow it with ``.where``)."""
+    # A UTC cutoff: SQLite compares it as UTC text (its CURRENT_TIMESTAMP), PostgreSQL as an instant.
+    return delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)
+
+
+def purge_expired_keys(*, session: Session, retention: dt.timedelta = DEFAULT_RETENTION) -> int:
+    """Delete every key older than ``retention``; how many went. Expired keys replay nothing."""
+    try:
+        start_write(session)
+        result = session.execute(_expired(dt.datetime.now(dt.UTC) - retention))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _replay(
+    *, session: Session, user_id: int, key: str, digest: str, cutoff: dt.datetime
+) -> PlacedOrder | None:
+    """The stored first response for this key, ``None`` if the key is new or expired."""
     row = session.scalar(
         select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
     )
-    if row is None:
+    if row is None or as_utc(row.created_at) < cutoff:
         return None
     if row.request_hash != digest:
         raise Unprocessable(
@@ -67,25 +89,44 @@ def _replay(*, session: Session, user_id: int, key: str, digest: str) -> PlacedO
 
 
 def place_order(
-    *, session: Session, user_id: int, order: OrderCreate, idempotency_key: str
+    *,
+    session: Session,
+    user_id: int,
+    order: OrderCreate,
+    idempotency_key: str,
+    retention: dt.timedelta = DEFAULT_RETENTION,
+    row_lock: bool = True,
 ) -> PlacedOrder:
     """Place an order once per key: stock checked and decremented under a lock, 409 when short.
 
     Concurrent requests with one key: PostgreSQL makes the second INSERT of the
     key wait for the first transaction, then fail on the unique constraint, and
     the loser replays the winner's stored response; SQLite's write lock does the
-    same by serialising the transactions.
+    same by serialising the transactions. A key older than ``retention`` is
+    forgotten: the request with it is a new one.
+
+    ``row_lock=False`` is the lesson switch ``no_row_lock``: stock is read before the
+    write transaction, without a lock, and the stale number is written back.
     """
     digest = fingerprint(order)
-    replay = _replay(session=session, user_id=user_id, key=idempotency_key, digest=digest)
+    cutoff = dt.datetime.now(dt.UTC) - retention
+    replay = _replay(
+        session=session, user_id=user_id, key=idempotency_key, digest=digest, cutoff=cutoff
+    )
     if replay is not None:
         return replay
+    ids = [item.product_id for item in order.items]
+    # DELIBERATELY RACY when the switch is on: these rows are stale by the time they are written.
+    unlocked = None if row_lock else _live_products(session, ids, lock=False)
     try:
         start_write(session)
+        session.execute(_expired(cutoff).where(IdempotencyKey.user_id == user_id,
+                                               IdempotencyKey.key == idempotency_key))  # fmt: skip
         claim = IdempotencyKey(user_id=user_id, key=idempotency_key, request_hash=digest)
         session.add(claim)
         session.flush()
-        placed = _create_order(session=session, user_id=user_id, order=order)
+        products = unlocked if unlocked is not None else _live_products(session, ids, lock=True)
+        placed = _create_order(session=session, user_id=user_id, order=order, products=products)
         body = OrderRead.model_validate(placed).model_dump_json()
         claim.status_code = 201
         claim.response_body = body
@@ -93,7 +134,9 @@ def place_order(
         session.commit()
     except IntegrityError:
         session.rollback()
-        replay = _replay(session=session, user_id=user_id, key=idempotency_key, digest=digest)
+        replay = _replay(
+            session=session, user_id=user_id, key=idempotency_key, digest=digest, cutoff=cutoff
+        )
         if replay is None:
             raise
         return replay
@@ -109,20 +152,23 @@ def place_order(
     )
 
 
-def _locked_products(session: Session, product_ids: list[int]) -> dict[int, Product]:
+def _live_products(
+    session: Session, product_ids: list[int], *, lock: bool = True
+) -> dict[int, Product]:
     """Live products by id, row-locked in id order (a fixed order cannot deadlock)."""
-    rows = session.scalars(
+    query = (
         select(Product)
         .where(Product.id.in_(product_ids), Product.deleted_at.is_(None))
         .order_by(Product.id)
-        .with_for_update()
     )
+    rows = session.scalars(query.with_for_update() if lock else query)
     return {product.id: product for product in rows}
 
 
-def _create_order(*, session: Session, user_id: int, order: OrderCreate) -> Order:
-    """Decrement stock and write the order inside the caller's write transaction."""
-    products = _locked_products(session, [item.product_id for item in order.items])
+def _create_order(
+    *, session: Session, user_id: int, order: OrderCreate, products: dict[int, Product]
+) -> Order:
+    """Check and decrement the stock of ``products``, write the order (caller's transaction)."""
     placed = Order(user_id=user_id, status="placed", total_cents=0)
     now = dt.datetime.now(dt.UTC)
     for item in order.items:
@@ -214,7 +260,7 @@ def cancel_order(*, session: Session, order_id: int, user: User) -> Order:
         order = get_order(session=session, order_id=order_id, user=user, for_update=True)
         if order.status not in CANCELLABLE:
             raise Conflict(f"order {order_id} is {order.status} and can no longer be cancelled")
-        products = _locked_products(session, sorted(item.product_id for item in order.items))
+        products = _live_products(session, sorted(item.product_id for item in order.items))
         now = dt.datetime.now(dt.UTC)
         for item in order.items:
             product = products.get(item.product_id)
