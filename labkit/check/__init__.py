@@ -20,7 +20,9 @@ from labkit.check import (
     _tasks_indexes,
     _tasks_load,
     _tasks_orm,
+    _tasks_rest,
     _tasks_schema,
+    _tasks_transactions,
 )
 from labkit.check._progress import failures, progress, record
 from labkit.check._registry import TASKS, Failed, Task
@@ -30,12 +32,9 @@ from labkit.errors import LabkitError
 __all__ = ["CheckResult", "Checker", "Task", "check"]
 
 _TASK_MODULES = (
-    _tasks_contract,
-    _tasks_schema,
-    _tasks_indexes,
-    _tasks_orm,
+    _tasks_contract, _tasks_schema, _tasks_indexes, _tasks_rest, _tasks_orm, _tasks_transactions,
     _tasks_load,
-)  # they register
+)  # fmt: skip  # they register
 
 
 class Checker:

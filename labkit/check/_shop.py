@@ -1,4 +1,5 @@
-"""The seeded shop that checks run answers against: one per process, in a folder of its own."""
+"""The seeded shop that checks run answers against: a database and a live service, one of each
+per process (no two kernels share them), gone when the process exits."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from labkit.databases import Database, database, seed
+from labkit.service import LiveService
 
 SCALE = 3_000  # orders: enough for the planner's choices to show, seeded in about a second
 
@@ -22,3 +24,11 @@ def shop() -> Database:
     atexit.register(db.dispose)
     seed(db, scale=SCALE)
     return db
+
+
+@cache
+def live_shop() -> LiveService:
+    """A small seeded shop service without rate limits, stopped when the process exits."""
+    service = LiveService(scale=200, settings={"rate_limit_enabled": False})
+    atexit.register(service.close)
+    return service.start()

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import atexit
 import tempfile
-from functools import cache
 from pathlib import Path
 
 from labkit.check._registry import Failed, task
+from labkit.check._shop import live_shop
 from labkit.errors import LabkitError
 from labkit.load import LoadRun, run
-from labkit.service import LiveService
 
 _USERS = 4
 _SECONDS = 4
 _MAX_ROWS = 4  # one per endpoint; a row per product id means the names were left to the URL
-
-
-@cache
-def _service() -> LiveService:
-    """A small seeded shop for load checks, stopped when the process exits."""
-    service = LiveService(scale=200, settings={"rate_limit_enabled": False})
-    atexit.register(service.close)
-    return service.start()
 
 
 @task(
@@ -45,7 +35,7 @@ def review_page_locustfile(locustfile: str) -> None:
         path.write_text(locustfile, encoding="utf-8")
         try:
             result = run(
-                _service(), path, users=_USERS, duration=_SECONDS, progress=False, record=False
+                live_shop(), path, users=_USERS, duration=_SECONDS, progress=False, record=False
             )
         except LabkitError as exc:
             raise Failed(f"the load run failed: {exc}") from None
