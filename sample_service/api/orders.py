@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from sample_service.api.deps import CacheDep, CurrentUser, SessionDep, SettingsDep, path_id
+from sample_service.api.deps import (
+    CacheDep,
+    CurrentUser,
+    OriginDep,
+    SessionDep,
+    SettingsDep,
+    path_id,
+)
 from sample_service.api.problems import problem_responses
 from sample_service.cache import product_key
 from sample_service.errors import PreconditionRequired
@@ -113,9 +120,9 @@ def read_order(
     responses=problem_responses(401, 404, 409, 422, 429),
 )
 def cancel_order(
-    order_id: OrderId, session: SessionDep, user: CurrentUser, cache: CacheDep
+    order_id: OrderId, session: SessionDep, user: CurrentUser, cache: CacheDep, origin: OriginDep
 ) -> Order:
     """Only placed or paid orders can be cancelled (409 otherwise)."""
-    order = orders.cancel_order(session=session, order_id=order_id, user=user)
+    order = orders.cancel_order(session=session, order_id=order_id, user=user, origin=origin)
     cache.invalidate_from_thread(*(product_key(item.product_id) for item in order.items))
     return order

@@ -20,6 +20,7 @@ from sample_service.errors import Conflict, NotFound, OutOfStock, Unprocessable
 from sample_service.models import IdempotencyKey, Order, OrderItem, Product, User
 from sample_service.pagination import Cursor, after
 from sample_service.schemas.orders import OrderCreate, OrderRead
+from sample_service.services import audit
 from sample_service.services.transactions import start_write
 from sample_service.services.users import STAFF_ROLES
 
@@ -207,7 +208,9 @@ def get_order(
     return order
 
 
-def cancel_order(*, session: Session, order_id: int, user: User) -> Order:
+def cancel_order(
+    *, session: Session, order_id: int, user: User, origin: audit.Origin = audit.NO_ORIGIN
+) -> Order:
     """Cancel a placed or paid order and put its items back in stock; 409 once shipped."""
     try:
         start_write(session)
@@ -222,6 +225,15 @@ def cancel_order(*, session: Session, order_id: int, user: User) -> Order:
                 product.stock += item.quantity
                 product.version += 1
                 product.updated_at = now
+        audit.record(
+            session=session,
+            action="order.cancelled",
+            actor_id=user.id,
+            entity="order",
+            entity_id=order.id,
+            origin=origin,
+            detail={"from": order.status, "total_cents": order.total_cents},
+        )
         order.status = "cancelled"
         order.updated_at = now
         session.commit()
