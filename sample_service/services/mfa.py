@@ -135,7 +135,7 @@ def confirm_enrolment(
         entity="user",
         entity_id=user.id,
         origin=origin,
-        detail={"recovery_codes_issued": len(codes)},
+        detail={"recovery_issued": len(codes)},
     )
     session.commit()
     return codes
