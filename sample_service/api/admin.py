@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -72,4 +73,4 @@ def rotate_field_key(
     done = field_keys.reencrypt(
         session=session, cipher=cipher, batch_size=batch_size, actor_id=admin.id, origin=origin
     )
-    return RotationReport(key_id=done.key_id, rewritten=done.rewritten, batches=done.batches)
+    return RotationReport(**dataclasses.asdict(done))

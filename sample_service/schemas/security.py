@@ -92,3 +92,4 @@ class RotationReport(BaseModel):
     key_id: str = Field(description="The key every value is now sealed under.")
     rewritten: int = Field(description="Values re-encrypted by this call.")
     batches: int
+    unreadable: int = Field(description="Values under a key no longer configured (left as is).")

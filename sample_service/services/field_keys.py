@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from sample_service.encryption import VERSION, FieldCipher
+from sample_service.encryption import VERSION, FieldCipher, UndecryptableField
 from sample_service.models import User
 from sample_service.services import audit
 from sample_service.services.transactions import start_write
@@ -27,11 +27,12 @@ ENCRYPTED = (
 
 @dataclass(frozen=True)
 class Rotation:
-    """How many values one rotation re-encrypted, in how many batches."""
+    """How many values one rotation re-encrypted, in how many batches, and how many no key opens."""
 
     key_id: str
     rewritten: int
     batches: int
+    unreadable: int
 
 
 def _stale(column: InstrumentedAttribute[str | None], cipher: FieldCipher) -> object:
@@ -47,7 +48,7 @@ def reencrypt(
     origin: audit.Origin,
 ) -> Rotation:
     """Re-seal every value not under ``cipher.current``; one commit per batch."""
-    rewritten = batches = 0
+    rewritten = batches = unreadable = 0
     last_id = 0
     stale = or_(*(_stale(column, cipher) for column, _ in ENCRYPTED))  # type: ignore[arg-type]
     while True:
@@ -60,11 +61,16 @@ def reencrypt(
         for user in rows:
             for column, context in ENCRYPTED:
                 stored = getattr(user, column.key)
-                if stored is not None and not cipher.is_current(stored):
-                    bound = f"{context}:{user.id}"
+                if stored is None or cipher.is_current(stored):
+                    continue
+                bound = f"{context}:{user.id}"
+                try:
                     plain = cipher.decrypt(stored, context=bound)
-                    setattr(user, column.key, cipher.encrypt(plain, context=bound))
-                    rewritten += 1
+                except UndecryptableField:  # its key was dropped too early: left, and counted
+                    unreadable += 1
+                    continue
+                setattr(user, column.key, cipher.encrypt(plain, context=bound))
+                rewritten += 1
         last_id = rows[-1].id
         session.commit()
         batches += 1
@@ -76,7 +82,7 @@ def reencrypt(
         entity="field_key",
         entity_id=cipher.current,
         origin=origin,
-        detail={"rewritten": rewritten, "batches": batches},
+        detail={"rewritten": rewritten, "batches": batches, "unreadable": unreadable},
     )
     session.commit()
-    return Rotation(key_id=cipher.current, rewritten=rewritten, batches=batches)
+    return Rotation(cipher.current, rewritten=rewritten, batches=batches, unreadable=unreadable)

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 
 from sample_service.config import Settings
 from sample_service.encryption import cipher_from_settings
-from sample_service.models import RecoveryCode, User
+from sample_service.models import AuditLog, RecoveryCode, User
 from sample_service.services import mfa
 from tests.service.accounts import PASSWORD, Shop, client, make_client, shop
 from tests.service.conftest import assert_problem
-from tests.service.security_helpers import headers_for, new_account
+from tests.service.security_helpers import headers_for, new_account, only_action
 
 __all__ = ["client", "make_client", "shop"]
 
@@ -87,6 +87,13 @@ def test_recovery_codes_are_stored_hashed_and_work_once(client: TestClient, shop
     assert _sign_in(client, email, codes[0]) == 200
     assert _sign_in(client, email, codes[0]) == 401
     assert _sign_in(client, email, codes[1]) == 200
+    with Session(shop.db.engine) as session:
+        enabled = session.scalars(
+            select(AuditLog.action).where(
+                AuditLog.entity_id == str(user_id), AuditLog.action.like("mfa.%")
+            )
+        )
+        assert list(enabled) == ["mfa.enabled"]  # fmt: skip
 
 
 def test_turning_mfa_off_needs_a_code(client: TestClient, shop: Shop) -> None:
@@ -97,6 +104,7 @@ def test_turning_mfa_off_needs_a_code(client: TestClient, shop: Shop) -> None:
     assert_problem(refused, 401)
     off = client.post("/v1/users/me/mfa/disable", json={"code": codes[0]}, headers=headers)
     assert off.status_code == 204
+    assert only_action(shop, off) == "mfa.disabled"
     assert _sign_in(client, email) == 200
     assert client.get("/v1/users/me", headers=headers).json()["mfa_enabled"] is False
 
