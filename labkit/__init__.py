@@ -4,7 +4,7 @@ Only the names notebooks type live here; each comes from a module with one job
 (tests/test_public_api.py pins this list).
 """
 
-from labkit import contract, journal, load
+from labkit import contract, journal, load, security
 from labkit.course import course
 from labkit.databases import Database, database, seed
 from labkit.diagrams import Diagram, er_diagram, sequence_diagram
@@ -31,6 +31,7 @@ __all__ = [
     "journal",
     "load",
     "request_queries",
+    "security",
     "seed",
     "sequence_diagram",
     "suggest_indexes",

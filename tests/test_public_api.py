@@ -31,6 +31,7 @@ PUBLIC_NAMES = {
     "journal",
     "load",
     "request_queries",
+    "security",
     "seed",
     "sequence_diagram",
     "suggest_indexes",
