@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
+from sample_service.api.auth import NO_STORE
 from sample_service.api.deps import CurrentUser, OriginDep, SessionDep, SettingsDep, path_id
 from sample_service.api.problems import created_responses, problem_responses
 from sample_service.schemas.security import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
@@ -16,7 +17,8 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api keys"])
 KeyId = Annotated[int, path_id("API key", 1)]
 
 
-def _issued(issued: api_keys.IssuedKey) -> ApiKeyIssued:
+def _issued(issued: api_keys.IssuedKey, response: Response) -> ApiKeyIssued:
+    response.headers.update(NO_STORE)  # the key's value must not linger in any cache
     return ApiKeyIssued(**ApiKeyRead.model_validate(issued.key).model_dump(), key=issued.value)
 
 
@@ -28,13 +30,17 @@ def _issued(issued: api_keys.IssuedKey) -> ApiKeyIssued:
     responses=created_responses("API key", 401, 403, 422, 429),
 )
 def create_api_key(
-    body: ApiKeyCreate, user: CurrentUser, session: SessionDep, origin: OriginDep
+    body: ApiKeyCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    origin: OriginDep,
+    response: Response,
 ) -> ApiKeyIssued:
     """Only the key's digest is stored; the prefix identifies it later."""
     issued = api_keys.create(
         session=session, user=user, name=body.name, scope=body.scope, origin=origin
     )
-    return _issued(issued)
+    return _issued(issued, response)
 
 
 @router.get(
@@ -56,14 +62,14 @@ def list_api_keys(user: CurrentUser, session: SessionDep) -> list[ApiKeyRead]:
 )
 def rotate_api_key(
     key_id: KeyId, user: CurrentUser, session: SessionDep, settings: SettingsDep,
-    origin: OriginDep,
+    origin: OriginDep, response: Response,
 ) -> ApiKeyIssued:  # fmt: skip
     """Both keys work during `api_key_overlap_seconds`, so clients switch without an outage."""
     issued = api_keys.rotate(
         session=session, user=user, key_id=key_id,
         overlap_seconds=settings.api_key_overlap_seconds, origin=origin,
     )  # fmt: skip
-    return _issued(issued)
+    return _issued(issued, response)
 
 
 @router.delete(

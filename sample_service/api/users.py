@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
+from sample_service.api.auth import NO_STORE
 from sample_service.api.deps import (
     CipherDep,
     CurrentUser,
@@ -97,9 +98,14 @@ def update_current_user(
     responses=problem_responses(401, 409, 429),
 )
 def begin_mfa(
-    user: CurrentUser, session: SessionDep, settings: SettingsDep, cipher: CipherDep
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    cipher: CipherDep,
+    response: Response,
 ) -> MfaEnrolment:
     """MFA turns on only once a code from the app confirms the secret."""
+    response.headers.update(NO_STORE)
     enrolment = mfa.begin_enrolment(
         session=session, user=user, cipher=cipher, issuer=settings.mfa_issuer
     )
@@ -113,9 +119,15 @@ def begin_mfa(
     responses=problem_responses(401, 409, 422, 429),
 )
 def confirm_mfa(
-    user: CurrentUser, body: MfaCode, session: SessionDep, cipher: CipherDep, origin: OriginDep
+    user: CurrentUser,
+    body: MfaCode,
+    session: SessionDep,
+    cipher: CipherDep,
+    origin: OriginDep,
+    response: Response,
 ) -> RecoveryCodes:
     """From now on signing in needs a code as well as the password."""
+    response.headers.update(NO_STORE)
     codes = mfa.confirm_enrolment(
         session=session, user=user, code=body.code, cipher=cipher, origin=origin
     )

@@ -20,6 +20,7 @@ __all__ = ["client", "make_client", "shop"]
 def _key(client: TestClient, headers: dict[str, str], scope: str) -> dict[str, Any]:
     response = client.post("/v1/api-keys", json={"name": "sync", "scope": scope}, headers=headers)
     assert response.status_code == 201, response.text
+    assert response.headers["cache-control"] == "no-store"  # the value is a secret
     issued: dict[str, Any] = response.json()
     return issued
 
