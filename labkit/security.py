@@ -48,6 +48,7 @@ __all__ = [
     "owasp_table",
     "preflight",
     "sign_in_timing",
+    "url_inputs",
 ]
 
 OWASP_API_2023 = {
@@ -297,6 +298,33 @@ def access_matrix(
         rows[op.name] = {role: client.request(op.method, op.path, json=op.body).status_code
                          for role, client in clients.items()}  # fmt: skip
     return pd.DataFrame(rows).T.rename_axis("operation")
+
+
+def _request_fields(spec: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    """``(name, schema)`` of every parameter and top-level request-body property."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    for path, item in spec.get("paths", {}).items():
+        for method, op in item.items():
+            if not isinstance(op, dict):
+                continue
+            for param in op.get("parameters", []):
+                yield f"{method.upper()} {path} {param['name']}", param.get("schema", {})
+            for media in op.get("requestBody", {}).get("content", {}).values():
+                ref = media.get("schema", {}).get("$ref", "")
+                body = schemas.get(ref.rsplit("/", 1)[-1], media.get("schema", {}))
+                for name, prop in body.get("properties", {}).items():
+                    yield f"{method.upper()} {path} {name}", prop
+
+
+def url_inputs(spec: Mapping[str, Any]) -> list[str]:
+    """Request parameters and body fields that take a URL: where SSRF (API7) could start."""
+    hints = ("url", "uri", "callback", "webhook")
+    return sorted(
+        field
+        for field, schema in _request_fields(spec)
+        if schema.get("format") == "uri"
+        or any(h in field.rsplit(" ", 1)[-1].lower() for h in hints)
+    )
 
 
 def find_secrets(texts: Iterable[str], secrets: Iterable[str]) -> list[str]:

@@ -107,3 +107,19 @@ def test_cost_tables_have_their_columns() -> None:
     digest = security.compare_timing(size=1_000, repeat=3)
     assert set(digest.index) == {"==", "compare_digest"}
     assert set(security.guess_rates(seconds=0.01).index) == {"sha256", "argon2id"}
+
+
+def test_url_inputs_finds_request_fields_that_take_a_url() -> None:
+    spec = {
+        "paths": {"/hooks": {"post": {
+            "parameters": [{"name": "limit", "schema": {"type": "integer"}}],
+            "requestBody": {"content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Hook"}}}},
+        }}},
+        "components": {"schemas": {
+            "Hook": {"properties": {"callback_url": {"type": "string"}, "name": {}}},
+            "Read": {"properties": {"otpauth_uri": {"type": "string"}}},  # a response: not input
+        }},
+    }  # fmt: skip
+    assert security.url_inputs(spec) == ["POST /hooks callback_url"]
+    assert security.url_inputs({}) == []

@@ -225,3 +225,18 @@ def test_timing_switch_skips_the_dummy_hash_for_unknown_emails(
 def test_the_new_switches_are_refused_outside_lab_mode(switch: str) -> None:
     with pytest.raises(LabModeRequired, match=switch):
         create_app(Settings(database_url="sqlite://", lab_mode=False, **{switch: True}))
+
+
+def test_no_secret_reaches_the_access_log(shop: Shop, capsys: pytest.CaptureFixture[str]) -> None:
+    app = create_app(shop.settings().model_copy(update={"access_log": True}))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        email, _ = new_account(client, shop)
+        headers = headers_for(client, email)
+        key = client.post("/v1/api-keys", json={"name": "c", "scope": "read"}, headers=headers)
+        value = key.json()["key"]
+        assert client.get("/v1/users/me", params={"api_key": value}).status_code == 400
+        assert client.get("/v1/users/me", headers={"X-API-Key": value}).status_code == 200
+    log = capsys.readouterr().out
+    assert log.count('"path":"/v1/users/me"') == 2
+    for secret in (value, PASSWORD, headers["Authorization"].removeprefix("Bearer ")):
+        assert secret not in log
