@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Response, status
 
 from sample_service.api.auth import NO_STORE
-from sample_service.api.deps import CurrentUser, OriginDep, SessionDep, SettingsDep, path_id
+from sample_service.api.deps import OriginDep, SessionDep, SettingsDep, SignedInUser, path_id
 from sample_service.api.problems import created_responses, problem_responses
 from sample_service.schemas.security import ApiKeyCreate, ApiKeyIssued, ApiKeyRead
 from sample_service.services import api_keys
@@ -31,7 +31,7 @@ def _issued(issued: api_keys.IssuedKey, response: Response) -> ApiKeyIssued:
 )
 def create_api_key(
     body: ApiKeyCreate,
-    user: CurrentUser,
+    user: SignedInUser,
     session: SessionDep,
     origin: OriginDep,
     response: Response,
@@ -47,9 +47,9 @@ def create_api_key(
     "",
     response_model=list[ApiKeyRead],
     summary="Your API keys",
-    responses=problem_responses(401, 429),
+    responses=problem_responses(401, 403, 429),
 )
-def list_api_keys(user: CurrentUser, session: SessionDep) -> list[ApiKeyRead]:
+def list_api_keys(user: SignedInUser, session: SessionDep) -> list[ApiKeyRead]:
     """Prefixes, scopes and lifetimes; never a value."""
     return [ApiKeyRead.model_validate(k) for k in api_keys.list_keys(session=session, user=user)]
 
@@ -61,7 +61,7 @@ def list_api_keys(user: CurrentUser, session: SessionDep) -> list[ApiKeyRead]:
     responses=problem_responses(401, 403, 404, 422, 429),
 )
 def rotate_api_key(
-    key_id: KeyId, user: CurrentUser, session: SessionDep, settings: SettingsDep,
+    key_id: KeyId, user: SignedInUser, session: SessionDep, settings: SettingsDep,
     origin: OriginDep, response: Response,
 ) -> ApiKeyIssued:  # fmt: skip
     """Both keys work during `api_key_overlap_seconds`, so clients switch without an outage."""
@@ -79,7 +79,7 @@ def rotate_api_key(
     responses=problem_responses(401, 403, 404, 422, 429),
 )
 def revoke_api_key(
-    key_id: KeyId, user: CurrentUser, session: SessionDep, origin: OriginDep
+    key_id: KeyId, user: SignedInUser, session: SessionDep, origin: OriginDep
 ) -> None:
     """Idempotent: revoking a revoked key is also a 204."""
     api_keys.revoke(session=session, user=user, key_id=key_id, origin=origin)

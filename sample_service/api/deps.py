@@ -97,6 +97,7 @@ def get_current_user(request: Request, claims: ClaimsDep, session: SessionDep) -
     if isinstance(claims, str):
         owner = api_keys.authenticate(session=session, credential=claims, method=request.method)
         request.state.user_id = owner.id
+        request.state.by_api_key = True
         return owner
     user = session.get(User, claims.user_id)
     if user is None or not user.is_active:
@@ -105,6 +106,19 @@ def get_current_user(request: Request, claims: ClaimsDep, session: SessionDep) -
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_signed_in_user(request: Request, user: CurrentUser) -> User:
+    """A user who signed in with a password, not a machine client holding an API key.
+
+    Keys and MFA are managed only this way, so a leaked key cannot mint more keys.
+    """
+    if getattr(request.state, "by_api_key", False):
+        raise Forbidden("API keys cannot manage API keys or MFA; sign in with a password")
+    return user
+
+
+SignedInUser = Annotated[User, Depends(get_signed_in_user)]
 
 
 def require_role(*roles: str) -> object:

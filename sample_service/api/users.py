@@ -15,6 +15,7 @@ from sample_service.api.deps import (
     OriginDep,
     SessionDep,
     SettingsDep,
+    SignedInUser,
     StaffUser,
     path_id,
 )
@@ -95,10 +96,10 @@ def update_current_user(
     "/me/mfa",
     response_model=MfaEnrolment,
     summary="Start TOTP enrolment: a new secret for an authenticator app",
-    responses=problem_responses(401, 409, 429),
+    responses=problem_responses(401, 403, 409, 429),
 )
 def begin_mfa(
-    user: CurrentUser,
+    user: SignedInUser,
     session: SessionDep,
     settings: SettingsDep,
     cipher: CipherDep,
@@ -116,10 +117,10 @@ def begin_mfa(
     "/me/mfa/confirm",
     response_model=RecoveryCodes,
     summary="Confirm enrolment with a first code; returns recovery codes once",
-    responses=problem_responses(401, 409, 422, 429),
+    responses=problem_responses(401, 403, 409, 422, 429),
 )
 def confirm_mfa(
-    user: CurrentUser,
+    user: SignedInUser,
     body: MfaCode,
     session: SessionDep,
     cipher: CipherDep,
@@ -138,10 +139,10 @@ def confirm_mfa(
     "/me/mfa/disable",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Turn MFA off with a current or recovery code",
-    responses=problem_responses(401, 409, 422, 429),
+    responses=problem_responses(401, 403, 409, 422, 429),
 )
 def disable_mfa(
-    user: CurrentUser, body: MfaCode, session: SessionDep, cipher: CipherDep, origin: OriginDep
+    user: SignedInUser, body: MfaCode, session: SessionDep, cipher: CipherDep, origin: OriginDep
 ) -> None:
     """A stolen access token alone cannot turn the second factor off."""
     mfa.disable(session=session, user=user, code=body.code, cipher=cipher, origin=origin)

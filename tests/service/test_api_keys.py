@@ -113,3 +113,10 @@ def test_keys_have_their_own_rate_limit_bucket(
     limited = client.get("/v1/users/me", headers={"X-API-Key": key})
     assert limited.headers["ratelimit-limit"] == "2"
     assert client.get("/v1/users/me", headers=owner).status_code == 200  # the user's own bucket
+
+
+def test_a_key_cannot_manage_keys_or_mfa(client: TestClient, owner: dict[str, str]) -> None:
+    write = {"X-API-Key": _key(client, owner, "write")["key"]}
+    new_key = {"json": {"name": "more", "scope": "write"}, "headers": write}
+    assert_problem(client.post("/v1/api-keys", **new_key), 403)
+    assert_problem(client.post("/v1/users/me/mfa", headers=write), 403)
