@@ -8,20 +8,23 @@ the current key are skipped).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from sample_service.encryption import VERSION, FieldCipher, UndecryptableField
 from sample_service.models import User
 from sample_service.services import audit
+from sample_service.services.mfa import secret_context
 from sample_service.services.transactions import start_write
+from sample_service.services.users import phone_context
 
 # Every encrypted column and the context its values are bound to.
-ENCRYPTED = (
-    (User.phone_encrypted, "users.phone"),
-    (User.totp_secret_encrypted, "users.totp_secret"),
+ENCRYPTED: tuple[tuple[InstrumentedAttribute[str | None], Callable[[int], str]], ...] = (
+    (User.phone_encrypted, phone_context),
+    (User.totp_secret_encrypted, secret_context),
 )
 
 
@@ -35,8 +38,9 @@ class Rotation:
     unreadable: int
 
 
-def _stale(column: InstrumentedAttribute[str | None], cipher: FieldCipher) -> object:
-    return column.is_not(None) & ~column.startswith(f"{VERSION}:{cipher.current}:")
+def _stale(column: InstrumentedAttribute[str | None], cipher: FieldCipher) -> ColumnElement[bool]:
+    """Values present and sealed under another key than the current one."""
+    return and_(column.is_not(None), ~column.startswith(f"{VERSION}:{cipher.current}:"))
 
 
 def reencrypt(
@@ -50,7 +54,7 @@ def reencrypt(
     """Re-seal every value not under ``cipher.current``; one commit per batch."""
     rewritten = batches = unreadable = 0
     last_id = 0
-    stale = or_(*(_stale(column, cipher) for column, _ in ENCRYPTED))  # type: ignore[arg-type]
+    stale = or_(*(_stale(column, cipher) for column, _ in ENCRYPTED))
     while True:
         start_write(session)
         query = select(User).where(stale, User.id > last_id).order_by(User.id).limit(batch_size)
@@ -63,7 +67,7 @@ def reencrypt(
                 stored = getattr(user, column.key)
                 if stored is None or cipher.is_current(stored):
                     continue
-                bound = f"{context}:{user.id}"
+                bound = context(user.id)
                 try:
                     plain = cipher.decrypt(stored, context=bound)
                 except UndecryptableField:  # its key was dropped too early: left, and counted

@@ -37,7 +37,8 @@ class Enrolment:
     uri: str
 
 
-def _context(user_id: int) -> str:
+def secret_context(user_id: int) -> str:
+    """What a TOTP secret's ciphertext is bound to: it opens on this row and column only."""
     return f"users.totp_secret:{user_id}"
 
 
@@ -55,7 +56,7 @@ def begin_enrolment(*, session: Session, user: User, cipher: FieldCipher, issuer
     if user.totp_enabled_at is not None:
         raise Conflict("MFA is already on; turn it off with a code first")
     secret = pyotp.random_base32()
-    user.totp_secret_encrypted = cipher.encrypt(secret, context=_context(user.id))
+    user.totp_secret_encrypted = cipher.encrypt(secret, context=secret_context(user.id))
     user.totp_last_step = None
     session.commit()
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=issuer)
@@ -68,7 +69,7 @@ def _claim_step(
     """True when ``code`` is valid for a step after the last one used, which it then spends."""
     if user.totp_secret_encrypted is None or not (code.isdigit() and len(code) == 6):
         return False
-    totp = pyotp.TOTP(cipher.decrypt(user.totp_secret_encrypted, context=_context(user.id)))
+    totp = pyotp.TOTP(cipher.decrypt(user.totp_secret_encrypted, context=secret_context(user.id)))
     current = totp.timecode(now)
     for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1):
         if secrets.compare_digest(totp.generate_otp(step), code):
