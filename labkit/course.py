@@ -20,7 +20,7 @@ _MODULES = (
     ("04", "rest_in_practice", "REST in practice", "status codes, offset vs cursor pagination over depth, ETag/304, If-Match/412"),
     ("05", "orm_and_n_plus_one", "ORM and N+1", "queries per request, lazy vs eager loading, latency as N grows"),
     ("06", "transactions_and_idempotency", "Transactions and idempotency", "a lost update, isolation levels, an oversell race, idempotency keys"),
-    ("07", "auth_and_security", "Auth and security", "hashing, JWT, refresh rotation, RBAC, a BOLA exploit and its fix, injection"),
+    ("07", "auth_and_security", "Auth and security", "hashing cost, JWT forgeries, MFA, API keys, RBAC and ABAC, BOLA and injection exploited and fixed, sign-in timing, the OWASP API Top 10, the audit trail"),
     ("08", "caching_and_rate_limits", "Caching and rate limits", "cache-aside hit ratio and latency, token buckets, limits across workers"),
     ("09", "load_testing", "Load testing", "Locust runs, P50/P95/P99 over time, the knee, an SLO verdict, the journal"),
     ("10", "observability", "Observability", "JSON logs with request ids, metrics histograms, readiness during an outage"),

@@ -15,6 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sample_service.schemas.lab import LabSwitches
 
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+# Base64 of 32 bytes, published like DEV_SECRET: fine for a laptop, refused in production.
+DEV_FIELD_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZSEhISE="
 
 
 class Settings(BaseSettings, LabSwitches):
@@ -38,6 +40,14 @@ class Settings(BaseSettings, LabSwitches):
     jwt_algorithm: str = "HS256"
     access_token_ttl_seconds: int = 300
     refresh_token_ttl_seconds: int = 7 * 24 * 3600
+    mfa_issuer: str = "Shop"
+    # API keys: a rotated key keeps working this long, so clients can switch without an outage.
+    api_key_overlap_seconds: Annotated[int, Field(ge=0)] = 3600
+
+    # Field encryption at rest: key id -> base64 of 32 bytes; new values use field_key_id,
+    # every listed key still decrypts (rotation adds a key, re-encrypts, then drops the old).
+    field_keys: dict[str, str] = {"dev": DEV_FIELD_KEY}
+    field_key_id: str = "dev"
 
     # HTTP edge.
     cors_origins: list[str] = []
@@ -54,6 +64,8 @@ class Settings(BaseSettings, LabSwitches):
     rate_limit_refill_per_second: float = 20.0
     auth_rate_limit_capacity: int = 10
     auth_rate_limit_refill_per_second: float = 0.5
+    api_key_rate_limit_capacity: int = 600
+    api_key_rate_limit_refill_per_second: float = 100.0
 
     # Cache-aside for product reads.
     cache_ttl_seconds: Annotated[int, Field(ge=0)] = 60  # 0 turns the cache off
@@ -67,6 +79,17 @@ class Settings(BaseSettings, LabSwitches):
         """A production service with the published development secret is forgeable."""
         if self.environment == "production" and self.jwt_secret == DEV_SECRET:
             msg = "SHOP_JWT_SECRET is the development default; set a secret of your own"
+            raise ValueError(msg)
+        return self
+
+    @model_validator(mode="after")
+    def _refuse_dev_field_key_in_production(self) -> Settings:
+        """A published key encrypts nothing; the current key must be known."""
+        if self.field_key_id not in self.field_keys:
+            msg = f"SHOP_FIELD_KEY_ID {self.field_key_id!r} is not in SHOP_FIELD_KEYS"
+            raise ValueError(msg)
+        if self.environment == "production" and DEV_FIELD_KEY in self.field_keys.values():
+            msg = "SHOP_FIELD_KEYS holds the development key; generate keys of your own"
             raise ValueError(msg)
         return self
 

@@ -43,6 +43,12 @@ class Unauthorized(ServiceError):
         super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extra)
 
 
+class MfaRequired(Unauthorized):
+    """The password was right, but this account also needs its one-time code."""
+
+    slug, title = "mfa-required", "Second factor required"
+
+
 class Forbidden(ServiceError):
     """Authenticated, but the role does not allow this."""
 

@@ -21,6 +21,8 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from sample_service import labswitches
 from sample_service.api import (
+    admin,
+    api_keys,
     auth,
     categories,
     health,
@@ -136,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Products first: routes are matched in order and its item read is the hot path.
     for module in (products, health, metrics_api, categories, reports):
         app.include_router(module.router)
-    for module in (auth, users, orders, orders_v2, idempotency, reviews, lab):
+    for module in (auth, users, orders, orders_v2, idempotency, reviews, lab, api_keys, admin):
         app.include_router(module.router)
 
     # Added innermost first: the request-context middleware must wrap everything.

@@ -39,6 +39,7 @@ NAMING_CONVENTION = {
 }
 
 ROLES = ("customer", "staff", "admin")
+API_KEY_SCOPES = ("read", "write")
 ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
@@ -75,6 +76,12 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), default="customer", server_default="customer")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[dt.datetime] = _now_column()
+    # Personal and secret fields hold AES-256-GCM ciphertext (``encryption.py``), never plaintext.
+    phone_encrypted: Mapped[str | None] = mapped_column(String(400))
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(String(400))
+    totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The last TOTP time step accepted: a code is single use within its window.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     orders: Mapped[list[Order]] = relationship(back_populates="user")
     reviews: Mapped[list[Review]] = relationship(back_populates="user")
@@ -234,8 +241,43 @@ class RefreshToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class RecoveryCode(Base):
+    """A single-use MFA recovery code, stored as a SHA-256 digest (the code is random)."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ApiKey(Base):
+    """A machine client's key: shown once, stored as a digest, found by its visible prefix.
+
+    ``expires_at`` is set when the key is rotated (the overlap window) and
+    ``revoked_at`` when it is revoked; either ends it.
+    """
+
+    __tablename__ = "api_keys"
+    __table_args__ = (CheckConstraint(f"scope IN {API_KEY_SCOPES!r}", name="scope_known"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(80))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = _now_column()
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<ApiKey id={self.id!r} prefix={self.prefix!r} scope={self.scope!r}>"
+
+
 class AuditLog(Base):
-    """Who changed what, when, under which request id."""
+    """Who did what, when, from where, under which request id; rows are only ever added."""
 
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
@@ -248,6 +290,7 @@ class AuditLog(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = _now_column()
+    ip: Mapped[str | None] = mapped_column(String(45))
 
 
 metadata = Base.metadata

@@ -3,7 +3,8 @@
 A bucket holds up to ``capacity`` tokens and refills at ``refill_per_second``;
 each request takes one. Buckets are per user when the request carries a valid
 access token and per client IP otherwise; ``/v1/auth/token`` has its own,
-stricter bucket because password guessing is what limits exist to stop.
+stricter bucket because password guessing is what limits exist to stop. API keys
+(machine clients) get a bucket per key, with a rule of their own.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from prometheus_client import Counter
 
 from sample_service.api.problems import send_problem
 from sample_service.security import InvalidToken, decode_access_token
+from sample_service.services.api_keys import prefix_of
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -145,13 +147,38 @@ class RedisBuckets:
         return decide(float(tokens), bool(allowed), rule)
 
 
+def api_key_prefix(scope: Scope) -> str | None:
+    """The prefix of an API key sent as ``X-API-Key`` or ``Bearer sk_…``, if any.
+
+    Not verified here (that needs the database): an invented prefix gets a bucket
+    of its own, and the route then refuses the key.
+    """
+    for name, value in scope["headers"]:
+        if name == b"x-api-key":
+            return prefix_of(value.decode("latin-1"))
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            prefix = prefix_of(value[7:].decode("latin-1"))
+            if prefix is not None:
+                return prefix
+    return None
+
+
 class RateLimiter:
     """Picks the bucket and rule for a request."""
 
-    def __init__(self, buckets: Buckets, *, default: Rule, auth: Rule, secret: str) -> None:
+    def __init__(
+        self,
+        buckets: Buckets,
+        *,
+        default: Rule,
+        auth: Rule,
+        secret: str,
+        api_key: Rule | None = None,
+    ) -> None:
         self.buckets = buckets
         self.default = default
         self.auth = auth
+        self.api_key = api_key or default
         self._secret = secret
 
     @classmethod
@@ -167,6 +194,9 @@ class RateLimiter:
                 settings.auth_rate_limit_capacity, settings.auth_rate_limit_refill_per_second
             ),
             secret=settings.jwt_secret,
+            api_key=Rule(
+                settings.api_key_rate_limit_capacity, settings.api_key_rate_limit_refill_per_second
+            ),
         )
 
     def identify(self, scope: Scope) -> str:
@@ -187,6 +217,8 @@ class RateLimiter:
             client = scope.get("client")
             name, rule = "auth", self.auth
             key = f"auth:ip:{client[0] if client else 'unknown'}"
+        elif (prefix := api_key_prefix(scope)) is not None:
+            name, rule, key = "api_key", self.api_key, f"key:{prefix}"
         else:
             name, rule = "default", self.default
             key = self.identify(scope)

@@ -48,7 +48,7 @@ EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 SECONDS_PER_YEAR = 365 * 86_400
 LOAD_ORDER = (
     "categories", "users", "products", "orders", "order_items",
-    "reviews", "idempotency_keys", "refresh_tokens", "audit_log",
+    "reviews", "idempotency_keys", "refresh_tokens", "audit_log", "api_keys", "recovery_codes",
 )  # fmt: skip
 
 
@@ -239,6 +239,29 @@ def generate(scale: int, random_seed: int, password_hash: str) -> dict[str, pd.D
             "entity_id": product_ids.astype(str),
             "detail": "{}",
             "created_at": product_created,
+        }
+    )
+    # Security: one revoked API key and one spent recovery code per user; their digests
+    # match no key or code anyone holds.
+    padded = np.char.zfill(user_ids.astype(str), 60)
+    tables["api_keys"] = pd.DataFrame(
+        {
+            "id": user_ids,
+            "user_id": user_ids,
+            "name": "seed",
+            "prefix": np.char.add("seed", np.char.zfill(user_ids.astype(str), 8)),
+            "key_hash": np.char.add("seed", padded),
+            "scope": "read",
+            "created_at": issued,
+            "revoked_at": issued + 86_400,
+        }
+    )
+    tables["recovery_codes"] = pd.DataFrame(
+        {
+            "id": user_ids,
+            "user_id": user_ids,
+            "code_hash": np.char.add("seed", padded),
+            "used_at": issued + 600,
         }
     )
     return tables

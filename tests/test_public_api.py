@@ -35,6 +35,7 @@ PUBLIC_NAMES = {
     "load",
     "request_queries",
     "rest",
+    "security",
     "seed",
     "sequence_diagram",
     "suggest_indexes",

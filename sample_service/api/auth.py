@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Response, status
 
-from sample_service.api.deps import SessionDep, SettingsDep
+from sample_service.api.deps import OriginDep, SessionDep, SettingsDep
 from sample_service.api.problems import problem_responses
 from sample_service.errors import BadRequest
 from sample_service.schemas.auth import LogoutRequest, TokenPair
@@ -32,13 +32,26 @@ def issue_token(
     username: Annotated[str | None, Form(max_length=254, description="The email")] = None,
     password: Annotated[str | None, Form(max_length=128)] = None,
     refresh_token: Annotated[str | None, Form(max_length=200)] = None,
+    otp: Annotated[
+        str | None, Form(max_length=16, description="TOTP or recovery code, once MFA is on")
+    ] = None,
+    *,
+    origin: OriginDep,
 ) -> TokenPair:
-    """`password` grant checks the email and password; `refresh_token` rotates the token."""
+    """`password` grant checks the email and password (and `otp` once MFA is on);
+    `refresh_token` rotates the token."""
     response.headers.update(NO_STORE)
     if grant_type == "password":
         if not username or not password:
             raise BadRequest("grant_type=password needs username and password")
-        return auth.login(session=session, email=username, password=password, settings=settings)
+        return auth.login(
+            session=session,
+            email=username,
+            password=password,
+            settings=settings,
+            otp=otp,
+            origin=origin,
+        )
     if not refresh_token:
         raise BadRequest("grant_type=refresh_token needs refresh_token")
     return auth.refresh(session=session, refresh_token=refresh_token, settings=settings)

@@ -10,18 +10,22 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from sample_service.cache import Cache
 from sample_service.config import Settings
 from sample_service.db import Database, session_scope
-from sample_service.errors import Forbidden, Unauthorized
+from sample_service.encryption import FieldCipher, cipher_from_settings
+from sample_service.errors import BadRequest, Forbidden, Unauthorized
 from sample_service.models import MAX_ID, Product, User
 from sample_service.security import AccessClaims, InvalidToken, decode_access_token
-from sample_service.services import catalog
+from sample_service.services import api_keys, audit, catalog
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
+# Credentials in a URL end up in access logs, proxies and browser history: refused there.
+QUERY_CREDENTIALS = frozenset({"api_key", "apikey", "key", "access_token", "token"})
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -60,23 +64,41 @@ async def get_claims(
     request: Request,
     settings: SettingsDep,
     token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> AccessClaims:
-    """The verified claims of the bearer token; 401 when missing, expired or forged."""
-    if token is None:
+    key: Annotated[str | None, Depends(api_key_scheme)],
+) -> AccessClaims | str:
+    """The verified claims of the bearer token, or an API key for ``get_current_user`` to check.
+
+    401 when missing, expired or forged; 400 when a credential rides in the query string.
+    """
+    named = sorted(QUERY_CREDENTIALS.intersection(request.query_params))
+    if named:
+        raise BadRequest(
+            f"credentials are refused in the query string ({named[0]}): URLs are logged; "
+            "send an Authorization or X-API-Key header"
+        )
+    credential = key or token
+    if credential is None:
         raise Unauthorized("no bearer token; get one from POST /v1/auth/token")
+    if api_keys.is_api_key(credential):
+        return credential
     try:
-        claims = decode_access_token(token, secret=settings.jwt_secret)
+        claims = decode_access_token(credential, secret=settings.jwt_secret)
     except InvalidToken as exc:
         raise Unauthorized(f"the access token is not valid: {exc}") from None
     request.state.user_id = claims.user_id  # for the access log
     return claims
 
 
-ClaimsDep = Annotated[AccessClaims, Depends(get_claims)]
+ClaimsDep = Annotated[AccessClaims | str, Depends(get_claims)]
 
 
-def get_current_user(claims: ClaimsDep, session: SessionDep) -> User:
-    """The signed-in user; 401 when the account is gone or disabled since the token was issued."""
+def get_current_user(request: Request, claims: ClaimsDep, session: SessionDep) -> User:
+    """The signed-in user (or an API key's); 401 when the account is gone or disabled."""
+    if isinstance(claims, str):
+        owner = api_keys.authenticate(session=session, credential=claims, method=request.method)
+        request.state.user_id = owner.id
+        request.state.by_api_key = True
+        return owner
     user = session.get(User, claims.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("the account behind this token no longer exists or is disabled")
@@ -84,6 +106,19 @@ def get_current_user(claims: ClaimsDep, session: SessionDep) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_signed_in_user(request: Request, user: CurrentUser) -> User:
+    """A user who signed in with a password, not a machine client holding an API key.
+
+    Keys and MFA are managed only this way, so a leaked key cannot mint more keys.
+    """
+    if getattr(request.state, "by_api_key", False):
+        raise Forbidden("API keys cannot manage API keys or MFA; sign in with a password")
+    return user
+
+
+SignedInUser = Annotated[User, Depends(get_signed_in_user)]
 
 
 def require_role(*roles: str) -> object:
@@ -99,6 +134,24 @@ def require_role(*roles: str) -> object:
 
 StaffUser = Annotated[User, require_role("staff", "admin")]
 AdminUser = Annotated[User, require_role("admin")]
+
+
+def get_origin(request: Request) -> audit.Origin:
+    """The request id and client address the audit trail records."""
+    client = request.client
+    return audit.Origin(
+        request_id=request.scope.get("state", {}).get("request_id"),
+        ip=client.host if client else None,
+    )
+
+
+def get_cipher(settings: SettingsDep) -> FieldCipher:
+    """The field cipher for the configured keys."""
+    return cipher_from_settings(settings)
+
+
+OriginDep = Annotated[audit.Origin, Depends(get_origin)]
+CipherDep = Annotated[FieldCipher, Depends(get_cipher)]
 
 
 def path_id(what: str, example: int) -> Any:

@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 
 from sample_service import labswitches
-from sample_service.api.deps import AdminUser, SettingsDep
+from sample_service.api.deps import AdminUser, OriginDep, SessionDep, SettingsDep
 from sample_service.api.problems import problem_responses
 from sample_service.errors import Forbidden
 from sample_service.models import User
 from sample_service.schemas.lab import LabSwitches, LabSwitchesUpdate
+from sample_service.services import audit
 
 router = APIRouter(prefix="/lab", tags=["lab"])
 
@@ -48,7 +49,21 @@ def read_switches(settings: SettingsDep, _admin: LabAdmin) -> LabSwitches:
     responses=problem_responses(401, 403, 422, 429),
 )
 def update_switches(
-    body: LabSwitchesUpdate, settings: SettingsDep, _admin: LabAdmin
+    body: LabSwitchesUpdate,
+    settings: SettingsDep,
+    admin: LabAdmin,
+    session: SessionDep,
+    origin: OriginDep,
 ) -> LabSwitches:
-    """Only the switches named change; the next request sees them."""
-    return labswitches.apply(settings, body)
+    """Only the switches named change; the next request sees them. Audited."""
+    switches = labswitches.apply(settings, body)
+    audit.record_now(
+        session=session,
+        action="lab.switches_changed",
+        actor_id=admin.id,
+        entity="lab",
+        entity_id="switches",
+        origin=origin,
+        detail=body.model_dump(exclude_unset=True),
+    )
+    return switches

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from sample_service.api.deprecation import DEPRECATED_HEADERS, deprecate
-from sample_service.api.deps import CacheDep, CurrentUser, SessionDep, SettingsDep, path_id
+from sample_service.api.deps import (
+    CacheDep,
+    CurrentUser,
+    OriginDep,
+    SessionDep,
+    SettingsDep,
+    path_id,
+)
 from sample_service.api.problems import problem_responses
 from sample_service.cache import Cache, product_key
 from sample_service.errors import PreconditionRequired
@@ -24,7 +31,7 @@ from sample_service.schemas.orders import (
     OrderPage,
     OrderRead,
 )
-from sample_service.services import orders
+from sample_service.services import audit, orders
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
@@ -171,14 +178,18 @@ def read_order_items(order_id: OrderId, session: SessionDep, user: CurrentUser) 
     responses=problem_responses(401, 404, 409, 422, 429),
 )
 def cancel_order(
-    order_id: OrderId, session: SessionDep, user: CurrentUser, cache: CacheDep
+    order_id: OrderId, session: SessionDep, user: CurrentUser, cache: CacheDep, origin: OriginDep
 ) -> Order:
     """Only placed or paid orders can be cancelled (409 otherwise); follow the `cancel` link."""
-    return cancel_and_invalidate(session=session, order_id=order_id, user=user, cache=cache)
+    return cancel_and_invalidate(
+        session=session, order_id=order_id, user=user, cache=cache, origin=origin
+    )
 
 
-def cancel_and_invalidate(*, session: Session, order_id: int, user: User, cache: Cache) -> Order:
+def cancel_and_invalidate(
+    *, session: Session, order_id: int, user: User, cache: Cache, origin: audit.Origin
+) -> Order:
     """Cancel, then drop the cached products whose stock came back (v1 and v2 both do this)."""
-    order = orders.cancel_order(session=session, order_id=order_id, user=user)
+    order = orders.cancel_order(session=session, order_id=order_id, user=user, origin=origin)
     cache.invalidate_from_thread(*(product_key(item.product_id) for item in order.items))
     return order

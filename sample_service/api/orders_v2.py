@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from sample_service.api.deps import CacheDep, CurrentUser, SessionDep, SettingsDep
+from sample_service.api.deps import CacheDep, CurrentUser, OriginDep, SessionDep, SettingsDep
 from sample_service.api.orders import OrderId, cancel_and_invalidate, page_links
 from sample_service.api.problems import problem_responses
 from sample_service.pagination import next_link
@@ -69,8 +69,10 @@ def read_order_v2(
     responses=problem_responses(401, 404, 409, 422, 429),
 )
 def cancel_order_v2(
-    order_id: OrderId, session: SessionDep, user: CurrentUser, cache: CacheDep
+    order_id: OrderId, session: SessionDep, user: CurrentUser, cache: CacheDep, origin: OriginDep
 ) -> OrderReadV2:
     """v1's `/cancel` verb became a cancellation resource; follow the `cancel` link."""
-    order = cancel_and_invalidate(session=session, order_id=order_id, user=user, cache=cache)
+    order = cancel_and_invalidate(
+        session=session, order_id=order_id, user=user, cache=cache, origin=origin
+    )
     return OrderReadV2.of(OrderRead.model_validate(order))

@@ -11,7 +11,7 @@ from sample_service.api.problems import created_responses, problem_responses
 from sample_service.cache import product_key
 from sample_service.models import Review
 from sample_service.pagination import next_link
-from sample_service.schemas.reviews import ReviewCreate, ReviewPage, ReviewRead
+from sample_service.schemas.reviews import ReviewCreate, ReviewPage, ReviewRead, ReviewUpdate
 from sample_service.services import reviews
 
 router = APIRouter(prefix="/v1", tags=["reviews"])
@@ -75,6 +75,23 @@ def list_reviews(
 def read_review(review_id: ReviewId, session: SessionDep) -> Review:
     """Reviews are public."""
     return reviews.get_review(session=session, review_id=review_id)
+
+
+@router.patch(
+    "/reviews/{review_id}",
+    response_model=ReviewRead,
+    summary="Correct your review (its author, within 24 hours)",
+    responses=problem_responses(401, 403, 404, 422, 429),
+)
+def update_review(
+    review_id: ReviewId, body: ReviewUpdate, session: SessionDep, user: CurrentUser, cache: CacheDep
+) -> Review:
+    """An attribute rule, not a role: staff cannot edit a customer's words either (403)."""
+    review = reviews.update_review(
+        session=session, review_id=review_id, user=user, rating=body.rating, body=body.body
+    )
+    cache.invalidate_from_thread(product_key(review.product_id))
+    return review
 
 
 @router.delete(

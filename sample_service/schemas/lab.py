@@ -30,6 +30,12 @@ class LabSwitches(BaseModel):
     injectable_search: bool = Field(
         default=False, description="Product search builds SQL from strings."
     )
+    mass_assignment: bool = Field(
+        default=False, description="Registration and profile updates accept `role`."
+    )
+    sign_in_timing_leak: bool = Field(
+        default=False, description="Sign-in skips the dummy hash for unknown emails."
+    )
     cache_off: bool = Field(default=False, description="Product reads bypass the cache.")
     no_row_lock: bool = Field(
         default=False,

@@ -19,6 +19,17 @@ class ReviewCreate(BaseModel):
     body: str = Field("", max_length=2000)
 
 
+class ReviewUpdate(BaseModel):
+    """A correction by the author within a day: only the fields sent change."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"rating": 4, "body": "Quiet enough."}]}
+    )
+
+    rating: int | None = Field(default=None, ge=1, le=5)
+    body: str | None = Field(default=None, max_length=2000)
+
+
 class ReviewRead(BaseModel):
     """A review as anyone sees it."""
 

@@ -16,7 +16,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from sample_service.config import Settings
-from sample_service.errors import Unauthorized
+from sample_service.encryption import cipher_from_settings
+from sample_service.errors import MfaRequired, Unauthorized
 from sample_service.models import RefreshToken, User
 from sample_service.schemas.auth import TokenPair
 from sample_service.security import (
@@ -27,6 +28,7 @@ from sample_service.security import (
     token_digest,
     verify_password,
 )
+from sample_service.services import audit, mfa
 from sample_service.services.transactions import start_write
 from sample_service.services.users import find_by_email
 
@@ -65,17 +67,67 @@ def _issue(*, session: Session, user: User, family_id: str, settings: Settings) 
     )
 
 
-def login(*, session: Session, email: str, password: str, settings: Settings) -> TokenPair:
-    """Check the password and start a new token family; 401 with one message for any failure.
+def _refuse(
+    session: Session, *, email: str, user: User | None, origin: audit.Origin, reason: str
+) -> None:
+    """Record a failed sign-in (committed: the refusal must not roll it back)."""
+    audit.record(
+        session=session,
+        action="login.failed",
+        actor_id=user.id if user else None,
+        entity="user",
+        entity_id=user.id if user else "unknown",
+        origin=origin,
+        detail={"email": email, "reason": reason},
+    )
+    session.commit()
+
+
+def login(
+    *,
+    session: Session,
+    email: str,
+    password: str,
+    settings: Settings,
+    otp: str | None = None,
+    origin: audit.Origin = audit.NO_ORIGIN,
+) -> TokenPair:
+    """Check the password (and the one-time code once MFA is on), then start a token family.
 
     The same message whether the email or the password is wrong, so the
-    endpoint does not confirm which accounts exist.
+    endpoint does not confirm which accounts exist. With the ``sign_in_timing_leak``
+    lesson switch an unknown email skips the hash, and response time tells.
     """
     user = find_by_email(session=session, email=email)
-    ok = verify_password(password, user.password_hash if user else None)
-    if user is None or not ok or not user.is_active:
-        raise Unauthorized("email or password is wrong")
+    if user is None and settings.sign_in_timing_leak:
+        ok = False
+    else:
+        ok = verify_password(password, user.password_hash if user else None)
     start_write(session)
+    if user is None or not ok or not user.is_active:
+        _refuse(session, email=email, user=user, origin=origin, reason="password")
+        raise Unauthorized("email or password is wrong")
+    method = "none"
+    if user.totp_enabled_at is not None:
+        if not otp:
+            _refuse(session, email=email, user=user, origin=origin, reason="mfa_missing")
+            raise MfaRequired("this account has MFA on; send its 6-digit code as `otp`")
+        spent = mfa.verify_second_factor(
+            session=session, user=user, code=otp, cipher=cipher_from_settings(settings)
+        )
+        if spent is None:
+            _refuse(session, email=email, user=user, origin=origin, reason="mfa_wrong")
+            raise Unauthorized("the one-time code is wrong, expired or already used")
+        method = spent
+    audit.record(
+        session=session,
+        action="login.succeeded",
+        actor_id=user.id,
+        entity="user",
+        entity_id=user.id,
+        origin=origin,
+        detail={"second_factor": method},
+    )
     pair = _issue(session=session, user=user, family_id=new_family_id(), settings=settings)
     session.commit()
     return pair

@@ -21,6 +21,7 @@ from sample_service.models import IdempotencyKey, Order, OrderItem, Product, Use
 from sample_service.pagination import Cursor, after
 from sample_service.schemas.catalog import as_utc
 from sample_service.schemas.orders import CANCELLABLE, OrderCreate, OrderRead
+from sample_service.services import audit
 from sample_service.services.transactions import start_write
 from sample_service.services.users import STAFF_ROLES
 
@@ -253,7 +254,9 @@ def get_order(
     return order
 
 
-def cancel_order(*, session: Session, order_id: int, user: User) -> Order:
+def cancel_order(
+    *, session: Session, order_id: int, user: User, origin: audit.Origin = audit.NO_ORIGIN
+) -> Order:
     """Cancel a placed or paid order and put its items back in stock; 409 once shipped."""
     try:
         start_write(session)
@@ -268,6 +271,15 @@ def cancel_order(*, session: Session, order_id: int, user: User) -> Order:
                 product.stock += item.quantity
                 product.version += 1
                 product.updated_at = now
+        audit.record(
+            session=session,
+            action="order.cancelled",
+            actor_id=user.id,
+            entity="order",
+            entity_id=order.id,
+            origin=origin,
+            detail={"from": order.status, "total_cents": order.total_cents},
+        )
         order.status = "cancelled"
         order.updated_at = now
         session.commit()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sample_service.errors import NotFound
 from sample_service.models import Review, User
 from sample_service.pagination import Cursor, after
+from sample_service.policy import authorize, may_edit_review
 from sample_service.services.transactions import commit_or_conflict, start_write
 from sample_service.services.users import STAFF_ROLES
 
@@ -56,6 +59,27 @@ def get_review(*, session: Session, review_id: int) -> Review:
     review = session.get(Review, review_id)
     if review is None:
         raise NotFound(f"review {review_id} does not exist")
+    return review
+
+
+def update_review(
+    *,
+    session: Session,
+    review_id: int,
+    user: User,
+    rating: int | None = None,
+    body: str | None = None,
+    now: dt.datetime | None = None,
+) -> Review:
+    """Change a review: the ABAC rule decides (its author, within the edit window), else 403."""
+    start_write(session)
+    review = get_review(session=session, review_id=review_id)
+    authorize(may_edit_review(user=user, review=review, now=now or dt.datetime.now(dt.UTC)))
+    if rating is not None:
+        review.rating = rating
+    if body is not None:
+        review.body = body
+    session.commit()
     return review
 
 

@@ -8,7 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from sample_service.config import DEV_SECRET, Settings, get_settings
+from sample_service.config import DEV_FIELD_KEY, DEV_SECRET, Settings, get_settings
+from sample_service.encryption import new_key
 from sample_service.main import create_app
 
 
@@ -42,4 +43,17 @@ def test_factory_without_settings_uses_the_environment(
 def test_production_refuses_the_development_secret() -> None:
     with pytest.raises(ValidationError, match="SHOP_JWT_SECRET"):
         Settings(environment="production", jwt_secret=DEV_SECRET)
-    assert Settings(environment="production", jwt_secret="x" * 40).environment == "production"
+    own_keys = {"k1": new_key()}
+    production = Settings(environment="production", jwt_secret="x" * 40, field_keys=own_keys,
+                          field_key_id="k1")  # fmt: skip
+    assert production.environment == "production"
+
+
+def test_production_refuses_the_development_field_key() -> None:
+    with pytest.raises(ValidationError, match="SHOP_FIELD_KEYS"):
+        Settings(environment="production", jwt_secret="x" * 40, field_keys={"dev": DEV_FIELD_KEY})
+
+
+def test_current_field_key_must_be_configured() -> None:
+    with pytest.raises(ValidationError, match="SHOP_FIELD_KEY_ID"):
+        Settings(field_keys={"k1": new_key()}, field_key_id="k2")
