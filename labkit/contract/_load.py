@@ -1,14 +1,16 @@
-"""Load an OpenAPI 3.0/3.1 document from a file, text, dict, URL or app into a checked `Spec`."""
+"""Load an OpenAPI 3.x document from a file, text, dict, URL or app into a checked `Spec`."""
 
 from __future__ import annotations
 
 import copy
 import json
+import pickle
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -81,6 +83,8 @@ class Spec:
         self.doc = doc
         self.origin = origin
         self._targets: dict[str, Any] = {}
+        # What schema readers computed per node (`_schemas`): shared references are read once.
+        self.memo: dict[tuple[str, int], Any] = {}
         check_structure(doc)
         self._check_refs()
         self._resolved: dict[str, Any] | None = None
@@ -126,7 +130,8 @@ class Spec:
         if pointer in self._targets:
             return self._targets[pointer]
         node: Any = self.doc
-        for token in pointer.lstrip("#").split("/")[1:]:
+        # A `$ref` fragment is percent-encoded first, then JSON-pointer escaped (RFC 6901 §6).
+        for token in unquote(pointer.lstrip("#")).split("/")[1:]:
             token = unescape(token)
             node = node[int(token)] if isinstance(node, list) else node[token]
         self._targets[pointer] = node
@@ -145,9 +150,13 @@ class Spec:
 
     @property
     def resolved(self) -> dict[str, Any]:
-        """The document with every `$ref` inlined; a recursive schema keeps its `$ref` where it recurs."""
+        """The document with every `$ref` inlined; a recursive schema keeps its `$ref` where it recurs.
+
+        Each target is inlined once and shared wherever it is referenced, so the result grows with
+        the document, not with the number of paths through it: treat it as read-only.
+        """
         if self._resolved is None:
-            self._resolved = _inline(self, copy.deepcopy(self.doc), ())
+            self._resolved = _inline(self, self.doc, (), {})
         return self._resolved
 
     def _check_refs(self) -> None:
@@ -197,17 +206,25 @@ def _refs(node: Any, where: str) -> Iterator[tuple[str, str]]:
             yield from _refs(v, f"{where}/{i}")
 
 
-def _inline(spec: Spec, node: Any, stack: tuple[str, ...]) -> Any:
+def _inline(spec: Spec, node: Any, stack: tuple[str, ...], done: dict[str, Any]) -> Any:
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str):
             if ref in stack:
-                return node
-            return _inline(spec, copy.deepcopy(spec.at(ref)), (*stack, ref))
-        return {k: _inline(spec, v, stack) for k, v in node.items()}
+                return dict(node)
+            if ref not in done:
+                done[ref] = _inline(spec, spec.at(ref), (*stack, ref), done)
+            return done[ref]
+        return {k: _inline(spec, v, stack, done) for k, v in node.items()}
     if isinstance(node, list):
-        return [_inline(spec, v, stack) for v in node]
+        return [_inline(spec, v, stack, done) for v in node]
     return node
+
+
+# libyaml's loader parses 3-5x faster than the pure-Python one; both are safe loaders.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Parsed files by (path, modification time, size): a notebook lints and diffs the same file often.
+_PARSED: dict[tuple[str, int, int], bytes] = {}
 
 
 def _parse_text(text: str, origin: str) -> Any:
@@ -221,7 +238,7 @@ def _parse_text(text: str, origin: str) -> Any:
                 where=f"{origin}:{e.lineno}:{e.colno}",
             ) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_YAML_LOADER)  # a safe loader, libyaml's when built
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f"{origin}:{mark.line + 1}:{mark.column + 1}" if mark else origin
@@ -232,22 +249,47 @@ def _parse_text(text: str, origin: str) -> Any:
 
 
 def _fetch(url: str) -> str:
+    """The document at `url` as given; a bare service root gets FastAPI's `/openapi.json`."""
     import httpx
 
-    if not url.endswith((".json", ".yaml", ".yml")):
+    if urlsplit(url).path in ("", "/"):
         url = url.rstrip("/") + "/openapi.json"
     try:
-        response = httpx.get(url, timeout=10.0)
-        response.raise_for_status()
+        response = httpx.get(url, timeout=10.0, follow_redirects=True)
     except httpx.HTTPError as e:
         raise SpecLoadError(
-            f"could not fetch {url} ({e}); is the service running? Start it with `lk.LiveService()`."
+            f"could not fetch {url} ({type(e).__name__}: {e}); is the service running? "
+            "Start it with `lk.LiveService()`."
         ) from None
+    if response.status_code >= 400:
+        raise SpecLoadError(
+            f"{url} answered {response.status_code} {response.reason_phrase}: the server runs but "
+            "serves no document there; check the URL's path (FastAPI serves /openapi.json)."
+        )
     return response.text
 
 
+def _read_file(path: Path) -> Any:
+    """Parse a file once per modification: later loads copy the cached parse (far faster)."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _PARSED:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise SpecLoadError(
+                f"{path} is not UTF-8 (byte {raw[e.start]:#04x} at offset {e.start}); "
+                "OpenAPI files are UTF-8: re-save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)."
+            ) from None
+        if len(_PARSED) >= 32:
+            del _PARSED[next(iter(_PARSED))]
+        _PARSED[key] = pickle.dumps(_parse_text(text, str(path)), protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.loads(_PARSED[key])  # bytes this module pickled itself
+
+
 def load(source: Any) -> Spec:
-    """Load an OpenAPI 3.0/3.1 document and check it, so every later step can trust its shape.
+    """Load an OpenAPI 3.0/3.1/3.2 document and check it, so every later step can trust its shape.
 
     `source` is a `Spec`, a dict, a YAML/JSON file path, YAML/JSON text, an http(s) URL (of the
     document or of a service serving `/openapi.json`), a running service with a `.url`, or a
@@ -274,7 +316,7 @@ def load(source: Any) -> Spec:
                 f"no OpenAPI file at {str(path)!r} (working directory {Path.cwd()}); "
                 "check the path, or pass a dict, a URL or YAML text."
             )
-        return Spec(_parse_text(path.read_text(encoding="utf-8"), str(path)), origin=str(path))
+        return Spec(_read_file(path), origin=str(path))
     raise SpecLoadError(
         f"cannot load an OpenAPI document from {type(source).__name__} {source!r}; "
         "pass a file path, a dict, a URL, YAML text, a LiveService or a FastAPI app."

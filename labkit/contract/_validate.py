@@ -90,9 +90,9 @@ def check_structure(doc: Any) -> None:
             "convert it to OpenAPI 3 (e.g. with swagger2openapi) first",
         )
     version = str(doc.get("openapi", ""))
-    if not version.startswith(("3.0", "3.1")):
+    if not version.startswith(("3.0", "3.1", "3.2")):
         raise _fail(
-            "/openapi", f"version {version or 'missing'!r}", "set `openapi: 3.1.0` or `3.0.3`"
+            "/openapi", f"version {version or 'missing'!r}", "set `openapi: 3.1.1` or `3.0.4`"
         )
     info = doc.get("info")
     if not isinstance(info, Mapping) or "title" not in info or "version" not in info:
