@@ -28,10 +28,11 @@ class Operation:
     method: str
     node: Mapping[str, Any]
     spec: Spec = field(repr=False, compare=False)
+    root: str = field(default="paths", repr=False)  # "webhooks" for a 3.1 webhook
 
     @property
     def pointer(self) -> str:
-        return f"/paths/{escape(self.path)}/{self.method}"
+        return f"/{self.root}/{escape(self.path)}/{self.method}"
 
     @property
     def key(self) -> str:
@@ -41,7 +42,7 @@ class Operation:
     def parameters(self) -> list[dict[str, Any]]:
         """Path-level and operation-level parameters, resolved; the operation's win on (name, in)."""
         merged: dict[tuple[str, str], dict[str, Any]] = {}
-        item = self.spec.deref(self.spec.doc["paths"][self.path])
+        item = self.spec.deref(self.spec.doc[self.root][self.path])
         for source in (item.get("parameters") or [], self.node.get("parameters") or []):
             for raw in source:
                 param = self.spec.deref(raw)
@@ -110,10 +111,19 @@ class Spec:
     @cached_property
     def operations(self) -> list[Operation]:
         """Every operation in document order (read once: treat a loaded document as read-only)."""
+        return self._operations("paths")
+
+    @cached_property
+    def webhooks(self) -> list[Operation]:
+        """Every operation under 3.1 `webhooks`: requests the API sends, keyed by webhook name."""
+        return self._operations("webhooks")
+
+    def _operations(self, root: str) -> list[Operation]:
         ops: list[Operation] = []
-        for path, item in (self.doc.get("paths") or {}).items():
+        for path, item in (self.doc.get(root) or {}).items():
             item = self.deref(item)
-            ops.extend(Operation(path, m, item[m], self) for m in METHODS if m in item)
+            if isinstance(item, Mapping):
+                ops.extend(Operation(path, m, item[m], self, root) for m in METHODS if m in item)
         return ops
 
     def operation(self, method: str, path: str) -> Operation:

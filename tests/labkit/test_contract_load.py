@@ -153,7 +153,10 @@ def test_broken_document_names_line_and_column(
         (_doc(paths=[]), "/paths"),
         (_doc(paths={"v1/things": {}}), "/paths/v1~1things"),
         (_doc(paths={"/v1/things": {"get": "list them"}}), "/paths/~1v1~1things/get"),
-        (_doc(paths={"/v1/things": {"get": {}}}), "/paths/~1v1~1things/get/responses"),
+        (
+            _doc(paths={"/v1/things": {"get": {"responses": []}}}),
+            "/paths/~1v1~1things/get/responses",
+        ),
         (
             _doc(paths={"/a": {"get": {"responses": {}, "parameters": [{"in": "query"}]}}}),
             "/paths/~1a/get/parameters/0",
