@@ -139,19 +139,57 @@ def _branch_key(raw: Any, index: int) -> str:
 
 
 class SchemaDiff:
-    """Walks two versions of a schema side by side, guarding recursive schemas, and emits changes."""
+    """Walks two versions of a schema side by side, guarding recursive schemas, and emits changes.
 
-    def __init__(self, old: Spec, new: Spec, emit: Emit) -> None:
-        self.old, self.new, self.emit = old, new, emit
+    A referenced schema is compared once per side of the wire: its changes are located in
+    `components` and replayed for every other operation that uses it, so a diff costs the size
+    of the documents, not operations times schemas.
+    """
+
+    def __init__(self, old: Spec, new: Spec) -> None:
+        self.old, self.new = old, new
+        self.out: Emit = lambda code, where, message: None
+        self.done: dict[tuple[int, int, str], list[tuple[str, str, str]]] = {}
+        self.recording: list[list[tuple[str, str, str]]] = []
+
+    def emit(self, code: str, where: str, message: str) -> None:
+        for record in self.recording:
+            record.append((code, where, message))
+        self.out(code, where, message)
 
     def compare(
         self, where: str, name: str, s: Any, t: Any, *, side: Side, seen: set[tuple[int, int]]
     ) -> None:
         """Compare `s` (old) with `t` (new) at `where`; `seen` stops at pairs already compared."""
+        ref = t.get("$ref") if isinstance(t, Mapping) else None
         s, t = self.old.schema(s), self.new.schema(t)
         if (id(s), id(t)) in seen:
             return
         seen.add((id(s), id(t)))
+        if not isinstance(ref, str):
+            self.walk(where, name, s, t, side, seen)
+            return
+        key = (id(s), id(t), side)
+        if key in self.done:
+            for change in self.done[key]:
+                self.emit(*change)
+            return
+        self.recording.append([])
+        target = self.new.deref({"$ref": ref})
+        at = ref.lstrip("#") if target is t else where
+        self.walk(at, ref.rsplit("/", 1)[-1] if target is t else name, s, t, side, seen)
+        self.done[key] = self.recording.pop()
+
+    def walk(
+        self,
+        where: str,
+        name: str,
+        s: Mapping[str, Any],
+        t: Mapping[str, Any],
+        side: Side,
+        seen: set[tuple[int, int]],
+    ) -> None:
+        """Compare every keyword of two dereferenced schemas."""
         self.types(where, name, s, t, side)
         self.enum(where, name, s, t, side)
         self.bounds(where, name, s, t, side)

@@ -218,6 +218,7 @@ class _Differ:
     def __init__(self, old: Spec, new: Spec) -> None:
         self.old, self.new = old, new
         self.changes: list[Change] = []
+        self.schemas = SchemaDiff(old, new)
 
     def add(self, code: str, op: Operation, location: str, message: str) -> None:
         self.changes.append(_change(code, op.key, location, message))
@@ -278,7 +279,8 @@ class _Differ:
         def emit(code: str, at: str, message: str) -> None:
             self.add(code, op, at, message)
 
-        SchemaDiff(self.old, self.new, emit).compare(where, name, s, t, side=side, seen=set())
+        self.schemas.out = emit
+        self.schemas.compare(where, name, s, t, side=side, seen=set())
 
     def parameters(self, a: Operation, b: Operation) -> None:
         olds = {_path_key(a, p): p for p in a.parameters}

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -75,6 +76,9 @@ class Operation:
             if str(p.get("name", "")).lower() == lowered and p.get("in") == where:
                 return p
         return None
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class Spec:
@@ -149,14 +153,15 @@ class Spec:
 
     def deref(self, node: Any) -> Any:
         """Follow `$ref` chains at the top of `node` (a cycle of refs is refused at load time)."""
-        while isinstance(node, Mapping) and isinstance(node.get("$ref"), str):
+        # `type(...) is dict` first: parsed documents are dicts, and ABC checks are slow in bulk.
+        while (type(node) is dict or isinstance(node, Mapping)) and type(node.get("$ref")) is str:
             node = self.at(node["$ref"])
         return node
 
     def schema(self, node: Any) -> Mapping[str, Any]:
         """A schema with its `$ref` followed; a boolean schema (3.1 `true`/`false`) reads as `{}`."""
         found = self.deref(node)
-        return found if isinstance(found, Mapping) else {}
+        return found if type(found) is dict or isinstance(found, Mapping) else _EMPTY
 
     @property
     def resolved(self) -> dict[str, Any]:

@@ -228,7 +228,7 @@ def test_change_is_classified(code: str) -> None:
     found = [c for c in report.changes if c.code == code]
     assert found, report.to_frame()
     assert found[0].level == CODES[code]
-    assert found[0].location.startswith(("/paths", "/webhooks"))
+    assert found[0].location.startswith(("/paths", "/webhooks", "/components"))
 
 
 @pytest.mark.parametrize("name", ["page_token", "skip", "per_page"])
