@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import pickle
 from collections.abc import Iterator, Mapping
@@ -290,6 +291,8 @@ def _read_file(path: Path) -> Any:
     key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     if key not in _PARSED:
         raw = path.read_bytes()
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as e:
@@ -306,7 +309,7 @@ def _read_file(path: Path) -> Any:
 def load(source: Any) -> Spec:
     """Load an OpenAPI 3.0/3.1/3.2 document and check it, so every later step can trust its shape.
 
-    `source` is a `Spec`, a dict, a YAML/JSON file path, YAML/JSON text, an http(s) URL (of the
+    `source` is a `Spec`, a dict, a YAML/JSON file path (gzipped too), YAML/JSON text, an http(s) URL (of the
     document or of a service serving `/openapi.json`), a running service with a `.url`, or a
     FastAPI app. A malformed document raises `SpecLoadError` naming where it breaks.
 
