@@ -21,6 +21,7 @@ Level = Literal["breaking", "potentially-breaking", "safe"]
 LEVELS: tuple[Level, ...] = ("breaking", "potentially-breaking", "safe")
 _BUMPS = ("none", "patch", "minor", "major")
 _PAGINATION = LIMIT_NAMES | CURSOR_NAMES | OFFSET_NAMES  # the names the lint rules read as paging
+_SHOWN = 50  # changes shown in a notebook; `to_frame()` has all
 _COLORS = {"breaking": "#c62828", "potentially-breaking": "#ef6c00", "safe": "#2e7d32"}
 
 # What each operation-level change means for an existing client (schema codes: `SCHEMA_CODES`).
@@ -164,6 +165,7 @@ class DiffReport:
         return f"DiffReport({self.title!r}: {counts}; {self.verdict})"
 
     def _repr_html_(self) -> str:
+        """The verdict and counts, then the first changes (most severe first); `to_frame` has all."""
         counts = ", ".join(
             f"<span style='color:{_COLORS[level]}'>{n} {level}</span>"
             for level, n in self.summary().items()
@@ -171,12 +173,14 @@ class DiffReport:
         rows = "".join(
             f"<tr><td style='color:{_COLORS[c.level]}'>{c.level}</td><td>{c.code}</td>"
             f"<td>{html.escape(c.operation)}</td><td>{html.escape(c.message)}</td></tr>"
-            for c in self.changes
+            for c in self.changes[:_SHOWN]
         )
+        rest = len(self.changes) - _SHOWN
+        more = f"<p>{rest} more changes: <code>report.to_frame()</code> has every one.</p>"
         return (
             f"<p><b>{html.escape(self.title)}</b>: {counts}. {html.escape(self.verdict)}</p>"
             f"<table><thead><tr><th></th><th>code</th><th>operation</th><th>change</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
+            f"<tbody>{rows}</tbody></table>{more if rest > 0 else ''}"
         )
 
 
