@@ -22,7 +22,7 @@ from labkit.contract._rules import (
     rule,
     segments,
 )
-from labkit.contract._schemas import types
+from labkit.contract._schemas import json_schema, types, walk
 
 __all__: list[str] = []
 
@@ -111,7 +111,8 @@ _ISSUES_CREDENTIALS = re.compile(
 
 
 def _issues_credentials(op: Operation) -> bool:
-    names = [s.strip("{}") for s in segments(op.path)] + [str(op.node.get("operationId", ""))]
+    names = [s.strip("{}").split(".")[0] for s in segments(op.path)]
+    names.append(str(op.node.get("operationId", "")))
     return any(_ISSUES_CREDENTIALS.search(n) for n in names if n)
 
 
@@ -525,7 +526,14 @@ def _closed(ctx: Context) -> Iterator[Hit]:
     source=f"{OWASP}: API3 Broken Object Property Level Authorization (mass assignment)",
 )
 def _server_fields(ctx: Context) -> Iterator[Hit]:
-    for _, pointer, schema in ctx.request_schemas:
+    # The body's own fields on writes only: a nested `role` (a chat message's) or `id` (a
+    # reference to another resource) is data the client owns.
+    for op in ctx.operations:
+        found = json_schema(op.request_body) if op.method in ("post", "put", "patch") else None
+        if not found:
+            continue
+        start = f"{op.pointer}/requestBody/content/{escape(found[0])}/schema"
+        pointer, schema = next(walk(ctx.spec, found[1], start, set()), (start, {}))
         for name, sub in (schema.get("properties") or {}).items():
             if str(name).lower() in _SERVER_OWNED and not ctx.spec.schema(sub).get("readOnly"):
                 yield f"{pointer}/properties/{escape(str(name))}", f"clients may set {name!r}"
