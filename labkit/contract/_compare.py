@@ -306,6 +306,8 @@ class SchemaDiff:
     ) -> None:
         """`oneOf`/`anyOf`/`allOf` branches matched by the schema they reference."""
         for key in ("oneOf", "anyOf", "allOf"):
+            if key not in s and key not in t:
+                continue
             a = {_branch_key(x, i): x for i, x in enumerate(s.get(key) or [])}
             b = {_branch_key(x, i): x for i, x in enumerate(t.get(key) or [])}
             label = "one-of" if key == "oneOf" else "all-of" if key == "allOf" else "branch"

@@ -19,6 +19,7 @@ import yaml
 import yaml_rs
 
 from labkit.contract._base import METHODS, ContractError, SpecLoadError, escape, unescape
+from labkit.contract._bundle import bundle, has_external_refs
 from labkit.contract._validate import check_structure
 
 __all__ = ["Operation", "Spec", "load"]
@@ -183,8 +184,8 @@ class Spec:
         for where, ref in refs:
             if not ref.startswith("#/"):
                 raise SpecLoadError(
-                    f"$ref {ref!r} at {where} points outside the document; "
-                    "bundle external files into one document (e.g. `redocly bundle`) first.",
+                    f"$ref {ref!r} at {where} points outside the document; load the document "
+                    "from its file or URL so the files it names can be bundled in.",
                     where=where,
                 )
             try:
@@ -327,12 +328,34 @@ def _freeze(doc: Any) -> tuple[Callable[[bytes], Any], bytes]:
         return pickle.loads, pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _read_ref(where: str) -> Any:
+    """A file or URL a `$ref` names (or the document itself), parsed."""
+    if urlsplit(where).scheme in ("http", "https"):
+        return _parse_text(_fetch(where), where)
+    path = Path(where)
+    if not path.is_file():
+        raise SpecLoadError(
+            f"a $ref names {where}, which is not a file; check the relative path in the $ref.",
+            where=where,
+        )
+    return _read_file(path)
+
+
+def _bundled(doc: Any, origin: str) -> Any:
+    """The document with `$ref`s to other files or URLs bundled in (most have none)."""
+    if isinstance(doc, dict) and has_external_refs(doc):
+        return bundle(doc, origin, _read_ref)
+    return doc
+
+
 def load(source: Any) -> Spec:
     """Load an OpenAPI 3.0/3.1/3.2 document and check it, so every later step can trust its shape.
 
-    `source` is a `Spec`, a dict, a YAML/JSON file path (gzipped too), YAML/JSON text, an http(s) URL (of the
-    document or of a service serving `/openapi.json`), a running service with a `.url`, or a
-    FastAPI app. A malformed document raises `SpecLoadError` naming where it breaks.
+    `source` is a `Spec`, a dict, a YAML/JSON file path (gzipped too), YAML/JSON text, an
+    http(s) URL (of the document, taken as given, or of a service root serving `/openapi.json`),
+    a running service with a `.url`, or a FastAPI app. A file or URL whose `$ref`s name other
+    files or URLs is bundled into one document. A malformed document raises `SpecLoadError`
+    naming where it breaks.
 
     >>> spec = lk.contract.load("notebooks/contracts/shop-v1.yaml")
     """
@@ -345,7 +368,7 @@ def load(source: Any) -> Spec:
     if isinstance(getattr(source, "url", None), str):
         return Spec(_parse_text(_fetch(source.url), source.url), origin=source.url)
     if isinstance(source, str) and source.startswith(("http://", "https://")):
-        return Spec(_parse_text(_fetch(source), source), origin=source)
+        return Spec(_bundled(_read_ref(source), source), origin=source)
     if isinstance(source, str) and "\n" in source:
         return Spec(_parse_text(source, "<text>"), origin="<text>")
     if isinstance(source, str | Path):
@@ -355,7 +378,7 @@ def load(source: Any) -> Spec:
                 f"no OpenAPI file at {str(path)!r} (working directory {Path.cwd()}); "
                 "check the path, or pass a dict, a URL or YAML text."
             )
-        return Spec(_read_file(path), origin=str(path))
+        return Spec(_bundled(_read_file(path), str(path.resolve())), origin=str(path))
     raise SpecLoadError(
         f"cannot load an OpenAPI document from {type(source).__name__} {source!r}; "
         "pass a file path, a dict, a URL, YAML text, a LiveService or a FastAPI app."
