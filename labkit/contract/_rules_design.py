@@ -23,6 +23,7 @@ from labkit.contract._rules import (
     segments,
 )
 from labkit.contract._schemas import json_schema, types, walk
+from labkit.contract._validate import official_problems
 
 __all__: list[str] = []
 
@@ -218,6 +219,19 @@ def _scheme_defined(ctx: Context) -> Iterator[Hit]:
 def _limits_declared(ctx: Context) -> Iterator[Hit]:
     if ctx.operations and not any("429" in op.responses for op in ctx.operations):
         yield "/paths", "no operation documents a 429 response"
+
+
+@rule(
+    "openapi-schema-valid",
+    "error",
+    "The document is valid against the official OpenAPI schema",
+    why="Generators, gateways and validators reject or misread what the specification does not allow.",
+    fix="Change the field the message names to what the OpenAPI specification allows there.",
+    source=f"{OPENAPI}: the specification's published JSON Schema",
+)
+def _official_schema(ctx: Context) -> Iterator[Hit]:
+    for where, message in official_problems(ctx.spec.doc):
+        yield where, f"{message} (official schema)"
 
 
 # --- paths ----------------------------------------------------------------------------------

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+import jsonschema_rs
 
 from labkit.contract._base import METHODS, SpecLoadError, escape
 
-__all__ = ["check_structure"]
+__all__ = ["check_structure", "official_problems"]
 
 
 def _fail(where: str, what: str, fix: str) -> SpecLoadError:
@@ -195,3 +199,27 @@ def _check_schemas(doc: Mapping[str, Any]) -> None:
                     stack.append((value, at))
         elif isinstance(node, list):
             stack.extend((value, f"{where}/{i}") for i, value in enumerate(node))
+
+
+@functools.cache
+def _official(version: str) -> Any:
+    """The official JSON Schema of an OpenAPI minor version, compiled once (jsonschema-rs).
+
+    The schemas ship with openapi-spec-validator; jsonschema-rs checks a 4 MB document in
+    tens of milliseconds where a pure-Python validator takes seconds.
+    """
+    from openapi_spec_validator import schemas
+
+    schema = {"3.0": schemas.schema_v30, "3.1": schemas.schema_v31, "3.2": schemas.schema_v32}
+    return jsonschema_rs.validator_for(json.loads(json.dumps(dict(schema[version]))))
+
+
+def official_problems(doc: Mapping[str, Any], limit: int = 50) -> Iterator[tuple[str, str]]:
+    """(JSON pointer, message) for each place the document breaks the official OpenAPI schema."""
+    validator = _official(str(doc.get("openapi", ""))[:3])
+    for n, error in enumerate(validator.iter_errors(dict(doc))):
+        if n == limit:
+            return
+        where = "".join(f"/{escape(str(p))}" for p in error.instance_path) or "/"
+        message = str(error.message)
+        yield where, message if len(message) <= 160 else f"{message[:157]}..."

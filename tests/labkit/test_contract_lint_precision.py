@@ -18,6 +18,7 @@ LIST, ITEM = "/v1/red-widgets", "/v1/red-widgets/{red_widget_id}"
 Doc = dict[str, Any]
 # What the default profile may call an error: an invalid or contradictory contract, or a leak.
 DEFINITE = {
+    "openapi-schema-valid",
     "path-parameters-declared",
     "no-secrets-in-query",
     "operation-id-unique",
@@ -179,3 +180,18 @@ def test_a_report_of_thousands_of_findings_fits_a_notebook(tmp_path: Any) -> Non
     assert "more findings" in shown and len(report.to_frame()) == len(report)
     saved = report.save(tmp_path / "lint.html").read_text(encoding="utf-8")
     assert saved.count("<tr>") > len(report)
+
+
+@pytest.mark.parametrize("version", ["3.0.3", "3.1.1", "3.2.0"])
+def test_the_official_schema_of_each_version_finds_what_it_forbids(version: str) -> None:
+    doc = _base()
+    doc["openapi"] = version
+    if version.startswith("3.0"):  # 3.0 has no type lists
+        for schema in doc["components"]["schemas"].values():
+            for prop in (schema.get("properties") or {}).values():
+                if isinstance(prop.get("type"), list):
+                    prop["type"] = prop["type"][0]
+    assert _fired(doc, "openapi-schema-valid") == []
+    doc["paths"][LIST]["get"]["responses"]["200"]["description"] = 5
+    (where,) = _fired(doc, "openapi-schema-valid")
+    assert where.startswith("/paths/~1v1~1red-widgets/get/responses/200")
