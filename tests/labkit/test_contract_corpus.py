@@ -75,3 +75,12 @@ def test_a_reload_of_an_unchanged_file_is_served_from_the_cache(tmp_path: Path) 
     second, copying = _cpu(contract.load, path)
     assert second.doc == first.doc and second.doc is not first.doc
     assert copying < parsing / 2, (parsing, copying)
+
+
+def test_an_llm_api_is_read_without_the_old_misfires() -> None:
+    report = contract.lint(CORPUS / "openai.yaml.gz")
+    assert report.of("response-no-sensitive-fields") == []  # `token` is text, not a credential
+    assert not {"openapi-schema-valid", "path-parameters-declared"} & report.rules_fired
+    assert report.counts["error"] == 0
+    strict = contract.lint(CORPUS / "openai.yaml.gz", profile="strict")
+    assert strict.counts["error"] > 0  # the house profile still holds it to kebab-case and more
