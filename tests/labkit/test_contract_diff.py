@@ -366,3 +366,11 @@ def test_renamed_path_parameter_is_not_a_change() -> None:
     item["parameters"][0]["name"] = "id"
     new["paths"]["/v1/red-widgets/{id}"] = item
     assert contract.diff(_base(), new).changes == []
+
+
+def test_a_long_diff_shows_its_first_changes_and_keeps_all_in_the_frame() -> None:
+    old = contract.make_large_spec(200)
+    report = contract.diff(old, contract.make_large_spec(5))
+    shown = report._repr_html_()
+    assert len(report) > 100 and "more changes" in shown
+    assert shown.count("<tr>") <= 51 and len(report.to_frame()) == len(report)
