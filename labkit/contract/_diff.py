@@ -11,9 +11,9 @@ from typing import Any, Literal
 import pandas as pd
 
 from labkit.contract._base import escape
+from labkit.contract._compare import SCHEMA_CODES, SchemaDiff, Side
 from labkit.contract._load import Operation, Spec, load
 from labkit.contract._rules import CURSOR_NAMES, LIMIT_NAMES, OFFSET_NAMES
-from labkit.contract._schemas import json_schema, properties, types
 
 __all__ = ["Change", "Comparison", "DiffReport", "compare", "diff"]
 
@@ -21,47 +21,39 @@ Level = Literal["breaking", "potentially-breaking", "safe"]
 LEVELS: tuple[Level, ...] = ("breaking", "potentially-breaking", "safe")
 _BUMPS = ("none", "patch", "minor", "major")
 _PAGINATION = LIMIT_NAMES | CURSOR_NAMES | OFFSET_NAMES  # the names the lint rules read as paging
+_SHOWN = 50  # changes shown in a notebook; `to_frame()` has all
 _COLORS = {"breaking": "#c62828", "potentially-breaking": "#ef6c00", "safe": "#2e7d32"}
 
-# What each change code means for an existing client.
+# What each operation-level change means for an existing client (schema codes: `SCHEMA_CODES`).
 CODES: dict[str, Level] = {
     "path-removed": "breaking",
     "operation-removed": "breaking",
+    "webhook-removed": "breaking",
     "required-parameter-added": "breaking",
     "parameter-became-required": "breaking",
-    "parameter-type-changed": "breaking",
-    "parameter-format-changed": "breaking",
     "pagination-changed": "breaking",
+    "request-body-removed": "breaking",
+    "required-request-body-added": "breaking",
     "request-body-became-required": "breaking",
-    "required-request-field-added": "breaking",
-    "request-field-became-required": "breaking",
-    "request-enum-narrowed": "breaking",
-    "request-type-changed": "breaking",
-    "request-format-changed": "breaking",
-    "response-field-removed": "breaking",
-    "response-type-changed": "breaking",
-    "response-format-changed": "breaking",
+    "request-media-type-removed": "breaking",
     "status-code-removed": "breaking",
     "media-type-removed": "breaking",
-    "security-added": "breaking",
     "parameter-removed": "potentially-breaking",
-    "request-field-removed": "potentially-breaking",
-    "request-constraint-narrowed": "potentially-breaking",
-    "response-field-became-optional": "potentially-breaking",
-    "response-field-became-nullable": "potentially-breaking",
-    "response-enum-widened": "potentially-breaking",
     "success-status-added": "potentially-breaking",
     "operation-id-changed": "potentially-breaking",
+    "security-added": "potentially-breaking",
     "path-added": "safe",
     "operation-added": "safe",
+    "webhook-added": "safe",
     "optional-parameter-added": "safe",
-    "request-field-added": "safe",
-    "request-enum-widened": "safe",
-    "request-type-widened": "safe",
-    "response-field-added": "safe",
+    "request-body-added": "safe",
+    "request-media-type-added": "safe",
+    "media-type-added": "safe",
     "error-status-added": "safe",
+    "error-status-removed": "safe",
     "security-removed": "safe",
     "operation-deprecated": "safe",
+    **SCHEMA_CODES,
 }
 
 
@@ -83,11 +75,20 @@ def _change(code: str, op: str, location: str, message: str) -> Change:
     return Change(code, CODES[code], op, location, message)
 
 
+_DATE = re.compile(r"^\s*\d{4}-\d{2}-\d{2}")
+_SEMVER = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-+][0-9A-Za-z.-]*)?$")
+
+
 def _bump(old: str, new: str) -> str:
-    """Which semver part went up between two versions ("none" when none did)."""
-    parse = [re.match(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?", v.strip()) for v in (old, new)]
+    """Which semver part went up ("none" when none did); "changed" when a version is not semver.
+
+    A date version such as 2024-06-20 is not read as major 2024: it only says that it moved.
+    """
+    if old.strip() == new.strip():
+        return "none"
+    parse = [None if _DATE.match(v) else _SEMVER.match(v.strip()) for v in (old, new)]
     if not parse[0] or not parse[1]:
-        return "none" if old == new else "patch"
+        return "changed"
     a, b = ([int(x or 0) for x in m.groups()] for m in parse)  # type: ignore[union-attr]
     for part, name in enumerate(("major", "minor", "patch")):
         if b[part] != a[part]:
@@ -136,6 +137,9 @@ class DiffReport:
 
     @property
     def version_ok(self) -> bool:
+        """The version moved enough; a non-semver version that moved counts for any change."""
+        if self.bump == "changed":
+            return True
         return _BUMPS.index(self.bump) >= _BUMPS.index(self.required_bump)
 
     @property
@@ -161,6 +165,7 @@ class DiffReport:
         return f"DiffReport({self.title!r}: {counts}; {self.verdict})"
 
     def _repr_html_(self) -> str:
+        """The verdict and counts, then the first changes (most severe first); `to_frame` has all."""
         counts = ", ".join(
             f"<span style='color:{_COLORS[level]}'>{n} {level}</span>"
             for level, n in self.summary().items()
@@ -168,12 +173,14 @@ class DiffReport:
         rows = "".join(
             f"<tr><td style='color:{_COLORS[c.level]}'>{c.level}</td><td>{c.code}</td>"
             f"<td>{html.escape(c.operation)}</td><td>{html.escape(c.message)}</td></tr>"
-            for c in self.changes
+            for c in self.changes[:_SHOWN]
         )
+        rest = len(self.changes) - _SHOWN
+        more = f"<p>{rest} more changes: <code>report.to_frame()</code> has every one.</p>"
         return (
             f"<p><b>{html.escape(self.title)}</b>: {counts}. {html.escape(self.verdict)}</p>"
             f"<table><thead><tr><th></th><th>code</th><th>operation</th><th>change</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
+            f"<tbody>{rows}</tbody></table>{more if rest > 0 else ''}"
         )
 
 
@@ -183,10 +190,10 @@ def _normal(path: str, *, versionless: bool) -> str:
 
 
 def _pair(
-    old: Spec, new: Spec
+    old: list[Operation], new: list[Operation]
 ) -> tuple[list[tuple[Operation, Operation]], list[Operation], list[Operation]]:
     """Match operations by path (ids renamed allowed), then across a /vN prefix change."""
-    olds, news = list(old.operations), list(new.operations)
+    olds, news = list(old), list(new)
     pairs: list[tuple[Operation, Operation]] = []
     for versionless in (False, True):
         index = {(o.method, _normal(o.path, versionless=versionless)): o for o in news}
@@ -202,21 +209,26 @@ def _pair(
     return pairs, olds, news
 
 
-def _enum(schema: Any) -> set[Any] | None:
-    values = schema.get("enum") if isinstance(schema, Mapping) else None
-    return set(map(str, values)) if values is not None else None
+def _path_key(op: Operation, param: Mapping[str, Any]) -> tuple[str, str]:
+    """A parameter's identity: a path parameter by its place in the template, so renames match."""
+    name, where = str(param.get("name")), str(param.get("in"))
+    if where == "path":
+        names = re.findall(r"{([^}]+)}", op.path)
+        return where, f"#{names.index(name)}" if name in names else name
+    return where, name.lower()
 
 
 class _Differ:
     def __init__(self, old: Spec, new: Spec) -> None:
         self.old, self.new = old, new
         self.changes: list[Change] = []
+        self.schemas = SchemaDiff(old, new)
 
     def add(self, code: str, op: Operation, location: str, message: str) -> None:
         self.changes.append(_change(code, op.key, location, message))
 
     def run(self) -> bool:
-        pairs, removed, added = _pair(self.old, self.new)
+        pairs, removed, added = _pair(self.old.operations, self.new.operations)
         new_paths = {_normal(p, versionless=True) for p in self.new.doc.get("paths") or {}}
         for op in removed:
             gone = _normal(op.path, versionless=True) not in new_paths
@@ -227,7 +239,12 @@ class _Differ:
             fresh = _normal(op.path, versionless=True) not in old_paths
             code = "path-added" if fresh else "operation-added"
             self.add(code, op, op.pointer, f"{op.key} is new")
-        for a, b in pairs:
+        hooks, hooks_removed, hooks_added = _pair(self.old.webhooks, self.new.webhooks)
+        for op in hooks_removed:
+            self.add("webhook-removed", op, op.pointer, f"webhook {op.key} is gone")
+        for op in hooks_added:
+            self.add("webhook-added", op, op.pointer, f"webhook {op.key} is new")
+        for a, b in pairs + hooks:
             self.operation(a, b)
         return any(
             _normal(a.path, versionless=False) != _normal(b.path, versionless=False)
@@ -260,205 +277,93 @@ class _Differ:
                 f"operationId {ids[0]} → {ids[1]}",
             )
 
-    def parameters(self, a: Operation, b: Operation) -> None:
-        def keyed(op: Operation) -> dict[tuple[str, str], dict[str, Any]]:
-            return {(str(p.get("in")), str(p.get("name")).lower()): p for p in op.parameters}
+    def schema(self, op: Operation, where: str, name: str, s: Any, t: Any, side: Side) -> None:
+        """Compare two schemas of `op`, every change graded by `SchemaDiff`."""
 
-        olds, news = keyed(a), keyed(b)
+        def emit(code: str, at: str, message: str) -> None:
+            self.add(code, op, at, message)
+
+        self.schemas.out = emit
+        self.schemas.compare(where, name, s, t, side=side, seen=set())
+
+    def parameters(self, a: Operation, b: Operation) -> None:
+        olds = {_path_key(a, p): p for p in a.parameters}
+        news = {_path_key(b, p): p for p in b.parameters}
         where = f"{b.pointer}/parameters"
         for key in sorted(olds.keys() - news.keys()):
             paging = key[0] == "query" and key[1] in _PAGINATION
             code = "pagination-changed" if paging else "parameter-removed"
-            self.add(code, b, where, f"{key[0]} parameter {key[1]!r} removed")
+            self.add(code, b, where, f"{key[0]} parameter {olds[key].get('name')!r} removed")
         for key in sorted(news.keys() - olds.keys()):
             required = bool(news[key].get("required"))
             code = "required-parameter-added" if required else "optional-parameter-added"
-            self.add(
-                code,
-                b,
-                where,
-                f"{'required' if required else 'optional'} {key[0]} parameter {key[1]!r} added",
-            )
+            what = "required" if required else "optional"
+            self.add(code, b, where, f"{what} {key[0]} parameter {news[key].get('name')!r} added")
         for key in sorted(olds.keys() & news.keys()):
             p, q = olds[key], news[key]
+            name = str(q.get("name"))
             if q.get("required") and not p.get("required"):
                 self.add(
-                    "parameter-became-required", b, where, f"parameter {key[1]!r} is now required"
+                    "parameter-became-required", b, where, f"parameter {name!r} is now required"
                 )
-            s, t = self.old.schema(p.get("schema")), self.new.schema(q.get("schema"))
-            before, after = types(self.old, s), types(self.new, t)
-            if before and after and not before <= after:
-                self.add(
-                    "parameter-type-changed",
-                    b,
-                    where,
-                    f"parameter {key[1]!r}: {_t(before)} → {_t(after)}",
-                )
-            if s.get("format") != t.get("format") and before == after:
-                self.add(
-                    "parameter-format-changed",
-                    b,
-                    where,
-                    f"parameter {key[1]!r} format {s.get('format')} → {t.get('format')}",
-                )
-            self.enum(b, where, f"parameter {key[1]!r}", s, t, request=True)
-
-    def enum(self, op: Operation, where: str, what: str, s: Any, t: Any, *, request: bool) -> None:
-        before, after = _enum(s), _enum(t)
-        if after is None or before == after:
-            return
-        if request and (before is None or before - after):
-            dropped = "values outside the enum" if before is None else sorted(before - after)
-            self.add("request-enum-narrowed", op, where, f"{what} no longer accepts {dropped}")
-        gained = sorted(after - before) if before is not None else []
-        if gained:
-            code = "request-enum-widened" if request else "response-enum-widened"
-            self.add(code, op, where, f"{what} may now be {gained}")
+            self.schema(
+                b, where, f"parameter {name!r}", p.get("schema"), q.get("schema"), "parameter"
+            )
 
     def request(self, a: Operation, b: Operation) -> None:
-        body_a, body_b = a.request_body or {}, b.request_body or {}
+        body_a, body_b = a.request_body, b.request_body
         where = f"{b.pointer}/requestBody"
+        if body_a is not None and body_b is None:
+            self.add("request-body-removed", b, where, f"{b.key} no longer takes a body")
+        elif body_a is None and body_b is not None:
+            required = bool(body_b.get("required"))
+            code = "required-request-body-added" if required else "request-body-added"
+            self.add(code, b, where, f"{b.key} takes a {'required ' if required else ''}body")
+        if body_a is None or body_b is None:
+            return
         if body_b.get("required") and not body_a.get("required"):
             self.add("request-body-became-required", b, where, f"{b.key} now requires a body")
-        self.body(b, where, body_a, body_b, request=True)
+        self.content(b, where, body_a, body_b, "request")
+
+    def content(
+        self, op: Operation, where: str, a: Mapping[str, Any], b: Mapping[str, Any], side: Side
+    ) -> None:
+        """Media types removed, added, and the schema of each kept one (JSON, form, text alike)."""
+        old, new = a.get("content") or {}, b.get("content") or {}
+        prefix = "request-" if side == "request" else ""
+        for media in sorted(old.keys() - new.keys()):
+            self.add(
+                f"{prefix}media-type-removed",
+                op,
+                where,
+                f"{op.key} no longer {_verb(side)} {media}",
+            )
+        for media in sorted(new.keys() - old.keys()):
+            self.add(f"{prefix}media-type-added", op, where, f"{op.key} now {_verb(side)}s {media}")
+        for media in sorted(old.keys() & new.keys()):
+            s, t = (old[media] or {}).get("schema"), (new[media] or {}).get("schema")
+            if s is not None and t is not None:
+                at = f"{where}/content/{escape(media)}/schema"
+                self.schema(op, at, "body", s, t, side)
 
     def responses(self, a: Operation, b: Operation) -> None:
         old, new = a.responses, b.responses
         for code in sorted(old.keys() - new.keys()):
-            self.add(
-                "status-code-removed",
-                b,
-                f"{b.pointer}/responses",
-                f"{b.key} no longer documents {code}",
-            )
+            kind = "status-code-removed" if code.startswith("2") else "error-status-removed"
+            self.add(kind, b, f"{b.pointer}/responses", f"{b.key} no longer documents {code}")
         for code in sorted(new.keys() - old.keys()):
             kind = "success-status-added" if code.startswith("2") else "error-status-added"
             self.add(
                 kind, b, f"{b.pointer}/responses/{escape(code)}", f"{b.key} may now return {code}"
             )
         for code in sorted(old.keys() & new.keys()):
-            where = f"{b.pointer}/responses/{escape(code)}"
-            media_old, media_new = old[code].get("content") or {}, new[code].get("content") or {}
-            for media in sorted(media_old.keys() - media_new.keys()):
-                self.add("media-type-removed", b, where, f"{code} no longer returns {media}")
-            if code.startswith("2"):
-                self.body(b, where, old[code], new[code], request=False)
-
-    def body(
-        self,
-        op: Operation,
-        where: str,
-        a: Mapping[str, Any],
-        b: Mapping[str, Any],
-        *,
-        request: bool,
-    ) -> None:
-        """Compare the JSON bodies of two request bodies or responses, when both have one."""
-        s, t = json_schema(a), json_schema(b)
-        if s and t:
-            at = f"{where}/content/{escape(t[0])}/schema"
-            self.schema(op, at, "body", s[1], t[1], request=request, seen=set())
-
-    def schema(
-        self,
-        op: Operation,
-        where: str,
-        name: str,
-        s: Any,
-        t: Any,
-        *,
-        request: bool,
-        seen: set[tuple[int, int]],
-    ) -> None:
-        """Compare a request or response schema field by field, guarding recursive schemas."""
-        s, t = self.old.deref(s), self.new.deref(t)
-        if not isinstance(s, Mapping) or not isinstance(t, Mapping) or (id(s), id(t)) in seen:
-            return
-        seen.add((id(s), id(t)))
-        self.types(op, where, name, s, t, request=request)
-        self.enum(op, where, name, s, t, request=request)
-        if request:
-            self.constraints(op, where, name, s, t)
-        items = (s.get("items"), t.get("items"))
-        if isinstance(items[0], Mapping) and isinstance(items[1], Mapping):
-            self.schema(
-                op, f"{where}/items", f"{name}[]", items[0], items[1], request=request, seen=seen
-            )
-        (p_old, r_old), (p_new, r_new) = properties(self.old, s), properties(self.new, t)
-        side = "request" if request else "response"
-        for field in sorted(p_old.keys() - p_new.keys()):
-            self.add(f"{side}-field-removed", op, where, f"{side} field {name}.{field} removed")
-        for field in sorted(p_new.keys() - p_old.keys()):
-            required = request and field in r_new
-            code = "required-request-field-added" if required else f"{side}-field-added"
-            what = "required request" if required else side
-            self.add(code, op, where, f"{what} field {name}.{field} added")
-        for field in sorted(p_old.keys() & p_new.keys()):
-            at = f"{where}/properties/{escape(field)}"
-            if request and field in r_new and field not in r_old:
-                self.add(
-                    "request-field-became-required",
-                    op,
-                    at,
-                    f"request field {name}.{field} is now required",
-                )
-            if not request and field in r_old and field not in r_new:
-                self.add(
-                    "response-field-became-optional",
-                    op,
-                    at,
-                    f"response field {name}.{field} may be absent",
-                )
-            self.schema(
-                op, at, f"{name}.{field}", p_old[field], p_new[field], request=request, seen=seen
+            self.content(
+                b, f"{b.pointer}/responses/{escape(code)}", old[code], new[code], "response"
             )
 
-    def types(
-        self,
-        op: Operation,
-        where: str,
-        name: str,
-        s: Mapping[str, Any],
-        t: Mapping[str, Any],
-        *,
-        request: bool,
-    ) -> None:
-        before, after = types(self.old, s), types(self.new, t)
-        side = "request" if request else "response"
-        if before and after and before != after:
-            if request and before <= after:
-                self.add(
-                    "request-type-widened", op, where, f"{name} also accepts {_t(after - before)}"
-                )
-            elif not request and after == before | {"null"}:
-                self.add("response-field-became-nullable", op, where, f"{name} may now be null")
-            elif request or not after <= before:
-                self.add(f"{side}-type-changed", op, where, f"{name}: {_t(before)} → {_t(after)}")
-        if before == after and s.get("format") != t.get("format"):
-            self.add(
-                f"{side}-format-changed",
-                op,
-                where,
-                f"{name} format {s.get('format')} → {t.get('format')}",
-            )
 
-    def constraints(
-        self, op: Operation, where: str, name: str, s: Mapping[str, Any], t: Mapping[str, Any]
-    ) -> None:
-        for key, tighter in (
-            ("maxLength", min),
-            ("maximum", min),
-            ("maxItems", min),
-            ("minLength", max),
-            ("minimum", max),
-        ):
-            a, b = s.get(key), t.get(key)
-            if b is not None and (a is None or (a != b and tighter(a, b) == b)):
-                self.add("request-constraint-narrowed", op, where, f"{name} {key} {a} → {b}")
-
-
-def _t(found: frozenset[str] | set[str]) -> str:
-    return "|".join(sorted(found))
+def _verb(side: Side) -> str:
+    return "accept" if side == "request" else "return"
 
 
 def diff(old: Any, new: Any) -> DiffReport:

@@ -15,12 +15,13 @@ import yaml
 from labkit.contract import _rules_design, _rules_http  # noqa: F401  (importing registers the rules)
 from labkit.contract._base import ContractError
 from labkit.contract._load import load
-from labkit.contract._rules import RULES, Context, Rule, Severity
+from labkit.contract._rules import PROFILES, RULES, Context, Rule, Severity
 
 __all__ = ["Finding", "LintConfigError", "LintReport", "lint"]
 
 SEVERITIES: tuple[Severity, ...] = ("error", "warning", "info")
 _COLORS = {"error": "#c62828", "warning": "#ef6c00", "info": "#1565c0"}
+_SHOWN_PER_RULE = 3  # findings per rule in a notebook; the saved page and the frame have all
 
 
 class LintConfigError(ContractError):
@@ -47,12 +48,18 @@ class LintReport:
     """The findings of one lint run, as a table, counts and an HTML report."""
 
     def __init__(
-        self, title: str, operations: int, findings: list[Finding], rules: list[Rule]
+        self,
+        title: str,
+        operations: int,
+        findings: list[Finding],
+        rules: list[Rule],
+        profile: str = "default",
     ) -> None:
         self.title = title
         self.operations = operations
         self.findings = findings
         self.rules = rules
+        self.profile = profile
 
     def __len__(self) -> int:
         return len(self.findings)
@@ -96,35 +103,57 @@ class LintReport:
     def __repr__(self) -> str:
         c = self.counts
         return (
-            f"LintReport({self.title!r}, {self.operations} operations, {len(self.rules)} rules: "
+            f"LintReport({self.title!r}, {self.operations} operations, {len(self.rules)} rules "
+            f"({self.profile} profile): "
             f"{c['error']} errors, {c['warning']} warnings, {c['info']} info)"
         )
 
     def _repr_html_(self) -> str:
+        """Counts by rule first, then the first findings of each rule; the rest stay in `to_frame`."""
+        return self._html(per_rule=_SHOWN_PER_RULE)
+
+    def _html(self, *, per_rule: int | None) -> str:
         c = self.counts
         head = (
             f"<p><b>{html.escape(self.title)}</b>: {self.operations} operations, "
-            f"{len(self.rules)} rules — "
+            f"{len(self.rules)} rules, {self.profile} profile — "
             + ", ".join(f"<span style='color:{_COLORS[s]}'>{c[s]} {s}</span>" for s in SEVERITIES)
             + "</p>"
         )
+        shown: list[Finding] = []
+        for rule_id in self.by_rule()["rule"]:
+            shown += self.of(rule_id)[:per_rule]
         rows = "".join(
             f"<tr><td style='color:{_COLORS[f.severity]}'>{f.severity}</td><td>{f.rule}</td>"
             f"<td><code>{html.escape(f.location)}</code></td><td>{html.escape(f.message)}</td>"
             f"<td>{html.escape(f.why)}</td><td>{html.escape(f.fix)}</td>"
             f"<td><small>{html.escape(f.source)}</small></td></tr>"
-            for f in sorted(self.findings, key=lambda f: SEVERITIES.index(f.severity))
+            for f in shown
         )
         header = "".join(
             f"<th>{h}</th>" for h in ("", "rule", "where", "what", "why", "fix", "source")
         )
-        return f"{head}<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
+        rest = len(self.findings) - len(shown)
+        more = (
+            f"<p>{rest} more findings: <code>report.to_frame()</code> has every one, "
+            "<code>report.save('lint.html')</code> writes them all to a page.</p>"
+            if rest
+            else ""
+        )
+        table = f"<table><thead><tr>{header}</tr></thead><tbody>{rows}</tbody></table>"
+        counts = self.by_rule()[["rule", "severity", "count"]].to_html(index=False)
+        if not self.findings:
+            return head
+        return (
+            f"{head}{counts}<details{' open' if not rest else ''}><summary>the first "
+            f"{per_rule or 'all'} findings of each rule</summary>{table}{more}</details>"
+        )
 
     def html(self) -> str:
         """A standalone HTML page of the report, to save or attach to a review."""
         return (
             f"<!doctype html><meta charset='utf-8'><title>Lint: {html.escape(self.title)}</title>"
-            f"<body style='font-family:sans-serif'>{self._repr_html_()}</body>"
+            f"<body style='font-family:sans-serif'>{self._html(per_rule=None)}</body>"
         )
 
     def save(self, path: str | Path) -> Path:
@@ -133,12 +162,21 @@ class LintReport:
         return target
 
 
-def _read_config(config: Mapping[str, Any] | str | Path | None) -> dict[str, str]:
-    if config is None:
-        return {}
+def _read_config(
+    config: Mapping[str, Any] | str | Path | None, profile: str | None
+) -> tuple[str, dict[str, str]]:
+    """The profile to start from and the per-rule overrides on top of it."""
     if isinstance(config, str | Path):
         data = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
-        config = cast(Mapping[str, Any], data.get("rules", data))
+        profile = profile or data.get("profile")
+        config = cast(Mapping[str, Any], data.get("rules", data if "profile" not in data else {}))
+    profile = profile or "default"
+    if profile not in PROFILES:
+        raise LintConfigError(
+            f"lint profile {profile!r} does not exist; use one of {', '.join(PROFILES)}."
+        )
+    if config is None:
+        return profile, {}
     # YAML reads a bare `off` as false.
     settings = {str(k): "off" if v is False else str(v).lower() for k, v in config.items()}
     for rule_id, value in settings.items():
@@ -150,26 +188,34 @@ def _read_config(config: Mapping[str, Any] | str | Path | None) -> dict[str, str
             raise LintConfigError(
                 f"lint config sets {rule_id!r} to {value!r}; use one of off, error, warning, info."
             )
-    return settings
+    return profile, settings
 
 
-def lint(spec: Any, config: Mapping[str, Any] | str | Path | None = None) -> LintReport:
+def lint(
+    spec: Any,
+    config: Mapping[str, Any] | str | Path | None = None,
+    *,
+    profile: str | None = None,
+) -> LintReport:
     """Check a contract against API guidelines and return every finding with why and how to fix.
 
-    `spec` is anything `load` accepts. `config` maps rule ids to "off", "error", "warning" or
-    "info" (or is a YAML file with a `rules:` mapping), to turn rules off or re-grade them.
+    `spec` is anything `load` accepts. `profile` grades the rules: "default" keeps `error` for
+    definite defects and reports house preferences as `info`; "strict" is the course's house
+    style in the spirit of Zalando's guidelines. `config` maps rule ids to "off", "error",
+    "warning" or "info" on top of the profile (or is a YAML file with `profile:` and `rules:`).
+    Taught in notebooks/01_api_contract.ipynb.
 
-    >>> report = lk.contract.lint("notebooks/contracts/shop-v1.yaml", {"examples-present": "off"})
+    >>> report = lk.contract.lint("notebooks/contracts/shop-v1.yaml", profile="strict")
     >>> report.to_frame()
     """
     loaded = load(spec)
-    settings = _read_config(config)
+    profile, settings = _read_config(config, profile)
     ctx = Context(loaded)
     active = [r for r in RULES.values() if settings.get(r.id) != "off"]
     findings = [
         Finding(
             r.id,
-            cast(Severity, settings.get(r.id, r.severity)),
+            cast(Severity, settings.get(r.id, r.grade(profile))),
             location,
             message,
             r.why,
@@ -180,7 +226,7 @@ def lint(spec: Any, config: Mapping[str, Any] | str | Path | None = None) -> Lin
         for location, message in _run(r, ctx)
     ]
     findings.sort(key=lambda f: (SEVERITIES.index(f.severity), f.rule, f.location))
-    return LintReport(loaded.title, len(ctx.operations), findings, active)
+    return LintReport(loaded.title, len(ctx.operations), findings, active, profile)
 
 
 def _run(rule: Rule, ctx: Context) -> list[tuple[str, str]]:

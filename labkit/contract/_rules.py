@@ -24,6 +24,7 @@ __all__ = [
     "OFFSET_NAMES",
     "OPENAPI",
     "OWASP",
+    "PROFILES",
     "RATELIMIT",
     "RATE_HEADERS",
     "RFC9110",
@@ -56,7 +57,10 @@ COURSE = "Workbench design conventions"
 
 @dataclass(frozen=True)
 class Rule:
-    """One guideline made checkable: what it finds, why it matters, how to fix it, where it's from."""
+    """One guideline made checkable: what it finds, why it matters, how to fix it, where it's from.
+
+    `severity` is its grade in the neutral default profile, `strict` in the house profile.
+    """
 
     id: str
     severity: Severity
@@ -65,6 +69,10 @@ class Rule:
     fix: str
     source: str
     check: Check
+    strict: Severity
+
+    def grade(self, profile: str) -> Severity:
+        return self.strict if profile == "strict" else self.severity
 
     @property
     def guideline(self) -> str:
@@ -78,13 +86,27 @@ class Rule:
 RULES: dict[str, Rule] = {}
 
 
+PROFILES = ("default", "strict")
+
+
 def rule(
-    id: str, severity: Severity, title: str, *, why: str, fix: str, source: str
+    id: str,
+    strict: Severity,
+    title: str,
+    *,
+    default: Severity | None = None,
+    why: str,
+    fix: str,
+    source: str,
 ) -> Callable[[Check], Check]:
-    """Register a check as a rule."""
+    """Register a check as a rule: `strict` is its house grade, `default` the neutral one.
+
+    The default profile keeps `error` for definite defects and grades house preferences
+    (naming, status-code taste, documentation completeness) as `info`.
+    """
 
     def register(check: Check) -> Check:
-        RULES[id] = Rule(id, severity, title, why, fix, source, check)
+        RULES[id] = Rule(id, default or strict, title, why, fix, source, check, strict)
         return check
 
     return register

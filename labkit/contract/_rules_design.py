@@ -22,13 +22,16 @@ from labkit.contract._rules import (
     rule,
     segments,
 )
-from labkit.contract._schemas import types
+from labkit.contract._schemas import json_schema, types, walk
+from labkit.contract._validate import official_problems
 
 __all__: list[str] = []
 
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
 _CAMEL = re.compile(r"^[a-z][a-z0-9]*([A-Z][a-z0-9]*)+$")
+_PASCAL = re.compile(r"^[A-Z][a-z0-9]+([A-Z][a-z0-9]*)*$")
+_KEBAB_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
 _WORD = re.compile(r"^[a-z][a-z0-9]*$")
 _KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _VERSION = re.compile(r"^v\d+(\.\d+)?$")
@@ -80,7 +83,6 @@ _SECRETS = frozenset(
         "secret",
         "api_key",
         "apikey",
-        "token",
         "access_token",
         "refresh_token",
         "private_key",
@@ -102,18 +104,33 @@ _SERVER_OWNED = frozenset(
         "version",
     ]
 )
-# Endpoints whose job is to hand out credentials: a token in their response is the point.
-_TOKEN_ENDPOINTS = frozenset(["token", "tokens", "refresh", "login", "sessions"])
+# Operations whose job is to hand out credentials: a secret in their response is the point.
+_ISSUES_CREDENTIALS = re.compile(
+    r"(token|refresh|login|signin|sign-in|session|oauth|auth|credential|secret|api-?keys?|keys)$",
+    re.IGNORECASE,
+)
+
+
+def _issues_credentials(op: Operation) -> bool:
+    names = [s.strip("{}").split(".")[0] for s in segments(op.path)]
+    names.append(str(op.node.get("operationId", "")))
+    return any(_ISSUES_CREDENTIALS.search(n) for n in names if n)
+
+
 _MONEY = re.compile(r"(price|amount|total|cost|balance|fee)", re.IGNORECASE)
 
 
 def _casing(name: str) -> str:
-    if _WORD.match(name):
-        return "word"
-    if _SNAKE.match(name):
-        return "snake_case"
-    if _CAMEL.match(name):
-        return "camelCase"
+    """The naming style of one name; a single lowercase word fits every style."""
+    for style, pattern in (
+        ("word", _WORD),
+        ("snake_case", _SNAKE),
+        ("camelCase", _CAMEL),
+        ("PascalCase", _PASCAL),
+        ("kebab-case", _KEBAB_NAME),
+    ):
+        if pattern.match(name):
+            return style
     return "other"
 
 
@@ -150,6 +167,7 @@ def _info_contact(ctx: Context) -> Iterator[Hit]:
     "info-version-semver",
     "warning",
     "API version is a semantic version",
+    default="info",
     why="MAJOR.MINOR.PATCH tells consumers at a glance whether a release can break them.",
     fix="Set `info.version` to MAJOR.MINOR.PATCH, e.g. 1.0.0.",
     source=f"{ZALANDO}: MUST use semantic versioning",
@@ -179,6 +197,7 @@ def _servers_https(ctx: Context) -> Iterator[Hit]:
     "security-scheme-defined",
     "error",
     "A security scheme is defined",
+    default="warning",
     why="An API with no declared authentication is either open to everyone or undocumented.",
     fix="Declare `components.securitySchemes` (e.g. HTTP bearer) and a top-level `security`.",
     source=f"{OWASP}: API2 Broken Authentication",
@@ -192,6 +211,7 @@ def _scheme_defined(ctx: Context) -> Iterator[Hit]:
     "rate-limits-declared",
     "warning",
     "Rate limits are declared somewhere",
+    default="info",
     why="Without limits one client can exhaust the service; clients need 429 to back off.",
     fix="Document 429 responses (with Retry-After) on the operations you limit.",
     source=f"{OWASP}: API4 Unrestricted Resource Consumption",
@@ -201,6 +221,19 @@ def _limits_declared(ctx: Context) -> Iterator[Hit]:
         yield "/paths", "no operation documents a 429 response"
 
 
+@rule(
+    "openapi-schema-valid",
+    "error",
+    "The document is valid against the official OpenAPI schema",
+    why="Generators, gateways and validators reject or misread what the specification does not allow.",
+    fix="Change the field the message names to what the OpenAPI specification allows there.",
+    source=f"{OPENAPI}: the specification's published JSON Schema",
+)
+def _official_schema(ctx: Context) -> Iterator[Hit]:
+    for where, message in official_problems(ctx.spec.doc):
+        yield where, f"{message} (official schema)"
+
+
 # --- paths ----------------------------------------------------------------------------------
 
 
@@ -208,6 +241,7 @@ def _limits_declared(ctx: Context) -> Iterator[Hit]:
     "path-kebab-case",
     "error",
     "Path segments are kebab-case",
+    default="info",
     why="One casing for URLs makes them guessable; mixed case breaks caches and case-insensitive tools.",
     fix="Write segments in lowercase words joined by hyphens: /order-items.",
     source=f"{ZALANDO}: MUST use kebab-case for path segments",
@@ -223,6 +257,7 @@ def _kebab(ctx: Context) -> Iterator[Hit]:
     "path-plural-resources",
     "warning",
     "Collections are plural nouns",
+    default="info",
     why="`/orders/{id}` reads as one of many orders; singular collections make every URL ambiguous.",
     fix="Name the segment before an id in the plural: /orders/{order_id}.",
     source=f"{ZALANDO}: MUST pluralize resource names",
@@ -245,6 +280,7 @@ def _plural(ctx: Context) -> Iterator[Hit]:
     "path-no-verbs",
     "warning",
     "Paths are free of verbs",
+    default="info",
     why="The HTTP method is the verb; verbs in paths duplicate it and grow RPC-style endpoints.",
     fix="Model the action as a resource (POST /orders, not POST /create-order).",
     source=f"{ZALANDO}: MUST keep URLs verb-free",
@@ -262,11 +298,15 @@ def _verbs(ctx: Context) -> Iterator[Hit]:
     "path-version-segment",
     "warning",
     "Paths carry a major version",
+    default="info",
     why="A /v1 prefix lets v2 run beside v1 so clients migrate on their own schedule.",
     fix="Start resource paths with the major version: /v1/products.",
     source=f"{COURSE}: /v1 URL versioning (Zalando prefers media-type versioning)",
 )
 def _version_segment(ctx: Context) -> Iterator[Hit]:
+    servers = [str(s.get("url", "")) for s in ctx.spec.doc.get("servers") or []]
+    if any(re.search(r"/v\d+(\.\d+)?(/|$)", url) for url in servers):
+        return  # the major version sits in the server URL: every path inherits it
     for path in ctx.paths:
         segs = segments(path)
         if (
@@ -281,6 +321,7 @@ def _version_segment(ctx: Context) -> Iterator[Hit]:
     "path-no-trailing-slash",
     "warning",
     "Paths have no trailing slash",
+    default="info",
     why="`/orders` and `/orders/` are different URLs to caches, proxies and routers.",
     fix="Drop the trailing slash.",
     source=f"{ZALANDO}: MUST not use trailing slashes",
@@ -340,10 +381,18 @@ def _param_casing(ctx: Context) -> Iterator[Hit]:
 
 
 def _consistent(named: list[tuple[str, str]], what: str) -> Iterator[Hit]:
-    styles = Counter(_casing(n) for _, n in named if _casing(n) in ("snake_case", "camelCase"))
-    dominant = "camelCase" if styles["camelCase"] > styles["snake_case"] else "snake_case"
+    """Names in another recognisable style than the API's own dominant one.
+
+    The API is judged against itself: a consistently PascalCase API is consistent. Names in no
+    recognisable style (`$filter`, `page[size]`) are left alone.
+    """
+    styles = Counter(c for _, n in named if (c := _casing(n)) not in ("word", "other"))
+    if not styles:
+        return
+    # Ties go to snake_case, the style most guidelines ask for.
+    dominant = max(styles, key=lambda c: (styles[c], c == "snake_case"))
     for pointer, name in named:
-        if _casing(name) not in ("word", dominant):
+        if _casing(name) not in ("word", "other", dominant):
             yield pointer, f"{what} {name!r} is not {dominant} like the rest of the API"
 
 
@@ -428,6 +477,7 @@ def _at_suffix(ctx: Context) -> Iterator[Hit]:
     "money-not-float",
     "warning",
     "Money is not a float",
+    default="info",
     why="Binary floats cannot hold 0.10 exactly; totals drift by cents.",
     fix="Use integer minor units (price_cents) or a decimal string with a currency.",
     source=f"{COURSE}: money as integer cents",
@@ -443,16 +493,18 @@ def _money(ctx: Context) -> Iterator[Hit]:
     "response-no-sensitive-fields",
     "error",
     "Responses expose no secrets",
+    default="warning",
     why="Returning password hashes or tokens in objects is excessive data exposure.",
     fix="Drop the field from the response schema (keep it server-side).",
     source=f"{OWASP}: API3 Broken Object Property Level Authorization",
 )
 def _sensitive(ctx: Context) -> Iterator[Hit]:
     for op, pointer, schema in ctx.response_schemas:
-        if op.path.rstrip("/").split("/")[-1] in _TOKEN_ENDPOINTS:
+        if _issues_credentials(op):
             continue
-        for name in schema.get("properties") or {}:
-            if str(name).lower() in _SECRETS:
+        for name, sub in (schema.get("properties") or {}).items():
+            kinds = types(ctx.spec, sub)
+            if str(name).lower() in _SECRETS and (not kinds or "string" in kinds):
                 yield (
                     f"{pointer}/properties/{escape(str(name))}",
                     f"response field {name!r} is a secret",
@@ -463,6 +515,7 @@ def _sensitive(ctx: Context) -> Iterator[Hit]:
     "request-body-closed",
     "warning",
     "Request bodies refuse unknown properties",
+    default="info",
     why="Open bodies invite mass assignment: a client sets `role` or `price` it should not.",
     fix="Set `additionalProperties: false` on request object schemas.",
     source=f"{OWASP}: API3 Broken Object Property Level Authorization (mass assignment)",
@@ -487,7 +540,14 @@ def _closed(ctx: Context) -> Iterator[Hit]:
     source=f"{OWASP}: API3 Broken Object Property Level Authorization (mass assignment)",
 )
 def _server_fields(ctx: Context) -> Iterator[Hit]:
-    for _, pointer, schema in ctx.request_schemas:
+    # The body's own fields on writes only: a nested `role` (a chat message's) or `id` (a
+    # reference to another resource) is data the client owns.
+    for op in ctx.operations:
+        found = json_schema(op.request_body) if op.method in ("post", "put", "patch") else None
+        if not found:
+            continue
+        start = f"{op.pointer}/requestBody/content/{escape(found[0])}/schema"
+        pointer, schema = next(walk(ctx.spec, found[1], start, set()), (start, {}))
         for name, sub in (schema.get("properties") or {}).items():
             if str(name).lower() in _SERVER_OWNED and not ctx.spec.schema(sub).get("readOnly"):
                 yield f"{pointer}/properties/{escape(str(name))}", f"clients may set {name!r}"

@@ -25,7 +25,7 @@ from labkit.contract._rules import (
     header_names,
     rule,
 )
-from labkit.contract._schemas import json_schema, types
+from labkit.contract._schemas import json_schema, types, walk
 
 __all__: list[str] = []
 
@@ -37,6 +37,7 @@ __all__: list[str] = []
     "operation-id-present",
     "warning",
     "Operations have an operationId",
+    default="info",
     why="Generated clients name their methods after it; without one they invent unstable names.",
     fix="Give each operation a camelCase or snake_case operationId, e.g. listProducts.",
     source=f"{OPENAPI}: Operation Object",
@@ -72,6 +73,7 @@ def _op_id_unique(ctx: Context) -> Iterator[Hit]:
     "operation-summary",
     "warning",
     "Operations have a summary",
+    default="info",
     why="The summary is what docs, portals and reviewers see in every list.",
     fix="Add a short `summary` (a few words, imperative).",
     source=f"{ZALANDO}: SHOULD provide API user manual / {OPENAPI}",
@@ -83,13 +85,11 @@ def _summary(ctx: Context) -> Iterator[Hit]:
 
 
 def _has_example(spec: Spec, media: Mapping[str, Any]) -> bool:
-    schema = spec.schema(media.get("schema"))
-    return bool(
-        media.get("example") is not None
-        or media.get("examples")
-        or "example" in schema
-        or schema.get("examples")
-    )
+    """An example on the media type or anywhere in its schema (a property's example counts)."""
+    if media.get("example") is not None or media.get("examples"):
+        return True
+    found = walk(spec, media.get("schema"), "", set())
+    return any("example" in node or node.get("examples") for _, node in found)
 
 
 @rule(
@@ -124,7 +124,7 @@ def _examples(ctx: Context) -> Iterator[Hit]:
 def _success(ctx: Context) -> Iterator[Hit]:
     for op in ctx.operations:
         if not any(c.startswith(("2", "3")) for c in op.responses):
-            yield f"{op.pointer}/responses", f"{op.key} documents no 2xx response"
+            yield f"{op.pointer}/responses", f"{op.key} documents no 2xx or 3xx response"
 
 
 @rule(
@@ -209,6 +209,7 @@ def _paginated(ctx: Context) -> Iterator[Hit]:
     "collection-cursor-pagination",
     "warning",
     "Collections page with a cursor",
+    default="info",
     why="Offsets get slower with depth and skip or repeat rows when data changes; cursors do not.",
     fix="Accept `cursor` and return `next_cursor`; drop `offset`/`page`.",
     source=f"{ZALANDO}: SHOULD prefer cursor-based pagination",
@@ -227,6 +228,7 @@ def _cursor(ctx: Context) -> Iterator[Hit]:
     "collection-object-response",
     "warning",
     "Lists are wrapped in an object",
+    default="info",
     why="A bare top-level array leaves no room for next_cursor or totals without breaking clients.",
     fix="Return {items: [...], next_cursor: ...}.",
     source=f"{ZALANDO}: MUST always return JSON objects as top-level data structures",
@@ -253,6 +255,7 @@ def _lacking_headers(ctx: Context, code: str, wanted: set[str]) -> Iterator[Oper
     "create-returns-201",
     "warning",
     "Creates return 201",
+    default="info",
     why="201 Created tells clients a resource now exists and where; 200 says nothing of the kind.",
     fix="Document 201 on POST to a collection.",
     source=f"{RFC9110} §15.3.2",
@@ -267,6 +270,7 @@ def _created(ctx: Context) -> Iterator[Hit]:
     "create-location-header",
     "warning",
     "201 responses carry Location",
+    default="info",
     why="Location gives the new resource's URL so clients need not build it.",
     fix="Declare a `Location` header on the 201 response.",
     source=f"{RFC9110} §10.2.2 and §15.3.2",
@@ -280,14 +284,18 @@ def _location(ctx: Context) -> Iterator[Hit]:
     "delete-returns-204",
     "warning",
     "Deletes return 204",
+    default="info",
     why="204 No Content is the unambiguous success of a delete with nothing to return.",
     fix="Document 204 on DELETE (200 only when a body is returned).",
     source=f"{RFC9110} §9.3.5 and §15.3.5",
 )
 def _deleted(ctx: Context) -> Iterator[Hit]:
     for op in ctx.operations:
-        if op.method == "delete" and not any(c in op.responses for c in ("204", "202")):
-            yield f"{op.pointer}/responses", f"{op.key} documents no 204"
+        returns_body = bool((op.responses.get("200") or {}).get("content"))
+        if op.method == "delete" and not (
+            returns_body or any(c in op.responses for c in ("204", "202"))
+        ):
+            yield f"{op.pointer}/responses", f"{op.key} documents no 204 (nor a 200 with a body)"
 
 
 @rule(
@@ -318,6 +326,7 @@ def _errors(ctx: Context) -> Iterator[tuple[Operation, str, dict[str, Any]]]:
     "error-problem-json",
     "warning",
     "Errors are problem+json",
+    default="info",
     why="One machine-readable error shape lets clients handle every error the same way.",
     fix="Return 4xx/5xx bodies as `application/problem+json` with a Problem schema.",
     source=f"{RFC9457} / {ZALANDO}: MUST support problem JSON",
@@ -373,6 +382,7 @@ def _errors_documented(ctx: Context) -> Iterator[Hit]:
     "not-found-documented",
     "warning",
     "404 is documented for item paths",
+    default="info",
     why="Any id in the path may not exist; clients must expect 404.",
     fix="Document 404 (problem+json) on operations with path parameters.",
     source=f"{RFC9110} §15.5.5",
@@ -388,15 +398,17 @@ def _not_found(ctx: Context) -> Iterator[Hit]:
     "info",
     "Validation errors are documented",
     why="Operations that take input will reject some of it; clients need the shape of that error.",
-    fix="Document 400 or 422 on operations with parameters or a body.",
+    fix="Document 400 or 422 (or a 4XX/default error) on operations with a body or query input.",
     source=f"{RFC9110} §15.5.1 / {RFC9457}",
 )
 def _validation(ctx: Context) -> Iterator[Hit]:
     for op in ctx.operations:
+        # A path id alone is answered by 404, not by a validation error.
         takes_input = op.request_body or any(
-            p.get("in") in ("query", "path") for p in op.parameters
+            p.get("in") in ("query", "header", "cookie") for p in op.parameters
         )
-        if takes_input and not any(c in op.responses for c in ("400", "422")):
+        documented = any(c in op.responses for c in ("400", "422", "4XX", "4xx", "default"))
+        if takes_input and not documented:
             yield f"{op.pointer}/responses", f"{op.key} takes input but documents no 400/422"
 
 
@@ -413,7 +425,7 @@ def _validation(ctx: Context) -> Iterator[Hit]:
 )
 def _writes_secured(ctx: Context) -> Iterator[Hit]:
     for op in ctx.operations:
-        declared = "security" in op.node or ctx.spec.doc.get("security")
+        declared = "security" in op.node or "security" in ctx.spec.doc  # `[]` is a decision too
         if op.method in ("post", "put", "patch", "delete") and not declared:
             yield op.pointer, f"{op.key} writes without a security requirement"
 
@@ -422,6 +434,7 @@ def _writes_secured(ctx: Context) -> Iterator[Hit]:
     "secured-401-documented",
     "warning",
     "Secured operations document 401",
+    default="info",
     why="Every secured call can arrive without or with an expired token.",
     fix="Document 401 (with WWW-Authenticate) on secured operations.",
     source=f"{RFC9110} §15.5.2 / {OWASP}: API2 Broken Authentication",
@@ -436,6 +449,7 @@ def _unauthorized(ctx: Context) -> Iterator[Hit]:
     "secured-403-documented",
     "warning",
     "Secured operations document 403",
+    default="info",
     why="Authenticated is not authorized: object and function checks refuse with 403.",
     fix="Document 403 on secured operations.",
     source=f"{OWASP}: API1 Broken Object Level Authorization / API5",

@@ -80,18 +80,26 @@ def response_schemas(spec: Spec, seen: set[str]) -> Iterator[tuple[Operation, st
                     yield op, pointer, node
 
 
-def types(spec: Spec, schema: Any) -> frozenset[str]:
-    """The JSON types a schema allows, with 3.0 `nullable` and 3.1 `null` unions read alike."""
+def types(spec: Spec, schema: Any, _inside: frozenset[int] = frozenset()) -> frozenset[str]:
+    """The JSON types a schema allows, with 3.0 `nullable` and 3.1 `null` unions read alike.
+
+    A schema that reaches itself through `anyOf`/`oneOf`/`allOf` adds nothing the second time.
+    """
     schema = spec.deref(schema)
-    if not isinstance(schema, Mapping):
+    if not isinstance(schema, Mapping) or id(schema) in _inside:
         return frozenset()
+    key = ("types", id(schema))
+    if key not in spec.memo:  # the schema is kept beside its result so its id stays unique
+        spec.memo[key] = (schema, _types(spec, schema, _inside | {id(schema)}))
+    return spec.memo[key][1]  # type: ignore[no-any-return]
+
+
+def _types(spec: Spec, schema: Mapping[str, Any], inside: frozenset[int]) -> frozenset[str]:
     raw = schema.get("type")
     found: set[str] = set(raw if isinstance(raw, list) else [raw] if raw else [])
-    for key in ("anyOf", "oneOf"):
+    for key in ("anyOf", "oneOf", "allOf"):
         for sub in schema.get(key) or []:
-            found |= types(spec, sub)
-    for sub in schema.get("allOf") or []:
-        found |= types(spec, sub)
+            found |= types(spec, sub, inside)
     if schema.get("nullable"):
         found.add("null")
     if "enum" in schema and not found:
@@ -99,23 +107,35 @@ def types(spec: Spec, schema: Any) -> frozenset[str]:
     return frozenset(found)
 
 
-def properties(spec: Spec, schema: Any) -> tuple[dict[str, Any], set[str]]:
-    """The properties and required names of an object schema, merging `allOf` and nullable unions."""
+def properties(
+    spec: Spec, schema: Any, _inside: frozenset[int] = frozenset()
+) -> tuple[dict[str, Any], set[str]]:
+    """The properties and required names of an object schema, merging `allOf` and nullable unions.
+
+    The result is shared between callers (memoized on the spec): read it, do not change it.
+    """
     schema = spec.deref(schema)
+    if not isinstance(schema, Mapping) or id(schema) in _inside:
+        return {}, set()
+    key = ("properties", id(schema))
+    if key not in spec.memo:
+        spec.memo[key] = (schema, _properties(spec, schema, _inside | {id(schema)}))
+    return spec.memo[key][1]  # type: ignore[no-any-return]
+
+
+def _properties(
+    spec: Spec, schema: Mapping[str, Any], inside: frozenset[int]
+) -> tuple[dict[str, Any], set[str]]:
     props: dict[str, Any] = {}
     required: set[str] = set()
-    if not isinstance(schema, Mapping):
-        return props, required
     props.update(schema.get("properties") or {})
     required.update(schema.get("required") or [])
-    for sub in schema.get("allOf") or []:
-        p, r = properties(spec, sub)
-        props.update(p)
-        required |= r
+    merged = list(schema.get("allOf") or [])
     for key in ("anyOf", "oneOf"):
         options = [s for s in schema.get(key) or [] if types(spec, s) != {"null"}]
-        if len(options) == 1:
-            p, r = properties(spec, options[0])
-            props.update(p)
-            required |= r
+        merged += options if len(options) == 1 else []
+    for sub in merged:
+        p, r = properties(spec, sub, inside)
+        props.update(p)
+        required |= r
     return props, required

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+import jsonschema_rs
 
 from labkit.contract._base import METHODS, SpecLoadError, escape
 
-__all__ = ["check_structure"]
+__all__ = ["check_structure", "official_problems"]
 
 
 def _fail(where: str, what: str, fix: str) -> SpecLoadError:
@@ -48,9 +52,9 @@ def _check_content(holder: Any, where: str, what: str) -> None:
     _expect(holder.get("headers", {}), Mapping, f"{where}/headers", "headers")
 
 
-def _check_operation(op: Any, where: str, version: str) -> None:
+def _check_operation(op: Any, where: str) -> None:
     _expect(op, Mapping, where, "an operation")
-    if "responses" in op or version.startswith("3.0"):
+    if "responses" in op:  # required by 3.0, but a missing one reads as none documented
         _expect(op.get("responses"), Mapping, f"{where}/responses", "responses")
         for code, response in op["responses"].items():
             _check_content(response, f"{where}/responses/{escape(str(code))}", f"response {code}")
@@ -90,9 +94,9 @@ def check_structure(doc: Any) -> None:
             "convert it to OpenAPI 3 (e.g. with swagger2openapi) first",
         )
     version = str(doc.get("openapi", ""))
-    if not version.startswith(("3.0", "3.1")):
+    if not version.startswith(("3.0", "3.1", "3.2")):
         raise _fail(
-            "/openapi", f"version {version or 'missing'!r}", "set `openapi: 3.1.0` or `3.0.3`"
+            "/openapi", f"version {version or 'missing'!r}", "set `openapi: 3.1.1` or `3.0.4`"
         )
     info = doc.get("info")
     if not isinstance(info, Mapping) or "title" not in info or "version" not in info:
@@ -116,7 +120,7 @@ def check_structure(doc: Any) -> None:
             _check_parameters(item["parameters"], f"{where}/parameters")
         for method in METHODS:
             if method in item:
-                _check_operation(item[method], f"{where}/{method}", version)
+                _check_operation(item[method], f"{where}/{method}")
     if "paths" not in doc and "webhooks" not in doc and "components" not in doc:
         raise _fail("/paths", "no paths, webhooks or components", "add `paths`")
     _check_schemas(doc)
@@ -195,3 +199,27 @@ def _check_schemas(doc: Mapping[str, Any]) -> None:
                     stack.append((value, at))
         elif isinstance(node, list):
             stack.extend((value, f"{where}/{i}") for i, value in enumerate(node))
+
+
+@functools.cache
+def _official(version: str) -> Any:
+    """The official JSON Schema of an OpenAPI minor version, compiled once (jsonschema-rs).
+
+    The schemas ship with openapi-spec-validator; jsonschema-rs checks a 4 MB document in
+    tens of milliseconds where a pure-Python validator takes seconds.
+    """
+    from openapi_spec_validator import schemas
+
+    schema = {"3.0": schemas.schema_v30, "3.1": schemas.schema_v31, "3.2": schemas.schema_v32}
+    return jsonschema_rs.validator_for(json.loads(json.dumps(dict(schema[version]))))
+
+
+def official_problems(doc: Mapping[str, Any], limit: int = 50) -> Iterator[tuple[str, str]]:
+    """(JSON pointer, message) for each place the document breaks the official OpenAPI schema."""
+    validator = _official(str(doc.get("openapi", ""))[:3])
+    for n, error in enumerate(validator.iter_errors(dict(doc))):
+        if n == limit:
+            return
+        where = "".join(f"/{escape(str(p))}" for p in error.instance_path) or "/"
+        message = str(error.message)
+        yield where, message if len(message) <= 160 else f"{message[:157]}..."

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from labkit import contract
+from labkit.contract._compare import SCHEMA_CODES
 from labkit.contract._diff import CODES
 
 LIST, ITEM = "/v1/red-widgets", "/v1/red-widgets/{red_widget_id}"
@@ -77,15 +78,63 @@ CHANGES: dict[str, Callable[[Doc], Any]] = {
     "response-field-removed": lambda d: _props(d, "RedWidget").pop("created_at"),
     "response-type-changed": lambda d: _props(d, "RedWidget")["price_cents"].update(type="string"),
     "response-format-changed": lambda d: _props(d, "RedWidget")["created_at"].update(format="date"),
-    "status-code-removed": lambda d: _op(d, "get", ITEM)["responses"].pop("404"),
+    "status-code-removed": lambda d: _op(d, "get", ITEM)["responses"].pop("200"),
     "media-type-removed": lambda d: _op(d, "get", ITEM)["responses"]["200"].update(
         content={"application/xml": {"schema": {"type": "object"}}}
     ),
     "security-added": lambda d: _op(d, "get").update(security=[{"bearer": ["admin"]}]),
     "parameter-removed": lambda d: _op(d, "post").pop("parameters"),
     "request-field-removed": lambda d: _props(d, "RedWidgetWrite").pop("note"),
-    "request-constraint-narrowed": lambda d: _props(d, "RedWidgetWrite")["note"].update(
+    "request-constraint-tightened": lambda d: _props(d, "RedWidgetWrite")["note"].update(
         maxLength=20
+    ),
+    "request-constraint-added": lambda d: _props(d, "RedWidgetWrite")["note"].update(minLength=2),
+    "request-constraint-loosened": lambda d: _props(d, "RedWidgetWrite")["note"].pop("maxLength"),
+    "request-constraint-changed": lambda d: _props(d, "RedWidgetWrite")["note"].update(
+        contentMediaType="text/html"
+    ),
+    "request-pattern-changed": lambda d: _props(d, "RedWidgetWrite")["note"].update(pattern="^b"),
+    "request-default-changed": lambda d: _props(d, "RedWidgetWrite")["note"].update(default="b"),
+    "parameter-default-changed": lambda d: _op(d, "get")["parameters"][1]["schema"].update(
+        default=7
+    ),
+    "request-type-narrowed": lambda d: _props(d, "RedWidgetWrite")["note"].update(type="string"),
+    "request-branch-removed": lambda d: _props(d, "RedWidgetWrite")["note"].update(anyOf=[{}]),
+    "request-branch-added": lambda d: _props(d, "RedWidgetWrite")["note"].update(
+        anyOf=[{}, {"$ref": "#/components/schemas/RedWidget"}]
+    ),
+    "request-all-of-added": lambda d: _props(d, "RedWidgetWrite")["note"].update(
+        allOf=[{"minLength": 1}]
+    ),
+    "request-all-of-removed": lambda d: _props(d, "RedWidgetWrite")["note"].pop("allOf"),
+    "response-one-of-added": lambda d: _props(d, "RedWidget")["name"].update(
+        oneOf=[{"type": "string"}]
+    ),
+    "response-type-widened": lambda d: _props(d, "RedWidget")["price_cents"].update(
+        type=["integer", "string"]
+    ),
+    "response-type-narrowed": lambda d: _props(d, "RedWidget")["name"].update(type="string"),
+    "response-optional-field-removed": lambda d: _props(d, "RedWidget").pop("tag"),
+    "request-body-removed": lambda d: _op(d, "post").pop("requestBody"),
+    "required-request-body-added": lambda d: _op(d, "get").update(
+        requestBody={"required": True, "content": {"text/plain": {"schema": {}}}}
+    ),
+    "request-body-added": lambda d: _op(d, "get").update(
+        requestBody={"content": {"text/plain": {"schema": {}}}}
+    ),
+    "request-media-type-removed": lambda d: _op(d, "post")["requestBody"]["content"].pop(
+        "application/json"
+    ),
+    "request-media-type-added": lambda d: _op(d, "post")["requestBody"]["content"].update(
+        {"text/csv": {"schema": {"type": "string"}}}
+    ),
+    "media-type-added": lambda d: _op(d, "get", ITEM)["responses"]["200"]["content"].update(
+        {"text/csv": {"schema": {"type": "string"}}}
+    ),
+    "error-status-removed": lambda d: _op(d, "post")["responses"].pop("409"),
+    "webhook-removed": lambda d: d.pop("webhooks"),
+    "webhook-added": lambda d: d["webhooks"].update(
+        {"widgetGone": copy.deepcopy(d["webhooks"]["widgetSold"])}
     ),
     "response-field-became-optional": lambda d: _required(d, "RedWidget").remove("created_at"),
     "response-field-became-nullable": lambda d: _props(d, "RedWidget")["name"].update(
@@ -121,11 +170,45 @@ BEFORE: dict[str, Callable[[Doc], Any]] = {
         requestBody={**_op(d, "post")["requestBody"], "required": False}
     ),
     "security-added": lambda d: _op(d, "get").update(security=[]),
+    "request-type-narrowed": lambda d: _props(d, "RedWidgetWrite")["note"].update(
+        type=["string", "null"]
+    ),
+    "request-pattern-changed": lambda d: _props(d, "RedWidgetWrite")["note"].update(pattern="^a"),
+    "request-constraint-changed": lambda d: _props(d, "RedWidgetWrite")["note"].update(
+        contentMediaType="text/plain"
+    ),
+    "request-branch-removed": lambda d: _props(d, "RedWidgetWrite")["note"].update(
+        anyOf=[{}, {"$ref": "#/components/schemas/RedWidget"}]
+    ),
+    "request-branch-added": lambda d: _props(d, "RedWidgetWrite")["note"].update(anyOf=[{}]),
+    "request-all-of-removed": lambda d: _props(d, "RedWidgetWrite")["note"].update(
+        allOf=[{"minLength": 1}]
+    ),
+    "response-type-narrowed": lambda d: _props(d, "RedWidget")["name"].update(
+        type=["string", "integer"]
+    ),
+    "response-optional-field-removed": lambda d: _props(d, "RedWidget").update(
+        tag={"type": "string"}
+    ),
+    "error-status-removed": lambda d: _op(d, "post")["responses"].update(
+        {"409": {"description": "Conflict"}}
+    ),
+    "webhook-removed": lambda d: d.update(webhooks={"widgetSold": {"post": _op(d, "post")}}),
+    "webhook-added": lambda d: d.update(webhooks={"widgetSold": {"post": _op(d, "post")}}),
 }
 
 
+def _suffix(code: str) -> str:
+    return code.removeprefix("required-").split("-", 1)[1]
+
+
 def test_every_code_has_a_case() -> None:
-    assert set(CHANGES) == set(CODES)
+    """Every operation code has a case; every schema change has one on some side of the wire."""
+    assert set(CHANGES) <= set(CODES)
+    operation_codes = set(CODES) - set(SCHEMA_CODES)
+    assert operation_codes <= set(CHANGES), operation_codes - set(CHANGES)
+    covered = {_suffix(c) for c in CHANGES if c in SCHEMA_CODES}
+    assert {_suffix(c) for c in SCHEMA_CODES} <= covered
 
 
 def test_identical_contracts_have_no_changes() -> None:
@@ -145,7 +228,7 @@ def test_change_is_classified(code: str) -> None:
     found = [c for c in report.changes if c.code == code]
     assert found, report.to_frame()
     assert found[0].level == CODES[code]
-    assert found[0].location.startswith("/paths")
+    assert found[0].location.startswith(("/paths", "/webhooks", "/components"))
 
 
 @pytest.mark.parametrize("name", ["page_token", "skip", "per_page"])
@@ -259,3 +342,35 @@ def test_compare_splits_missing_extra_and_changed() -> None:
         "only in the service",
         "differs",
     }
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "bump"),
+    [
+        ("1.2.3", "2.0.0", "major"),
+        ("v1", "v1.1", "minor"),
+        ("1.0.0", "1.0.1-beta.1", "patch"),
+        ("2024-01-01", "2024-06-20", "changed"),
+        ("2024-01-01", "2024-01-01", "none"),
+    ],
+)
+def test_versions_compare_as_semver_only_when_they_are(old: str, new: str, bump: str) -> None:
+    a, b = _base(), _base()
+    a["info"]["version"], b["info"]["version"] = old, new
+    assert contract.diff(a, b).bump == bump
+
+
+def test_renamed_path_parameter_is_not_a_change() -> None:
+    new = _base()
+    item = new["paths"].pop(ITEM)
+    item["parameters"][0]["name"] = "id"
+    new["paths"]["/v1/red-widgets/{id}"] = item
+    assert contract.diff(_base(), new).changes == []
+
+
+def test_a_long_diff_shows_its_first_changes_and_keeps_all_in_the_frame() -> None:
+    old = contract.make_large_spec(200)
+    report = contract.diff(old, contract.make_large_spec(5))
+    shown = report._repr_html_()
+    assert len(report) > 100 and "more changes" in shown
+    assert shown.count("<tr>") <= 51 and len(report.to_frame()) == len(report)

@@ -153,7 +153,10 @@ def test_broken_document_names_line_and_column(
         (_doc(paths=[]), "/paths"),
         (_doc(paths={"v1/things": {}}), "/paths/v1~1things"),
         (_doc(paths={"/v1/things": {"get": "list them"}}), "/paths/~1v1~1things/get"),
-        (_doc(paths={"/v1/things": {"get": {}}}), "/paths/~1v1~1things/get/responses"),
+        (
+            _doc(paths={"/v1/things": {"get": {"responses": []}}}),
+            "/paths/~1v1~1things/get/responses",
+        ),
         (
             _doc(paths={"/a": {"get": {"responses": {}, "parameters": [{"in": "query"}]}}}),
             "/paths/~1a/get/parameters/0",
@@ -271,3 +274,56 @@ def test_components_only_document_lints_and_diffs() -> None:
     assert contract.load(doc).operations == []
     assert "rate-limits-declared" not in contract.lint(doc).rules_fired
     assert contract.diff(doc, MINIMAL).codes == {"path-added"}
+
+
+def _yaml(summary_lines: str) -> str:
+    return (
+        "openapi: 3.1.0\ninfo: {title: t, version: 2024-06-20}\n"
+        f"paths:\n  /v1/a:\n    get:\n{summary_lines}"
+        "      responses: {'200': {description: ok}}\n"
+    )
+
+
+def test_yaml_is_read_as_yaml_1_2() -> None:
+    spec = contract.load(_yaml("      summary: yes\n"))
+    assert spec.api_version == "2024-06-20" and spec.operations[0].node["summary"] == "yes"
+
+
+def test_duplicate_yaml_keys_keep_the_last_value() -> None:
+    spec = contract.load(_yaml("      summary: first\n      summary: second\n"))
+    assert spec.operations[0].node["summary"] == "second"
+
+
+def test_non_utf8_file_is_refused_in_one_line(tmp_path: Any) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(
+        "openapi: 3.1.0\ninfo: {title: Caf\u00e9, version: '1'}\npaths: {}\n".encode("latin-1")
+    )
+    with pytest.raises(contract.SpecLoadError, match="not UTF-8") as e:
+        contract.load(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_percent_encoded_ref_fragments_are_decoded() -> None:
+    doc = _doc()
+    doc["components"]["schemas"]["A B"] = {"type": "string"}
+    doc["paths"]["/v1/things"]["get"]["parameters"] = [
+        {"name": "q", "in": "query", "schema": {"$ref": "#/components/schemas/A%20B"}}
+    ]
+    spec = contract.load(doc)
+    assert spec.operations[0].parameters[0]["name"] == "q"
+    assert spec.schema({"$ref": "#/components/schemas/A%20B"}) == {"type": "string"}
+
+
+def test_openapi_3_2_loads() -> None:
+    assert contract.load(_doc(openapi="3.2.0")).openapi == "3.2.0"
+
+
+def test_url_with_a_query_string_is_taken_as_given(served: str) -> None:
+    assert contract.load(f"{served}/openapi.json?version=1").doc == MINIMAL
+
+
+def test_a_404_from_a_running_server_says_so(served: str) -> None:
+    with pytest.raises(SpecLoadError, match="answered 404") as e:
+        contract.load(f"{served}/docs/api")
+    assert "is the service running" not in str(e.value)
