@@ -4,13 +4,17 @@ Only the names notebooks type live here; each comes from a module with one job
 (tests/test_public_api.py pins this list).
 """
 
-from labkit import contract, journal, load
+from labkit import contract, journal, load, slo
+from labkit.backup import backup, checksums, restore
 from labkit.course import course
 from labkit.databases import Database, database, seed
 from labkit.diagrams import Diagram, er_diagram, sequence_diagram
 from labkit.doctor import doctor
 from labkit.errors import LabkitError
 from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
+from labkit.metrics import bucket_bias, histogram_quantile, scrape
+from labkit.outage import database_outage
+from labkit.profiling import profile
 from labkit.querylog import count_queries, request_queries
 from labkit.service import LiveService
 
@@ -20,19 +24,28 @@ __all__ = [
     "LabkitError",
     "LiveService",
     "Plan",
+    "backup",
+    "bucket_bias",
+    "checksums",
     "compare",
     "contract",
     "count_queries",
     "course",
     "database",
+    "database_outage",
     "doctor",
     "er_diagram",
     "explain",
+    "histogram_quantile",
     "journal",
     "load",
+    "profile",
     "request_queries",
+    "restore",
+    "scrape",
     "seed",
     "sequence_diagram",
+    "slo",
     "suggest_indexes",
     "try_index",
 ]

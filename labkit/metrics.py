@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import httpx
+import numpy as np
 import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -25,7 +26,13 @@ from labkit.errors import LabkitError
 if TYPE_CHECKING:
     from labkit.service import LiveService
 
-__all__ = ["bucket_counts", "histogram_quantile", "quantile_from_buckets", "scrape"]
+__all__ = [
+    "bucket_bias",
+    "bucket_counts",
+    "histogram_quantile",
+    "quantile_from_buckets",
+    "scrape",
+]
 
 LATENCY = "shop_http_request_duration_seconds"
 
@@ -107,6 +114,41 @@ def bucket_counts(samples: Iterable[float], bounds: Sequence[float]) -> list[int
     edges = [*sorted(bounds), math.inf] if not math.isinf(max(bounds)) else sorted(bounds)
     values = sorted(samples)
     return [bisect.bisect_right(values, edge) for edge in edges]
+
+
+def bucket_bias(
+    samples_s: Iterable[float],
+    layouts: Mapping[str, Sequence[float]],
+    quantiles: Sequence[float] = (0.5, 0.95, 0.99),
+) -> pd.DataFrame:
+    """Exact percentiles of `samples_s` next to what histograms of each layout would estimate.
+
+    One row per layout and quantile: ``exact_ms``, ``estimate_ms``, ``error_ms`` and the
+    width of the bucket the exact value falls in (``bucket_ms``), the bound on the error.
+    """
+    values = sorted(samples_s)
+    if not values:
+        raise LabkitError("no samples to compare; run some requests first")
+    rows = []
+    for name, bounds in layouts.items():
+        edges = [*sorted(bounds), math.inf]
+        cumulative = bucket_counts(values, bounds)
+        for q in quantiles:
+            exact = float(np.quantile(values, q))
+            estimate = quantile_from_buckets(edges, cumulative, q)
+            index = bisect.bisect_left(edges, exact)
+            lower = edges[index - 1] if index > 0 else 0.0
+            rows.append(
+                {
+                    "layout": name,
+                    "quantile": q,
+                    "exact_ms": exact * 1000,
+                    "estimate_ms": estimate * 1000,
+                    "error_ms": abs(estimate - exact) * 1000,
+                    "bucket_ms": (edges[index] - lower) * 1000,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def _exposition(source: str | LiveService, path: str) -> str:
