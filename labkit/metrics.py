@@ -121,7 +121,7 @@ def bucket_bias(
     layouts: Mapping[str, Sequence[float]],
     quantiles: Sequence[float] = (0.5, 0.95, 0.99),
 ) -> pd.DataFrame:
-    """Exact percentiles of `samples_s` next to what histograms of each layout would estimate.
+    """Exact (nearest-rank) percentiles of `samples_s` next to each layout's histogram estimate.
 
     One row per layout and quantile: ``exact_ms``, ``estimate_ms``, ``error_ms`` and the
     width of the bucket the exact value falls in (``bucket_ms``), the bound on the error.
@@ -134,7 +134,8 @@ def bucket_bias(
         edges = [*sorted(bounds), math.inf]
         cumulative = bucket_counts(values, bounds)
         for q in quantiles:
-            exact = float(np.quantile(values, q))
+            # Nearest rank: the sample a histogram's rank q·n points at, so both share a bucket.
+            exact = float(np.quantile(values, q, method="inverted_cdf"))
             estimate = quantile_from_buckets(edges, cumulative, q)
             index = bisect.bisect_left(edges, exact)
             lower = edges[index - 1] if index > 0 else 0.0

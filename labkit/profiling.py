@@ -22,7 +22,11 @@ from pyinstrument.session import Session
 
 __all__ = ["Profile", "profile"]
 
-_PACKAGE = re.compile(r"(?:site-packages|lib/python3\.\d+)/([A-Za-z_][\w]*)")
+# The top-level package of a frame's file: installed ones first, then the standard library.
+_PACKAGES = (
+    re.compile(r"site-packages/([A-Za-z_]\w*)"),
+    re.compile(r"lib/python3\.\d+/([A-Za-z_]\w*)"),
+)
 
 
 class Profile:
@@ -103,7 +107,10 @@ def _walk(frame: Frame | None) -> Iterator[Frame]:
 
 
 def _package(path: str) -> str:
-    found = _PACKAGE.search(path)
-    if found:
-        return found.group(1)
-    return "sample_service" if "sample_service" in path else "other"
+    if "sample_service" in path:
+        return "sample_service"
+    for pattern in _PACKAGES:
+        found = pattern.search(path)
+        if found:
+            return found.group(1)
+    return "other"
