@@ -218,8 +218,8 @@ class LiveService:
     def log_table(self, event: str = "request") -> duckdb.DuckDBPyRelation:
         """The structured log lines of one kind as a DuckDB relation (`.df()` for pandas).
 
-        `event` is "request" (the access log), "slow_query" or "log". Taught in
-        10_observability: ``svc.log_table().aggregate("route, count(*)")``.
+        `event` is "request" (the access log, with ``ts`` in epoch seconds), "slow_query" or
+        "log". Taught in 10_observability: ``svc.log_table().aggregate("route, count(*)")``.
         """
         records = [record for record in self.json_logs() if record.get("event") == event]
         if not records:
@@ -227,7 +227,10 @@ class LiveService:
                 f"no {event!r} lines in the service log yet; send some requests first "
                 "(and for slow queries start it with settings={'slow_query_ms': ...})."
             )
-        return duckdb.from_df(pd.DataFrame.from_records(records))
+        frame = pd.DataFrame.from_records(records)
+        if "ts_us" in frame:  # the access log's integer wall clock, as epoch seconds
+            frame.insert(1, "ts", frame.pop("ts_us") / 1e6)
+        return duckdb.from_df(frame)
 
     def trace(self, request_id: str, *, timeout: float = 10.0) -> Trace:
         """The spans of one request (its id is its trace id), waiting for the export.

