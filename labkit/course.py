@@ -21,7 +21,7 @@ _MODULES = (
     ("07", "auth_and_security", "Auth and security", "hashing, JWT, refresh rotation, RBAC, a BOLA exploit and its fix, injection"),
     ("08", "caching_and_rate_limits", "Caching and rate limits", "cache-aside hit ratio and latency, token buckets, limits across workers"),
     ("09", "load_testing", "Load testing", "Locust runs, P50/P95/P99 over time, the knee, an SLO verdict, the journal"),
-    ("10", "observability", "Observability", "JSON logs with request ids, metrics histograms, readiness during an outage"),
+    ("10", "observability", "Observability", "logs in DuckDB, histogram vs exact percentiles, a trace, burn-rate alerts, an outage, a restore drill"),
     ("11", "resilience", "Resilience", "timeouts, retries with backoff and jitter, a circuit breaker, injected faults"),
     ("12", "async_work_and_events", "Async work and events", "202 + a job resource, the outbox, signed webhooks, server-sent events"),
     ("13", "graphql", "GraphQL", "the shop as GraphQL, DataLoader vs N+1, depth limits, REST vs GraphQL measured"),

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import get_current_span
 from sqlalchemy import Engine, Select, create_engine, event, make_url, select
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.orm import Session, sessionmaker
@@ -91,8 +92,8 @@ class FastRead:
         for listener in self._database.read_listeners:
             listener(self.sql)
         tracer = self._database.tracer
-        if tracer is None:
-            return await self._fetch(values)
+        if tracer is None or not get_current_span().is_recording():
+            return await self._fetch(values)  # untraced, or outside a traced request
         # The bare driver has no instrumentation of its own: the span is made here.
         attributes = {"db.system": self._database.kind, "db.statement": self.sql}
         with tracer.start_as_current_span(self.sql.split(None, 1)[0], attributes=attributes):

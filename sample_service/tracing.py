@@ -59,7 +59,7 @@ def install(app: FastAPI, settings: Settings, database: Database) -> TracerProvi
         tracer_provider=provider,
         server_request_hook=enter_request,
         exclude_spans=["receive", "send"],
-        excluded_urls="/metrics,/health/live",
+        excluded_urls="/metrics,/health",  # probes and scrapes every few seconds: noise
     )
     # Per engine, not SQLAlchemyInstrumentor().instrument(): that one patches
     # create_engine process-wide, and only once.
