@@ -188,11 +188,6 @@ class TraceCollector:
             seen = len(spans)
             time.sleep(settle)
 
-    def clear(self) -> None:
-        """Forget the spans received so far."""
-        with self._lock:
-            self._spans.clear()
-
     def close(self) -> None:
         """Stop receiving; safe to call twice."""
         if self._thread.is_alive():

@@ -61,7 +61,9 @@ class RequestContextMiddleware:
 
     An incoming ``X-Request-ID`` is kept when it looks sane so ids follow a call
     across services; otherwise one is made. The id is echoed on the response and
-    stored in ``scope["state"]`` where error handlers and logs read it.
+    stored in ``scope["state"]`` where error handlers and logs read it. With tracing on,
+    the id is the request's trace id instead (continued from an incoming ``traceparent``),
+    so ids follow a call by the standard header.
     """
 
     def __init__(
