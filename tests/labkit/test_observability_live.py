@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 
 from labkit.errors import LabkitError
+from labkit.metrics import histogram_quantile, scrape
 from labkit.service import LiveService
+
+ITEM = "/v1/products/{product_id}"
 
 
 def test_a_live_service_exports_its_trace_and_its_logs_read_as_tables() -> None:
@@ -22,6 +28,22 @@ def test_a_live_service_exports_its_trace_and_its_logs_read_as_tables() -> None:
     assert access["route"].tolist() == ["/v1/products"]
     assert access["ts"].iloc[0] > 1e9  # epoch seconds
     assert len(slow) >= 1
+
+
+def test_the_metrics_histogram_estimate_lies_in_the_bucket_of_the_logged_exact_value() -> None:
+    with LiveService(scale=20, settings={"rate_limit_enabled": False}) as svc:
+        with svc.client() as client:
+            statuses = {client.get(f"/v1/products/{1 + i % 20}").status_code for i in range(60)}
+        metrics = scrape(svc)
+        logged = svc.log_table().filter(f"route = '{ITEM}'").df()["duration_ms"] / 1000
+    estimate = histogram_quantile(metrics, 0.9).set_index("route").loc[ITEM]
+    exact = float(np.quantile(logged, 0.9, method="inverted_cdf"))
+    bounds = sorted(metrics["le"].dropna().unique())
+    upper = min(bound for bound in bounds if bound >= exact)
+    lower = max([0.0, *(bound for bound in bounds if bound < exact)])
+    assert statuses == {200}
+    assert estimate["count"] == len(logged) == 60
+    assert lower <= estimate["q90"] <= (upper if not math.isinf(upper) else lower)
 
 
 def test_trace_and_log_table_say_what_to_do_when_there_is_nothing_to_read() -> None:
