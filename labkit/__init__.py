@@ -4,7 +4,8 @@ Only the names notebooks type live here; each comes from a module with one job
 (tests/test_public_api.py pins this list).
 """
 
-from labkit import concurrency, contract, journal, load, rest, security, transactions
+from labkit import concurrency, contract, journal, load, rest, security, slo, transactions
+from labkit.backup import backup, checksums, restore
 from labkit.check import check
 from labkit.course import course
 from labkit.databases import Database, database, seed
@@ -12,6 +13,9 @@ from labkit.diagrams import Diagram, er_diagram, sequence_diagram
 from labkit.doctor import doctor
 from labkit.errors import LabkitError
 from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
+from labkit.metrics import bucket_bias, histogram_quantile, scrape
+from labkit.outage import database_outage
+from labkit.profiling import profile
 from labkit.querylog import count_queries, request_queries
 from labkit.service import LiveService
 from labkit.timing import expect_faster
@@ -22,24 +26,33 @@ __all__ = [
     "LabkitError",
     "LiveService",
     "Plan",
+    "backup",
+    "bucket_bias",
     "check",
+    "checksums",
     "compare",
     "concurrency",
     "contract",
     "count_queries",
     "course",
     "database",
+    "database_outage",
     "doctor",
     "er_diagram",
     "expect_faster",
     "explain",
+    "histogram_quantile",
     "journal",
     "load",
+    "profile",
     "request_queries",
     "rest",
+    "restore",
+    "scrape",
     "security",
     "seed",
     "sequence_diagram",
+    "slo",
     "suggest_indexes",
     "transactions",
     "try_index",

@@ -23,7 +23,7 @@ _MODULES = (
     ("07", "auth_and_security", "Auth and security", "hashing cost, JWT forgeries, MFA, API keys, RBAC and ABAC, BOLA and injection exploited and fixed, sign-in timing, the OWASP API Top 10, the audit trail"),
     ("08", "caching_and_rate_limits", "Caching and rate limits", "cache-aside hit ratio and latency, token buckets, limits across workers"),
     ("09", "load_testing", "Load testing", "Locust runs, P50/P95/P99 over time, the knee, an SLO verdict, the journal"),
-    ("10", "observability", "Observability", "JSON logs with request ids, metrics histograms, readiness during an outage"),
+    ("10", "observability", "Observability", "logs in DuckDB, histogram vs exact percentiles, a trace, burn-rate alerts, an outage, a restore drill"),
     ("11", "resilience", "Resilience", "timeouts, retries with backoff and jitter, a circuit breaker, injected faults"),
     ("12", "async_work_and_events", "Async work and events", "202 + a job resource, the outbox, signed webhooks, server-sent events"),
     ("13", "api_styles", "API styles", "the shop as GraphQL and gRPC, DataLoader vs N+1, abuse limits, REST vs GraphQL vs gRPC measured"),

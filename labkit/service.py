@@ -17,11 +17,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import duckdb
 import httpx
+import pandas as pd
 
 from labkit import _process
 from labkit.databases import Database, database, seed
 from labkit.errors import BadArgument, LabkitError, PortInUse, ServerStartError
+from labkit.tracing import Trace, TraceCollector
 
 __all__ = ["LiveService"]
 
@@ -43,6 +46,8 @@ class LiveService:
         workers: uvicorn worker processes.
         ready_path: polled until it answers 200; None waits for any HTTP answer.
         startup_timeout: seconds to wait for readiness.
+        tracing: trace every request with OpenTelemetry into an in-process OTLP receiver
+            (`trace()` reads one request's spans).
 
     The child dies with this process (even on SIGKILL), and `stop()` runs on `with` exit and
     at interpreter exit.
@@ -59,6 +64,7 @@ class LiveService:
         workers: int = 1,
         ready_path: str | None = "/health/ready",
         startup_timeout: float = 30.0,
+        tracing: bool = False,
     ) -> None:
         self.app = app or SAMPLE_APP
         self.port = port if port is not None else _process.free_port()
@@ -69,6 +75,8 @@ class LiveService:
         self._workers = workers
         self._ready_path = ready_path
         self._startup_timeout = startup_timeout
+        self._tracing = tracing
+        self.collector: TraceCollector | None = None  # the OTLP receiver while tracing
         self._workdir: Path | None = None  # made at start: the log and a SQLite file live there
         self._proc: Any = None
         self._own_database = False  # a database this service made, dropped when it closes
@@ -89,6 +97,8 @@ class LiveService:
         atexit.register(self.close)
         if self._is_sample():
             self.db = self._prepare_database(self._workdir)
+        if self._tracing:
+            self.collector = TraceCollector()
         # Unbuffered, so logs() shows a request's line as soon as it is answered.
         env = {**os.environ, **self._environment(), "PYTHONUNBUFFERED": "1"}
         log_path = self._workdir / _LOG_NAME
@@ -109,6 +119,9 @@ class LiveService:
         """Stop, then remove its files and any database it made; runs at `with` exit and at exit."""
         self.stop()
         atexit.unregister(self.close)
+        if self.collector is not None:
+            self.collector.close()
+            self.collector = None
         if self._own_database and self.db is not None:
             self.db.drop()
             self._own_database = False
@@ -202,6 +215,34 @@ class LiveService:
                     continue
         return records
 
+    def log_table(self, event: str = "request") -> duckdb.DuckDBPyRelation:
+        """The structured log lines of one kind as a DuckDB relation (`.df()` for pandas).
+
+        `event` is "request" (the access log, with ``ts`` in epoch seconds), "slow_query" or
+        "log". Taught in 10_observability: ``svc.log_table().aggregate("route, count(*)")``.
+        """
+        records = [record for record in self.json_logs() if record.get("event") == event]
+        if not records:
+            raise LabkitError(
+                f"no {event!r} lines in the service log yet; send some requests first "
+                "(and for slow queries start it with settings={'slow_query_ms': ...})."
+            )
+        frame = pd.DataFrame.from_records(records)
+        if "ts_us" in frame:  # the access log's integer wall clock, as epoch seconds
+            frame.insert(1, "ts", frame.pop("ts_us") / 1e6)
+        return duckdb.from_df(frame)
+
+    def trace(self, request_id: str, *, timeout: float = 10.0) -> Trace:
+        """The spans of one request (its id is its trace id), waiting for the export.
+
+        Needs `LiveService(tracing=True)`. Taught in 10_observability.
+        """
+        if self.collector is None:
+            raise LabkitError(
+                "this service does not trace; start it with LiveService(tracing=True)"
+            )
+        return self.collector.trace(request_id, timeout=timeout)
+
     def log_for(self, request_id: str, *, timeout: float = 5.0) -> dict[str, Any]:
         """Return the access-log record of one request, waiting for it.
 
@@ -235,6 +276,9 @@ class LiveService:
         env = {f"{prefix}{key.upper()}": _env_value(value) for key, value in self._settings.items()}
         if self.db is not None:
             env[f"{_SETTINGS_PREFIX}DATABASE_URL"] = self.db.url
+        if self.collector is not None:
+            env[f"{_SETTINGS_PREFIX}OTEL_TRACES_ENDPOINT"] = self.collector.endpoint
+            env["OTEL_BSP_SCHEDULE_DELAY"] = "100"  # ms: a notebook reads a trace at once
         return env
 
     def _prepare_database(self, workdir: Path) -> Database:

@@ -70,6 +70,12 @@ class Settings(BaseSettings, LabSwitches):
     # Cache-aside for product reads.
     cache_ttl_seconds: Annotated[int, Field(ge=0)] = 60  # 0 turns the cache off
 
+    # Operations: OTLP/HTTP traces (None = tracing off, nothing installed) and the
+    # slow-query log (statements slower than this many ms, as JSON lines; None = off).
+    otel_traces_endpoint: str | None = None
+    otel_service: str = "shop"
+    slow_query_ms: Annotated[float, Field(ge=0)] | None = None
+
     # Lessons: the switches themselves are the fields inherited from LabSwitches (all off);
     # they are refused outside lab mode.
     lab_mode: bool = False

@@ -17,13 +17,17 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import get_current_span
 from sqlalchemy import Engine, Select, create_engine, event, make_url, select
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.orm import Session, sessionmaker
 
 from sample_service.config import Settings
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 
 def _configure_sqlite(engine: Engine | Any) -> None:
@@ -87,6 +91,15 @@ class FastRead:
         values = [params[name] for name in self._order]
         for listener in self._database.read_listeners:
             listener(self.sql)
+        tracer = self._database.tracer
+        if tracer is None or not get_current_span().is_recording():
+            return await self._fetch(values)  # untraced, or outside a traced request
+        # The bare driver has no instrumentation of its own: the span is made here.
+        attributes = {"db.system": self._database.kind, "db.statement": self.sql}
+        with tracer.start_as_current_span(self.sql.split(None, 1)[0], attributes=attributes):
+            return await self._fetch(values)
+
+    async def _fetch(self, values: list[Any]) -> dict[str, Any] | None:
         if self._database.kind == "sqlite":
             row = self._database.sqlite_connection().execute(self.sql, values).fetchone()
         else:
@@ -106,6 +119,7 @@ class Database:
         )
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self.read_listeners: list[Callable[..., None]] = []
+        self.tracer: Tracer | None = None  # set when tracing is on (sample_service.tracing)
         self._pool_size = settings.db_pool_size
         self._sqlite: sqlite3.Connection | None = None
         self._asyncpg: asyncio.Task[Any] | None = None

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
-from sample_service import labswitches
+from sample_service import labswitches, slowlog, tracing
 from sample_service.api import (
     admin,
     api_keys,
@@ -111,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         yield
         gc.unfreeze()  # give the heap back to the collector (in-process apps, tests)
+        tracing.shutdown(_app)  # export the last spans before the process goes
         # Graceful shutdown: uvicorn has drained in-flight requests; close pools last.
         if redis is not None:
             await redis.aclose()
@@ -179,5 +180,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Retry-After",
             ],
         )
-    app.add_middleware(RequestContextMiddleware, log_requests=settings.access_log)
+    if settings.slow_query_ms is not None:
+        slowlog.install(database.engine, settings.slow_query_ms)
+    traced = tracing.install(app, settings, database) is not None
+    app.add_middleware(
+        RequestContextMiddleware,
+        log_requests=settings.access_log,
+        trace_id=tracing.current_trace_id if traced else None,
+    )
     return app

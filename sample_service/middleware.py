@@ -10,6 +10,8 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
+from contextvars import ContextVar
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
@@ -31,6 +33,13 @@ _SECURITY_HEADERS = [
 # The API serves JSON only; the interactive docs page needs scripts and styles.
 _API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 _DOCS_PATHS = ("/docs", "/redoc")  # and /docs-assets
+# The request being served, for logs written below the HTTP layer (the slow-query log).
+_REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def current_request_id() -> str | None:
+    """The id of the request this code runs for (None outside a request)."""
+    return _REQUEST_ID.get()
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -52,24 +61,38 @@ class RequestContextMiddleware:
 
     An incoming ``X-Request-ID`` is kept when it looks sane so ids follow a call
     across services; otherwise one is made. The id is echoed on the response and
-    stored in ``scope["state"]`` where error handlers and logs read it.
+    stored in ``scope["state"]`` where error handlers and logs read it. With tracing on,
+    the id is the request's trace id instead (continued from an incoming ``traceparent``),
+    so ids follow a call by the standard header.
     """
 
-    def __init__(self, app: ASGIApp, *, log_requests: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        log_requests: bool = True,
+        trace_id: Callable[[], str | None] | None = None,
+    ) -> None:
         self.app = app
         self.log_requests = log_requests
+        # With tracing on, the request id is the trace id: one id from log line to trace.
+        self.trace_id = trace_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        if incoming is not None and _REQUEST_ID_OK.match(incoming):
+        traced = self.trace_id() if self.trace_id is not None else None
+        if traced is not None:
+            request_id = traced
+        elif incoming is not None and _REQUEST_ID_OK.match(incoming):
             request_id = incoming.decode()
         else:
             request_id = os.urandom(16).hex()  # 128 random bits, cheaper than uuid4()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
+        _REQUEST_ID.set(request_id)
         rid_header = (b"x-request-id", request_id.encode())
         extra = (
             _SECURITY_HEADERS
@@ -107,10 +130,11 @@ class RequestContextMiddleware:
         Written straight to ``sys.stdout`` and built with the C string encoder, not through
         ``logging`` and ``json.dumps``: measured on 2 cores, a LogRecord plus a generic
         encode cost a fifth of a cached product read, and this line has one destination.
+        The wall clock is written as integer microseconds: formatting a float costs 5x more.
         """
         user_id = state.get("user_id")
-        _write_line(
-            f'{{"event":"request","method":{_json_str(scope["method"])},'
+        write_line(
+            f'{{"event":"request","ts_us":{time.time_ns() // 1000},"method":{_json_str(scope["method"])},'
             f'"route":{_json_str(route)},"path":{_json_str(scope["path"])},'
             f'"status":{int(status)},"duration_ms":{duration * 1000:.3f},'
             f'"request_id":{_json_str(state["request_id"])},'
@@ -118,7 +142,7 @@ class RequestContextMiddleware:
         )
 
 
-def _write_line(line: str) -> None:
+def write_line(line: str) -> None:
     """Write and flush at once, so a supervisor reading stdout sees each request as it ends."""
     stream = sys.stdout  # looked up per call: tests and notebooks may swap it
     stream.write(line + "\n")

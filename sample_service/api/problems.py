@@ -165,9 +165,37 @@ async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_down(request: Request, exc: Exception) -> JSONResponse:
+    """A lost database is an outage, not a bug: 503 at once, so clients back off and retry."""
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return problem_response(
+        request,
+        status=503,
+        detail=f"the database is unavailable ({type(exc).__name__}); retry later",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _database_outage_errors() -> tuple[type[Exception], ...]:
+    """What the drivers raise when the database is down, refusing, or cut the connection."""
+    import asyncpg
+    from sqlalchemy.exc import OperationalError
+
+    return (
+        OperationalError,  # psycopg and sqlite3 connection failures, wrapped by SQLAlchemy
+        ConnectionError,  # refused or reset sockets (asyncpg raises them bare)
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,  # the connection was closed under a query
+        asyncpg.exceptions.OperatorInterventionError,  # shut down, terminated, cannot connect now
+        asyncpg.exceptions.ObjectNotInPrerequisiteStateError,  # not accepting connections
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Route every error the app can raise through ``problem_response``."""
     app.add_exception_handler(ServiceError, _service_error)
+    for outage in _database_outage_errors():
+        app.add_exception_handler(outage, _database_down)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unhandled)
