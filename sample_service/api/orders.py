@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from sample_service.api.deps import CacheDep, CurrentUser, SessionDep, SettingsDep, path_id
+from sample_service.api.deps import (
+    CacheDep,
+    CurrentUser,
+    PaymentsDep,
+    SessionDep,
+    SettingsDep,
+    path_id,
+)
 from sample_service.api.problems import problem_responses
 from sample_service.cache import product_key
 from sample_service.errors import PreconditionRequired
@@ -46,21 +53,33 @@ IdempotencyKey = Annotated[
                 },
             }
         },
-        **problem_responses(401, 409, 422, 428, 429),
+        202: {"description": "Accepted; the payment is pending (provider unreachable)"},
+        **problem_responses(401, 402, 409, 422, 428, 429, 503),
     },
 )
 def place_order(
     session: SessionDep,
+    settings: SettingsDep,
     user: CurrentUser,
     body: OrderCreate,
     cache: CacheDep,
+    payments: PaymentsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Stock is taken in the same transaction; a replay answers `Idempotent-Replayed: true`."""
+    """Stock is taken in the same transaction; a replay answers `Idempotent-Replayed: true`.
+
+    With a payments provider configured, the order is paid before it is confirmed (a saga).
+    """
     if idempotency_key is None:
         raise PreconditionRequired("POST /v1/orders needs an Idempotency-Key header (a UUID)")
     placed = orders.place_order(
-        session=session, user_id=user.id, order=body, idempotency_key=idempotency_key
+        session=session,
+        user_id=user.id,
+        order=body,
+        idempotency_key=idempotency_key,
+        payments=payments,
+        pending_when_unavailable=settings.payments_fallback == "pending",
+        crash_after=settings.saga_crash_after,
     )
     if not placed.replayed:  # stock changed: cached product representations are stale
         cache.invalidate_from_thread(*map(product_key, placed.product_ids))

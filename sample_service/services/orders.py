@@ -19,7 +19,9 @@ from sqlalchemy.orm import Session, selectinload
 from sample_service.errors import Conflict, NotFound, OutOfStock, Unprocessable
 from sample_service.models import IdempotencyKey, Order, OrderItem, Product, User
 from sample_service.pagination import Cursor, after
+from sample_service.resilience.payments import PaymentsClient
 from sample_service.schemas.orders import OrderCreate, OrderRead
+from sample_service.services import checkout
 from sample_service.services.transactions import start_write
 from sample_service.services.users import STAFF_ROLES
 
@@ -67,7 +69,14 @@ def _replay(*, session: Session, user_id: int, key: str, digest: str) -> PlacedO
 
 
 def place_order(
-    *, session: Session, user_id: int, order: OrderCreate, idempotency_key: str
+    *,
+    session: Session,
+    user_id: int,
+    order: OrderCreate,
+    idempotency_key: str,
+    payments: PaymentsClient | None = None,
+    pending_when_unavailable: bool = False,
+    crash_after: str = "",
 ) -> PlacedOrder:
     """Place an order once per key: stock checked and decremented under a lock, 409 when short.
 
@@ -75,6 +84,9 @@ def place_order(
     key wait for the first transaction, then fail on the unique constraint, and
     the loser replays the winner's stored response; SQLite's write lock does the
     same by serialising the transactions.
+
+    With ``payments`` (a provider is configured) this transaction is the saga's first step,
+    stock reserved, and ``checkout.settle`` takes the payment and confirms the order.
     """
     digest = fingerprint(order)
     replay = _replay(session=session, user_id=user_id, key=idempotency_key, digest=digest)
@@ -86,10 +98,13 @@ def place_order(
         session.add(claim)
         session.flush()
         placed = _create_order(session=session, user_id=user_id, order=order)
-        body = OrderRead.model_validate(placed).model_dump_json()
-        claim.status_code = 201
-        claim.response_body = body
         claim.resource_path = f"/v1/orders/{placed.id}"
+        if payments is None:
+            checkout.finish_claim(claim, placed, 201)
+        else:
+            checkout.record(
+                session, order_id=placed.id, step="stock_reserved", at=placed.created_at
+            )
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -100,9 +115,19 @@ def place_order(
     except BaseException:
         session.rollback()
         raise
+    if payments is not None:
+        checkout.crash_if(crash_after, "stock_reserved")
+        checkout.settle(
+            session=session,
+            order_id=placed.id,
+            payments=payments,
+            pending_when_unavailable=pending_when_unavailable,
+            crash_after=crash_after,
+        )
+        session.refresh(claim)
     return PlacedOrder(
-        body=body,
-        status_code=201,
+        body=claim.response_body or "",
+        status_code=claim.status_code or 201,
         location=f"/v1/orders/{placed.id}",
         product_ids=tuple(item.product_id for item in order.items),
         replayed=False,
