@@ -112,10 +112,11 @@ def compensate(*, session: Session, order_id: int, reason: str, now: Now = _utcn
     """Undo the reservation: stock back, order cancelled, the request's key freed for a retry."""
     try:
         start_write(session)
-        if not record(session, order_id=order_id, step="stock_released", at=now()):
+        if "stock_released" in steps(session, order_id):
             session.rollback()
             return  # already compensated: a repeat does nothing
         record(session, order_id=order_id, step="payment_failed", at=now(), detail=reason[:200])
+        record(session, order_id=order_id, step="stock_released", at=now())
         order = session.get_one(Order, order_id, with_for_update=True)
         ids = sorted(item.product_id for item in order.items)
         products = session.scalars(
@@ -152,14 +153,10 @@ def recover(
     the next pass rather than guessing.
     """
     cutoff = now() - dt.timedelta(seconds=idle_seconds)
-    latest: dict[int, SagaStep] = {}
-    for row in session.scalars(select(SagaStep).order_by(SagaStep.id)):
-        latest[row.order_id] = row
-    stuck = [
-        order_id
-        for order_id, row in latest.items()
-        if row.step not in FINAL_STEPS and _aware(row.created_at) <= cutoff
-    ]
+    finished = select(SagaStep.order_id).where(SagaStep.step.in_(FINAL_STEPS))
+    open_steps = select(SagaStep).where(SagaStep.order_id.not_in(finished)).order_by(SagaStep.id)
+    latest = {row.order_id: row for row in session.scalars(open_steps)}
+    stuck = [order_id for order_id, row in latest.items() if _aware(row.created_at) <= cutoff]
     session.commit()
     reached: dict[int, str] = {}
     for order_id in stuck:
