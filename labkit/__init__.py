@@ -11,12 +11,14 @@ from labkit.diagrams import Diagram, er_diagram, sequence_diagram
 from labkit.doctor import doctor
 from labkit.errors import LabkitError
 from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
+from labkit.faults import FaultProxy
 from labkit.querylog import count_queries, request_queries
 from labkit.service import LiveService
 
 __all__ = [
     "Database",
     "Diagram",
+    "FaultProxy",
     "LabkitError",
     "LiveService",
     "Plan",

@@ -215,9 +215,9 @@ class FaultProxy:
                     continue
                 if self.latency:
                     await asyncio.sleep(self.latency)
+                self.stats.bytes_forwarded += len(data)
                 sink.write(data)
                 await sink.drain()
-                self.stats.bytes_forwarded += len(data)
             if sink.can_write_eof():
                 sink.write_eof()
         except (ConnectionError, OSError):

@@ -17,6 +17,7 @@ LK_NAME = re.compile(r"\blk((?:\.[A-Za-z_]\w*)+)")
 PUBLIC_NAMES = {
     "Database",
     "Diagram",
+    "FaultProxy",
     "LabkitError",
     "LiveService",
     "Plan",
