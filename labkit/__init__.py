@@ -4,7 +4,7 @@ Only the names notebooks type live here; each comes from a module with one job
 (tests/test_public_api.py pins this list).
 """
 
-from labkit import contract, journal, load
+from labkit import contract, journal, load, resilience
 from labkit.course import course
 from labkit.databases import Database, database, seed
 from labkit.diagrams import Diagram, er_diagram, sequence_diagram
@@ -13,6 +13,7 @@ from labkit.errors import LabkitError
 from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
 from labkit.faults import FaultProxy
 from labkit.querylog import count_queries, request_queries
+from labkit.resilience import PaymentsProvider
 from labkit.service import LiveService
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "FaultProxy",
     "LabkitError",
     "LiveService",
+    "PaymentsProvider",
     "Plan",
     "compare",
     "contract",
@@ -33,6 +35,7 @@ __all__ = [
     "journal",
     "load",
     "request_queries",
+    "resilience",
     "seed",
     "sequence_diagram",
     "suggest_indexes",

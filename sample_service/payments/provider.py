@@ -69,7 +69,12 @@ class Stats(BaseModel):
     refunded: int = 0
     failed: int = 0
     hung: int = 0
-    arrivals: list[float] = Field(default_factory=list, description="Seconds since the reset.")
+    arrivals: list[tuple[float, str]] = Field(
+        default_factory=list, description="Seconds since the reset and key, per attempt."
+    )
+    by_key: dict[str, list[int]] = Field(
+        default_factory=dict, description="Status of each authorization attempt, per key."
+    )
 
 
 class _State:
@@ -147,16 +152,21 @@ def create_app() -> FastAPI:
         state.reset_stats()
 
     async def hang(request: Request) -> None:
-        """Answer nothing until the client gives up (so a stopping provider is not held up)."""
+        """Answer nothing until the client gives up or the fault is turned off."""
         state.stats.hung += 1
         deadline = time.monotonic() + HANG_SECONDS
-        while time.monotonic() < deadline and not await request.is_disconnected():
+        while (
+            state.faults.hang_rate  # turning the fault off releases the requests it holds
+            and time.monotonic() < deadline
+            and not await request.is_disconnected()
+        ):
             await asyncio.sleep(_HANG_POLL_SECONDS)
 
     async def misbehave(request: Request) -> Response | None:
         """Apply the faults common to every payment call; a response ends the request early."""
         state.stats.attempts += 1
-        state.stats.arrivals.append(round(time.monotonic() - state.started, 4))
+        key = request.headers.get("idempotency-key", "")
+        state.stats.arrivals.append((round(time.monotonic() - state.started, 4), key))
         faults = state.faults
         if faults.outage:
             state.stats.failed += 1
@@ -186,6 +196,13 @@ def create_app() -> FastAPI:
         idempotency_key: Annotated[str, Header(min_length=1, max_length=200)],
     ) -> Response:
         """Authorize once per key: a repeat gets the first answer again."""
+        response = await _authorize(request, payment, idempotency_key)
+        state.stats.by_key.setdefault(idempotency_key, []).append(response.status_code)
+        return response
+
+    async def _authorize(
+        request: Request, payment: PaymentCreate, idempotency_key: str
+    ) -> Response:
         if (early := await misbehave(request)) is not None:
             return early
         if idempotency_key in state.answers:
