@@ -13,6 +13,7 @@ Prometheus series of a live service over time.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -74,6 +75,18 @@ class PaymentsProvider(LiveService):
         frame = pd.DataFrame(self.stats()["arrivals"], columns=["second", "key"])
         frame["attempt"] = frame.groupby("key").cumcount() + 1
         return frame
+
+    def wait_until(self, stat: str, at_least: int, *, timeout: float = 10.0) -> int:
+        """Wait until `stats()[stat]` reaches `at_least` (e.g. requests held by a hang)."""
+        deadline = time.monotonic() + timeout
+        while (value := int(self.stats()[stat])) < at_least:
+            if time.monotonic() > deadline:
+                raise LabkitError(
+                    f"the provider's {stat} stayed at {value}, below {at_least}, for "
+                    f"{timeout:.0f} s; are the calls reaching it?"
+                )
+            time.sleep(0.05)
+        return value
 
     def reset_stats(self) -> None:
         """Start counting afresh."""
@@ -305,12 +318,9 @@ class Sampler:
         with httpx.Client(base_url=self._url, timeout=2.0) as http:
             while not self._stop.is_set():
                 at = time.monotonic()
-                try:
-                    text = http.get("/metrics").text
-                except httpx.HTTPError:
-                    continue
-                value = _value(text, self._metric, self._labels)
-                self._rows.append({"at": at, "value": value})
+                with contextlib.suppress(httpx.HTTPError):  # a restarting service: try again
+                    value = _value(http.get("/metrics").text, self._metric, self._labels)
+                    self._rows.append({"at": at, "value": value})
                 self._stop.wait(self._every)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -70,15 +71,23 @@ def test_order_calls_cycle_products_with_a_key_each() -> None:
     assert len({call.headers["Idempotency-Key"] for call in calls}) == 4
 
 
-def test_a_restart_keeps_the_port_and_the_sampler_reads_metrics() -> None:
-    with LiveService(scale=20, settings={"rate_limit_enabled": False}) as shop:
+def test_a_restart_under_load_finishes_what_it_holds_and_refuses_the_rest_cleanly() -> None:
+    settings = {"rate_limit_enabled": False, "lab_mode": True, "latency_ms": 100}
+    with LiveService(scale=20, settings=settings) as shop:
         port = shop.port
         gauge = "shop_http_requests_in_flight"
-        live = Call("GET", "/health/live")
-        with Sampler(shop, gauge, every=0.01) as sampled, Load(shop, [live] * 20) as load:
-            load.wait()
-        shop.restart()
+        slow = Call("GET", "/v1/categories")
+        with (
+            Sampler(shop, gauge, every=0.01) as sampled,
+            Load(shop, itertools.repeat(slow), concurrency=3) as load,
+        ):
+            load.wait(0.3)
+            stopped = time.monotonic()
+            shop.restart()
         assert shop.port == port and shop.running
         assert metric(shop, gauge) is not None
-    assert len(sampled.result) > 0 and sampled.result["value"].notna().all()
-    assert (load.result["status"] == 200).all()
+    calls = load.result
+    held = calls[(calls["start"] < stopped) & (calls["end"] > stopped)]
+    assert len(held) > 0 and (held["status"] == 200).all()  # in flight at SIGTERM: finished
+    assert set(calls["status"]) <= {200, 0}  # the rest answered or refused to connect, no 5xx
+    assert len(sampled.result) > 0

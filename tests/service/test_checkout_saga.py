@@ -6,6 +6,7 @@ meet another database's.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -203,3 +204,22 @@ def test_without_a_provider_orders_are_placed_as_before_with_no_saga(
     assert placed.status_code == 201
     assert placed.json()["status"] == "placed"
     assert saga(seeded, placed.json()["id"]) == []
+
+
+def test_breaker_state_and_transitions_show_in_metrics_and_logs(
+    shop: Any, seeded: Seeded, faults: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = shop(payments_max_attempts=1, payments_breaker_failures=2)
+    product = new_product(client, seeded.staff)
+    faults(outage=True)
+    logger = logging.getLogger("sample_service.resilience")  # it does not propagate to root
+    logger.addHandler(caplog.handler)
+    try:
+        for _ in range(3):
+            assert_problem(place(client, seeded, product), 503)
+    finally:
+        logger.removeHandler(caplog.handler)
+    scrape = client.get("/metrics").text
+    assert 'shop_breaker_state{dependency="payments"} 1.0' in scrape  # open
+    assert 'shop_dependency_attempts_total{dependency="payments",outcome="refused"}' in scrape
+    assert "circuit breaker payments: closed -> open" in caplog.text
