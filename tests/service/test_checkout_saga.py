@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -49,7 +50,7 @@ def shop(api: AppClient, provider: LiveService) -> Any:
     """``shop(**settings)``: the shop paying through the provider, no background sweep."""
 
     def make(**settings: Any) -> TestClient:
-        return api(payments_url=provider.url, saga_sweep_seconds=0, **settings)
+        return api(**{"payments_url": provider.url, "saga_sweep_seconds": 0, **settings})
 
     return make
 
@@ -223,3 +224,28 @@ def test_breaker_state_and_transitions_show_in_metrics_and_logs(
     assert 'shop_breaker_state{dependency="payments"} 1.0' in scrape  # open
     assert 'shop_dependency_attempts_total{dependency="payments",outcome="refused"}' in scrape
     assert "circuit breaker payments: closed -> open" in caplog.text
+
+
+def test_a_restarted_shop_resumes_a_crashed_saga_on_its_own(
+    shop: Any, seeded: Seeded, provider: LiveService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def die(code: int) -> None:
+        raise Crash(code)
+
+    monkeypatch.setattr(os, "_exit", die)
+    client = shop(lab_mode=True, saga_crash_after="stock_reserved")
+    product = new_product(client, seeded.staff)
+    with pytest.raises(Crash):
+        place(client, seeded, product)
+    orders = client.get("/v1/orders", params={"limit": 1}, headers=seeded.staff).json()
+    order_id = orders["items"][0]["id"]
+    assert saga(seeded, order_id) == ["stock_reserved"]
+    # The restart: a new app whose start-up sweep finds the saga idle and settles it.
+    restarted = shop(saga_idle_seconds=0, saga_sweep_seconds=0.05)
+    for _ in range(200):
+        if saga(seeded, order_id)[-1] == "order_confirmed":
+            break
+        time.sleep(0.05)
+    assert saga(seeded, order_id)[-1] == "order_confirmed"
+    assert restarted.get(f"/v1/orders/{order_id}", headers=seeded.staff).json()["status"] == "paid"
+    assert charges(provider, order_id) == 1
