@@ -7,6 +7,7 @@ the timeout tests at the end use the real provider, because only a real socket c
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -242,3 +243,34 @@ def test_the_total_deadline_bounds_a_real_slow_drip(provider: LiveService) -> No
         client.authorize(amount_cents=1, reference="drip", key="drip-1")
     client.close()
     assert stats(provider)["authorized"] == 1  # the provider did the work; the answer was lost
+
+
+def test_the_bulkhead_refuses_calls_beyond_its_cap_while_the_provider_hangs(
+    provider: LiveService,
+) -> None:
+    set_faults(provider, hang_rate=1.0)
+    settings = Settings(
+        payments_url=provider.url,
+        payments_read_timeout=1.0,
+        payments_max_attempts=1,
+        payments_max_concurrency=2,
+    )
+    client = PaymentsClient(settings)
+    start = threading.Barrier(4)
+    reasons: list[str] = []
+
+    def call(key: str) -> None:
+        start.wait()
+        try:
+            client.authorize(amount_cents=1, reference=key, key=key)
+        except PaymentUnavailable as exc:
+            reasons.append(exc.reason)
+
+    threads = [threading.Thread(target=call, args=(f"bulk-{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.close()
+    assert sum("bulkhead is full" in reason for reason in reasons) == 2
+    assert stats(provider)["hung"] == 2  # only two calls ever reached the provider
