@@ -4,7 +4,17 @@ Only the names notebooks type live here; each comes from a module with one job
 (tests/test_public_api.py pins this list).
 """
 
-from labkit import concurrency, contract, journal, load, rest, security, slo, transactions
+from labkit import (
+    concurrency,
+    contract,
+    journal,
+    load,
+    resilience,
+    rest,
+    security,
+    slo,
+    transactions,
+)
 from labkit.backup import backup, checksums, restore
 from labkit.check import check
 from labkit.course import course
@@ -13,18 +23,22 @@ from labkit.diagrams import Diagram, er_diagram, sequence_diagram
 from labkit.doctor import doctor
 from labkit.errors import LabkitError
 from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
+from labkit.faults import FaultProxy
 from labkit.metrics import bucket_bias, histogram_quantile, scrape
 from labkit.outage import database_outage
 from labkit.profiling import profile
 from labkit.querylog import count_queries, request_queries
+from labkit.resilience import PaymentsProvider
 from labkit.service import LiveService
 from labkit.timing import expect_faster
 
 __all__ = [
     "Database",
     "Diagram",
+    "FaultProxy",
     "LabkitError",
     "LiveService",
+    "PaymentsProvider",
     "Plan",
     "backup",
     "bucket_bias",
@@ -46,6 +60,7 @@ __all__ = [
     "load",
     "profile",
     "request_queries",
+    "resilience",
     "rest",
     "restore",
     "scrape",

@@ -99,12 +99,30 @@ class LiveService:
             self.db = self._prepare_database(self._workdir)
         if self._tracing:
             self.collector = TraceCollector()
+        self._spawn()
+        return self
+
+    def restart(self, settings: dict[str, Any] | None = None) -> LiveService:
+        """Stop gracefully (SIGTERM: in-flight requests finish), then start again.
+
+        Same port, same database (not seeded again), logs appended, `settings` changed where
+        given: one step of a rolling restart or a deploy, taught in 11_resilience.
+        """
+        self._settings.update(settings or {})
+        if self._workdir is None:
+            return self.start()
+        self.stop()
+        self._spawn()
+        return self
+
+    def _spawn(self) -> None:
+        """Start uvicorn in the prepared workdir and wait until it is ready."""
+        assert self._workdir is not None
         # Unbuffered, so logs() shows a request's line as soon as it is answered.
         env = {**os.environ, **self._environment(), "PYTHONUNBUFFERED": "1"}
         log_path = self._workdir / _LOG_NAME
         self._proc = _process.spawn(self._command(), log_path=log_path, env=env)
         self._wait_until_ready()
-        return self
 
     def stop(self) -> None:
         """Stop the service and its workers (graceful first, then forced); safe to call twice.

@@ -76,6 +76,24 @@ class Settings(BaseSettings, LabSwitches):
     otel_service: str = "shop"
     slow_query_ms: Annotated[float, Field(ge=0)] | None = None
 
+    # The payments provider: called when an order is placed, only when its URL is set.
+    payments_url: str | None = None
+    payments_connect_timeout: float = 0.5
+    payments_read_timeout: float = 2.0
+    payments_total_timeout: float = 5.0  # the whole call, retries and slow bodies included
+    payments_max_attempts: Annotated[int, Field(ge=1, le=10)] = 3  # 1 turns retries off
+    payments_backoff_base: float = 0.05
+    payments_backoff_cap: float = 1.0
+    payments_retry_budget_ratio: float = 0.2
+    payments_breaker_failures: int = 5
+    payments_breaker_reset_seconds: float = 5.0
+    payments_max_concurrency: int = 10  # the bulkhead
+    # When the provider cannot be reached: "reject" (503 + Retry-After, stock released) or
+    # "pending" (202, the order waits as payment_pending and is settled later).
+    payments_fallback: Literal["reject", "pending"] = "reject"
+    saga_idle_seconds: float = 10.0  # a checkout saga idle this long is resumed by the sweep
+    saga_sweep_seconds: float = 5.0  # how often the sweep runs, first at start; 0: never
+
     # Lessons: the switches themselves are the fields inherited from LabSwitches (all off);
     # they are refused outside lab mode.
     lab_mode: bool = False

@@ -79,6 +79,12 @@ class OutOfStock(Conflict):
     slug, title = "out-of-stock", "Out of stock"
 
 
+class PaymentRequired(ServiceError):
+    """The payments provider declined the order's payment."""
+
+    status, slug, title = 402, "payment-declined", "Payment declined"
+
+
 class PreconditionFailed(ServiceError):
     """``If-Match`` named a version that is no longer current."""
 

@@ -6,6 +6,7 @@ app from their own ``Settings`` without touching the environment.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -44,6 +45,8 @@ from sample_service.config import Settings, get_settings
 from sample_service.db import Database
 from sample_service.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from sample_service.ratelimit import RateLimiter, RateLimitMiddleware
+from sample_service.resilience.payments import PaymentsClient
+from sample_service.services import checkout
 
 API_VERSION = "1.0.0"
 DESCRIPTION = """A shop API where every backend practice of the course is live.
@@ -102,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _configure_logging()
     database = Database(settings)
     redis = _redis_client(settings)
+    payments = PaymentsClient(settings) if settings.payments_url else None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -109,8 +113,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # the collector's reach, so full collections stop scanning it mid-request.
         # Measured: P99 of the uncached PostgreSQL read fell from 30-90 ms to ~10 ms.
         gc.freeze()
+        recovery = None
+        if payments is not None and settings.saga_sweep_seconds:
+            sweep = checkout.sweep(database=database, payments=payments, settings=settings)
+            recovery = asyncio.create_task(sweep)
         yield
         gc.unfreeze()  # give the heap back to the collector (in-process apps, tests)
+        if recovery is not None:
+            recovery.cancel()
+        if payments is not None:
+            payments.close()
         tracing.shutdown(_app)  # export the last spans before the process goes
         # Graceful shutdown: uvicorn has drained in-flight requests; close pools last.
         if redis is not None:
@@ -129,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.db = database
     app.state.redis = redis
+    app.state.payments = payments
     app.state.cache = Cache.from_settings(
         settings, redis, enabled=lambda: not app.state.settings.cache_off
     )

@@ -41,6 +41,15 @@ NAMING_CONVENTION = {
 ROLES = ("customer", "staff", "admin")
 API_KEY_SCOPES = ("read", "write")
 ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
+# Checkout saga steps (services/checkout.py): forward steps, then the compensating ones.
+SAGA_STEPS = (
+    "stock_reserved",
+    "payment_pending",
+    "payment_authorized",
+    "order_confirmed",
+    "payment_failed",
+    "stock_released",
+)
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -291,6 +300,22 @@ class AuditLog(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = _now_column()
     ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class SagaStep(Base):
+    """One step of an order's checkout saga, recorded once: a repeat delivery adds nothing."""
+
+    __tablename__ = "saga_steps"
+    __table_args__ = (
+        UniqueConstraint("order_id", "step"),
+        CheckConstraint(f"step IN {SAGA_STEPS!r}", name="step_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    step: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = _now_column()
 
 
 metadata = Base.metadata

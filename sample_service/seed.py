@@ -49,6 +49,7 @@ SECONDS_PER_YEAR = 365 * 86_400
 LOAD_ORDER = (
     "categories", "users", "products", "orders", "order_items",
     "reviews", "idempotency_keys", "refresh_tokens", "audit_log", "api_keys", "recovery_codes",
+    "saga_steps",
 )  # fmt: skip
 
 
@@ -210,6 +211,18 @@ def generate(scale: int, random_seed: int, password_hash: str) -> dict[str, pd.D
             "response_body": np.char.add(np.char.add('{"id":', keyed.astype(str)), "}"),
             "resource_path": _numbered("/v1/orders/", keyed),
             "created_at": order_created[keyed - 1],
+        }
+    )
+
+    # Checkout sagas: paid and shipped orders went through all three steps when placed.
+    settled = order_ids[np.isin(tables["orders"]["status"].to_numpy(), ["paid", "shipped"])]
+    steps = ["stock_reserved", "payment_authorized", "order_confirmed"]
+    tables["saga_steps"] = pd.DataFrame(
+        {
+            "id": np.arange(1, len(steps) * len(settled) + 1),
+            "order_id": np.repeat(settled, len(steps)),
+            "step": np.tile(steps, len(settled)),
+            "created_at": np.repeat(order_created[settled - 1], len(steps)),
         }
     )
 

@@ -17,8 +17,10 @@ LK_NAME = re.compile(r"\blk((?:\.[A-Za-z_]\w*)+)")
 PUBLIC_NAMES = {
     "Database",
     "Diagram",
+    "FaultProxy",
     "LabkitError",
     "LiveService",
+    "PaymentsProvider",
     "Plan",
     "backup",
     "bucket_bias",
@@ -40,6 +42,7 @@ PUBLIC_NAMES = {
     "load",
     "profile",
     "request_queries",
+    "resilience",
     "rest",
     "restore",
     "scrape",

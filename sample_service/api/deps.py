@@ -19,6 +19,7 @@ from sample_service.db import Database, session_scope
 from sample_service.encryption import FieldCipher, cipher_from_settings
 from sample_service.errors import BadRequest, Forbidden, Unauthorized
 from sample_service.models import MAX_ID, Product, User
+from sample_service.resilience.payments import PaymentsClient
 from sample_service.security import AccessClaims, InvalidToken, decode_access_token
 from sample_service.services import api_keys, audit, catalog
 
@@ -46,9 +47,16 @@ async def get_cache(request: Request) -> Cache:
     return cache
 
 
+async def get_payments(request: Request) -> PaymentsClient | None:
+    """The client of the payments provider; None when no provider is configured."""
+    payments: PaymentsClient | None = request.app.state.payments
+    return payments
+
+
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 CacheDep = Annotated[Cache, Depends(get_cache)]
+PaymentsDep = Annotated[PaymentsClient | None, Depends(get_payments)]
 
 
 def get_session(database: DatabaseDep) -> Iterator[Session]:

@@ -13,6 +13,7 @@ from sample_service.api.deps import (
     CacheDep,
     CurrentUser,
     OriginDep,
+    PaymentsDep,
     SessionDep,
     SettingsDep,
     path_id,
@@ -64,7 +65,8 @@ IdempotencyKey = Annotated[
                 },
             }
         },
-        **problem_responses(401, 409, 422, 428, 429),
+        202: {"description": "Accepted; the payment is pending (provider unreachable)"},
+        **problem_responses(401, 402, 409, 422, 428, 429, 503),
     },
 )
 def place_order(
@@ -73,9 +75,13 @@ def place_order(
     user: CurrentUser,
     body: OrderCreate,
     cache: CacheDep,
+    payments: PaymentsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Stock is taken in the same transaction; a replay answers `Idempotent-Replayed: true`."""
+    """Stock is taken in the same transaction; a replay answers `Idempotent-Replayed: true`.
+
+    With a payments provider configured, the order is paid before it is confirmed (a saga).
+    """
     if idempotency_key is None:
         raise PreconditionRequired("POST /v1/orders needs an Idempotency-Key header (a UUID)")
     placed = orders.place_order(
@@ -85,6 +91,9 @@ def place_order(
         idempotency_key=idempotency_key,
         retention=dt.timedelta(seconds=settings.idempotency_retention_seconds),
         row_lock=not settings.no_row_lock,
+        payments=payments,
+        pending_when_unavailable=settings.payments_fallback == "pending",
+        crash_after=settings.saga_crash_after,
     )
     if not placed.replayed:  # stock changed: cached product representations are stale
         cache.invalidate_from_thread(*map(product_key, placed.product_ids))

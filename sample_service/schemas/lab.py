@@ -6,7 +6,7 @@ update is derived from them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
@@ -47,6 +47,22 @@ class LabSwitches(BaseModel):
     )
     error_rate: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Share of /v1 requests failing 500."
+    )
+    no_timeouts: bool = Field(
+        default=False, description="Calls to the payments provider wait as long as it takes."
+    )
+    no_retry_jitter: bool = Field(
+        default=False, description="Retries to the provider back off in lockstep, no jitter."
+    )
+    no_retry_budget: bool = Field(
+        default=False, description="Retries to the provider are not capped by a budget."
+    )
+    no_breaker: bool = Field(default=False, description="The payments circuit breaker never opens.")
+    no_bulkhead: bool = Field(
+        default=False, description="Calls to the provider are not capped in number."
+    )
+    saga_crash_after: Literal["", "stock_reserved", "payment_authorized"] = Field(
+        default="", description="The process dies right after this checkout step is recorded."
     )
 
     def any_on(self) -> bool:

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session, selectinload
 from sample_service.errors import Conflict, NotFound, OutOfStock, Unprocessable
 from sample_service.models import IdempotencyKey, Order, OrderItem, Product, User
 from sample_service.pagination import Cursor, after
+from sample_service.resilience.payments import PaymentsClient
 from sample_service.schemas.catalog import as_utc
 from sample_service.schemas.orders import CANCELLABLE, OrderCreate, OrderRead
-from sample_service.services import audit
+from sample_service.services import audit, checkout
 from sample_service.services.transactions import start_write
 from sample_service.services.users import STAFF_ROLES
 
@@ -97,6 +98,9 @@ def place_order(
     idempotency_key: str,
     retention: dt.timedelta = DEFAULT_RETENTION,
     row_lock: bool = True,
+    payments: PaymentsClient | None = None,
+    pending_when_unavailable: bool = False,
+    crash_after: str = "",
 ) -> PlacedOrder:
     """Place an order once per key: stock checked and decremented under a lock, 409 when short.
 
@@ -108,6 +112,9 @@ def place_order(
 
     ``row_lock=False`` is the lesson switch ``no_row_lock``: stock is read before the
     write transaction, without a lock, and the stale number is written back.
+
+    With ``payments`` (a provider is configured) this transaction is the saga's first step,
+    stock reserved, and ``checkout.settle`` takes the payment and confirms the order.
     """
     digest = fingerprint(order)
     cutoff = dt.datetime.now(dt.UTC) - retention
@@ -128,10 +135,13 @@ def place_order(
         session.flush()
         products = unlocked if unlocked is not None else _live_products(session, ids, lock=True)
         placed = _create_order(session=session, user_id=user_id, order=order, products=products)
-        body = OrderRead.model_validate(placed).model_dump_json()
-        claim.status_code = 201
-        claim.response_body = body
         claim.resource_path = f"/v1/orders/{placed.id}"
+        if payments is None:
+            checkout.finish_claim(claim, placed, 201)
+        else:
+            checkout.record(
+                session, order_id=placed.id, step="stock_reserved", at=placed.created_at
+            )
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -144,9 +154,19 @@ def place_order(
     except BaseException:
         session.rollback()
         raise
+    if payments is not None:
+        checkout.crash_if(crash_after, "stock_reserved")
+        checkout.settle(
+            session=session,
+            order_id=placed.id,
+            payments=payments,
+            pending_when_unavailable=pending_when_unavailable,
+            crash_after=crash_after,
+        )
+        session.refresh(claim)
     return PlacedOrder(
-        body=body,
-        status_code=201,
+        body=claim.response_body or "",
+        status_code=claim.status_code or 201,
         location=f"/v1/orders/{placed.id}",
         product_ids=tuple(item.product_id for item in order.items),
         replayed=False,
