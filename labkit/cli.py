@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labkit import _process
+from labkit import _process, service
 from labkit._cli_load import add_commands as add_load_commands
 from labkit.course import NOTEBOOKS_DIR
 from labkit.databases import Database, database, seed
@@ -87,6 +87,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(report)
     os.environ["SHOP_DATABASE_URL"] = db.url
     print(f"serving the shop on http://127.0.0.1:{args.port} (docs at /docs); Ctrl-C stops it")
+    print(service.signing_secret_mode(dict(os.environ)))
+    os.environ.update(service.signing_secret_environment(dict(os.environ)))
     uvicorn.run(
         "sample_service.main:create_app",
         factory=True,
@@ -94,6 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         access_log=False,
+        proxy_headers=False,  # the service trusts only the proxies in SHOP_TRUSTED_PROXIES
     )
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -235,6 +236,8 @@ class LiveService:
         env = {f"{prefix}{key.upper()}": _env_value(value) for key, value in self._settings.items()}
         if self.db is not None:
             env[f"{_SETTINGS_PREFIX}DATABASE_URL"] = self.db.url
+        if self._is_sample():
+            env.update(signing_secret_environment({**os.environ, **env}))
         return env
 
     def _prepare_database(self, workdir: Path) -> Database:
@@ -266,6 +269,8 @@ class LiveService:
         argv += ["--workers", str(self._workers), "--timeout-graceful-shutdown", "5"]
         if self._is_sample():
             argv += ["--factory", "--no-access-log"]  # the service writes its own JSON access log
+            # The service picks the client address itself, trusting only its configured proxies.
+            argv.append("--no-proxy-headers")
         return argv
 
     def _wait_until_ready(self) -> None:
@@ -292,6 +297,23 @@ class LiveService:
         tail = " | ".join(self.logs(last=5)) or "no log output"
         self.close()  # the error carries the log; nothing else is left behind
         raise LabkitError(f"{what} (last log lines: {tail}). Run `labkit doctor`.")
+
+
+def signing_secret_environment(env: dict[str, str]) -> dict[str, str]:
+    """``SHOP_JWT_SECRET`` for one run when ``env`` has none: random, shared by its workers.
+
+    Every worker must verify the tokens the others sign, so the secret is made here rather than
+    by each worker; it lives only in the child's environment and dies with the run.
+    """
+    name = f"{_SETTINGS_PREFIX}JWT_SECRET"
+    return {} if env.get(name) else {name: secrets.token_urlsafe(32)}
+
+
+def signing_secret_mode(env: dict[str, str]) -> str:
+    """Which JWT secret a service started with ``env`` uses, in words (``labkit serve`` says it)."""
+    if env.get(f"{_SETTINGS_PREFIX}JWT_SECRET"):
+        return "JWT secret from SHOP_JWT_SECRET"
+    return "JWT secret random for this run (tokens end when it stops; set SHOP_JWT_SECRET to keep them)"
 
 
 def _seeded_email(who: str) -> str:
