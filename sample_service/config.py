@@ -10,7 +10,7 @@ import secrets
 from functools import cache, lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sample_service.schemas.lab import LabSwitches
@@ -65,6 +65,12 @@ class Settings(BaseSettings, LabSwitches):
     rate_limit_refill_per_second: float = 20.0
     auth_rate_limit_capacity: int = 10
     auth_rate_limit_refill_per_second: float = 0.5
+    # Account creation: each account is a fresh per-user budget, so few per address per hour.
+    register_rate_limit_capacity: int = 5
+    register_rate_limit_refill_per_second: float = 5 / 3600
+    # Proxies (IPs or CIDR networks) whose X-Forwarded-For / Forwarded name the client; from
+    # anyone else those headers are ignored. Run uvicorn with --no-proxy-headers.
+    trusted_proxies: list[IPvAnyNetwork] = []
 
     # Cache-aside for product reads.
     cache_ttl_seconds: Annotated[int, Field(ge=0)] = 60  # 0 turns the cache off
