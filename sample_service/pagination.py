@@ -67,7 +67,7 @@ class Cursor:
 
 
 def _is_id(value: object) -> bool:
-    """A row id as the API issues them: an int (not a bool) within the BIGINT ids."""
+    """A row id as the API issues them: an int (not a bool) from 1 to ``MAX_ID``."""
     return type(value) is int and 1 <= value <= MAX_ID
 
 

@@ -11,7 +11,10 @@ import re
 from sample_service.models import MAX_ID
 
 # C0 controls except \t \n \r, and DEL.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f"
+CONTROL_CHARACTERS = re.compile(f"[{_CONTROLS}]")
+#: The same rule as a JSON Schema pattern, so the contract says what the service refuses.
+TEXT_PATTERN = f"^[^{_CONTROLS}]*$"
 
 
 def has_control_characters(text: str) -> bool:
@@ -20,11 +23,11 @@ def has_control_characters(text: str) -> bool:
 
 
 # Ids as the API writes them: no sign, no leading zero, no "_" or spaces that int() forgives.
-_CANONICAL_ID = re.compile(r"[1-9][0-9]{0,18}")
+_CANONICAL_ID = re.compile(r"[1-9][0-9]{0,15}")
 
 
 def parse_id(text: str) -> int | None:
-    """The row id ``text`` spells in canonical decimal within the BIGINT ids, else None."""
+    """The row id ``text`` spells in canonical decimal up to ``MAX_ID``, else None."""
     if _CANONICAL_ID.fullmatch(text) is None:
         return None
     value = int(text)

@@ -18,7 +18,7 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"])
 @router.get(
     "/sales",
     summary="Sales by day or category in [from, to) (staff)",
-    responses=problem_responses(401, 403, 422, 429),
+    responses=problem_responses(400, 401, 403, 422, 429),
 )
 def sales_report(
     _staff: StaffUser,

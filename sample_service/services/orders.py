@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from sample_service.errors import Conflict, NotFound, OutOfStock, Unprocessable
+from sample_service.errors import BadRequest, Conflict, NotFound, OutOfStock, Unprocessable
 from sample_service.models import IdempotencyKey, Order, OrderItem, Product, User
 from sample_service.pagination import Cursor, after
 from sample_service.schemas.orders import OrderCreate, OrderRead
@@ -76,6 +76,9 @@ def place_order(
     the loser replays the winner's stored response; SQLite's write lock does the
     same by serialising the transactions.
     """
+    ids = [item.product_id for item in order.items]
+    if len(set(ids)) != len(ids):
+        raise BadRequest("each product may appear once in an order; add up the quantities")
     digest = fingerprint(order)
     replay = _replay(session=session, user_id=user_id, key=idempotency_key, digest=digest)
     if replay is not None:
@@ -128,7 +131,7 @@ def _create_order(*, session: Session, user_id: int, order: OrderCreate) -> Orde
     for item in order.items:
         product = products.get(item.product_id)
         if product is None:
-            raise Unprocessable(f"product {item.product_id} does not exist or was withdrawn")
+            raise Conflict(f"product {item.product_id} does not exist or was withdrawn")
         if product.stock < item.quantity:
             raise OutOfStock(
                 f"product {product.id} has {product.stock} in stock, {item.quantity} asked",
