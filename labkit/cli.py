@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     doctor = commands.add_parser("doctor", help="check what is ready, with a fix for each problem")
+    doctor.add_argument(
+        "--clean",
+        action="store_true",
+        help="first drop PostgreSQL service databases left by killed kernels",
+    )
     doctor.set_defaults(run=_doctor)
 
     serve = commands.add_parser("serve", help="run the sample service in the foreground")
@@ -71,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    if args.clean:
+        dropped = service.reclaim_service_databases()
+        print(f"reclaimed {len(dropped)} service database(s) left by stopped processes")
     report = doctor()
     print(report.text())
     return 0 if report.ok else 1

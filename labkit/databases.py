@@ -30,6 +30,8 @@ __all__ = ["Database", "Kind", "database", "seed"]
 
 Kind = Literal["sqlite", "postgres", "duckdb"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# How this process's own PostgreSQL sessions name themselves, to tell them from other kernels'.
+_APPLICATION_NAME = f"labkit-{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Database:
     @cached_property
     def engine(self) -> sa.Engine:
         """The SQLAlchemy engine for this database, created once."""
+        if self.kind == "postgres":
+            return sa.create_engine(self.url, connect_args={"application_name": _APPLICATION_NAME})
         return sa.create_engine(self.url)
 
     def dispose(self) -> None:
@@ -183,11 +187,39 @@ def _postgres_database(server_url: str, name: str, fresh: bool) -> Database:
             sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
         ).first()
         if exists and fresh:
+            _refuse_if_held(conn, name)
             conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         if not exists or fresh:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = server.set(database=name).render_as_string(hide_password=False)
     return Database("postgres", url, name)
+
+
+def _refuse_if_held(conn: sa.Connection, name: str) -> None:
+    """``fresh=True`` must not pull a database from under another kernel or service."""
+    holders = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = :n "
+            "AND pid <> pg_backend_pid() AND application_name <> :me"
+        ),
+        {"n": name, "me": _APPLICATION_NAME},
+    ).scalar_one()
+    if holders:
+        raise LabkitError(
+            f"database {name!r} is in use by {holders} connection(s) of another process (another "
+            "kernel running this notebook, or a service); close that first, or pass another "
+            "name=… for a database of your own."
+        )
+
+
+def postgres_database_names(prefix: str) -> list[str]:
+    """Names of the databases on labkit's PostgreSQL server that start with `prefix`."""
+    with _admin_connection(make_url(_postgres_server_url()), "") as conn:
+        rows = conn.execute(
+            sa.text("SELECT datname FROM pg_database WHERE starts_with(datname, :p)"),
+            {"p": prefix},
+        )
+        return sorted(str(row[0]) for row in rows)
 
 
 def _drop_postgres_database(url: URL) -> None:

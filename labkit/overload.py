@@ -18,7 +18,7 @@ import httpx
 
 from labkit.errors import LabkitError
 
-__all__ = ["OverloadResult", "measure_overload"]
+__all__ = ["OverloadResult", "measure_overload", "overload_figures"]
 
 
 @dataclass(frozen=True)
@@ -137,3 +137,23 @@ async def _burst(
         elapsed=elapsed,
         retry_after_missing=missing,
     )
+
+
+def overload_figures(
+    kind: str = "sqlite", *, clients: int = 300, path: str = "/v1/products?limit=50"
+) -> dict[str, float]:
+    """The bench's overload item: one burst at a database-backed page of a fresh service.
+
+    Returns ``rps``, ``p99_ms``, ``share_503`` and ``errors`` (answers other than 2xx or a 503
+    with Retry-After), the figures ``labkit bench`` records for its ``overload`` item.
+    """
+    from labkit.service import LiveService
+
+    with LiveService(db=kind, scale=20, settings={"rate_limit_enabled": False}) as service:
+        result = measure_overload(service.url, [path], clients=clients)
+    return {
+        "rps": result.throughput,
+        "p99_ms": result.p99 * 1000,
+        "share_503": result.share_503,
+        "errors": float(sum(result.unexpected().values())),
+    }

@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
 import secrets
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -21,7 +23,7 @@ from typing import Any
 import httpx
 
 from labkit import _process
-from labkit.databases import Database, database, seed
+from labkit.databases import Database, database, postgres_database_names, seed
 from labkit.errors import LabkitError
 
 __all__ = ["LiveService"]
@@ -246,8 +248,10 @@ class LiveService:
         elif self._db_spec == "sqlite":
             db = database(f"sqlite:///{workdir / 'shop.db'}")
         elif self._db_spec == "postgres":
-            # A database of this service's own, so two services never share (or drop) one.
-            db = database("postgres", name=f"labkit_service_{self.port}", fresh=True)
+            # A database of this service's own, so two services never share (or drop) one; its
+            # name says which process made it, so one left by a killed kernel is reclaimed.
+            reclaim_service_databases()
+            db = database("postgres", name=f"{_service_prefix()}{os.getpid()}_{self.port}")
             self._own_database = True
         else:
             db = database(self._db_spec)
@@ -297,6 +301,38 @@ class LiveService:
         tail = " | ".join(self.logs(last=5)) or "no log output"
         self.close()  # the error carries the log; nothing else is left behind
         raise LabkitError(f"{what} (last log lines: {tail}). Run `labkit doctor`.")
+
+
+def _service_prefix() -> str:
+    """``labkit_service_<host>_``: a server may be shared by several machines; each cleans its own."""
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+    return f"labkit_service_{host}_"
+
+
+def reclaim_service_databases() -> list[str]:
+    """Drop the service databases whose LiveService process on this host is gone; their names.
+
+    A kernel killed mid-lesson never runs its clean-up, leaving a full seeded copy behind; the
+    next service started on PostgreSQL, and ``labkit doctor --clean``, take it back.
+    """
+    dropped = []
+    prefix = _service_prefix()
+    for name in postgres_database_names(prefix):
+        pid = name.removeprefix(prefix).split("_", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            database("postgres", name=name).drop()
+            dropped.append(name)
+    return dropped
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
 
 
 def signing_secret_environment(env: dict[str, str]) -> dict[str, str]:

@@ -37,7 +37,11 @@ from sample_service.api.problems import install_problem_handlers
 from sample_service.cache import Cache, CacheHeaderMiddleware
 from sample_service.config import Settings, get_settings
 from sample_service.db import Database
-from sample_service.middleware import BodyGuardMiddleware, RequestContextMiddleware
+from sample_service.middleware import (
+    BodyGuardMiddleware,
+    HeadMiddleware,
+    RequestContextMiddleware,
+)
 from sample_service.ratelimit import RateLimiter, RateLimitMiddleware
 
 API_VERSION = "1.0.0"
@@ -144,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database.read_listeners.append(labswitches.count_statement)  # the bare-driver reads
         app.add_middleware(labswitches.LabMiddleware, settings=settings)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(HeadMiddleware)
     # Outside the body guard: refused bodies still spend a token and carry RateLimit-*.
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_settings(settings, redis))

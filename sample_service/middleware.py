@@ -87,7 +87,10 @@ class RequestContextMiddleware:
             nonlocal status, started
             if message["type"] == "http.response.start":
                 status, started = message["status"], True
-                message["headers"] = [*message.get("headers", ()), rid_header, *extra]
+                headers = [*message.get("headers", ()), rid_header, *extra]
+                if state.get("user_id") is not None:
+                    headers = _personal(headers)
+                message["headers"] = headers
             await send(message)
 
         start = time.perf_counter()
@@ -126,6 +129,34 @@ class RequestContextMiddleware:
         )
 
 
+def _personal(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An answer computed for a signed-in caller: no shared cache may keep or reuse it."""
+    kept = [(name, value) for name, value in headers if name.lower() != b"cache-control"]
+    return [*kept, (b"cache-control", b"private, no-store"), (b"vary", b"Authorization")]
+
+
+class HeadMiddleware:
+    """Answer ``HEAD`` wherever ``GET`` is served (RFC 9110 §9.3.2): the GET's headers, no body.
+
+    FastAPI routes name their methods exactly, so without this a HEAD is a 405.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
 def _write_line(line: str) -> None:
     """Write and flush at once, so a supervisor reading stdout sees each request as it ends."""
     stream = sys.stdout  # looked up per call: tests and notebooks may swap it
@@ -134,6 +165,7 @@ def _write_line(line: str) -> None:
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Exactly these: a `+json` type (JSON Patch, merge patch) means a different operation.
 _ACCEPTED_TYPES = (b"application/json", b"application/x-www-form-urlencoded")
 # A control character (see sample_service.text) percent-encoded in a query or form body.
 _ENCODED_CONTROL = re.compile(
@@ -147,10 +179,7 @@ _CHUNK_OVERLAP = 16  # an escape split across two body chunks is still seen
 
 
 def _is_accepted_type(content_type: bytes) -> bool:
-    media = content_type.split(b";", 1)[0].strip().lower()
-    return media in _ACCEPTED_TYPES or (
-        media.startswith(b"application/") and media.endswith(b"+json")
-    )
+    return content_type.split(b";", 1)[0].strip().lower() in _ACCEPTED_TYPES
 
 
 def _control_detail(where: str) -> str:

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from sample_service.errors import PROBLEM_BASE, RETRY_AFTER_SECONDS, ServiceError
 
@@ -144,11 +145,21 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method the contract serves at this path (Starlette's Allow names only one route)."""
+    """Every method served at this path, HEAD with GET (Starlette's Allow names only one route).
+
+    The contract's paths, and the app's own pages outside it (``/docs``).
+    """
+    methods: set[str] = set()
     for template, operations in request.app.openapi()["paths"].items():
         if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), request.url.path):
-            return sorted(method.upper() for method in operations)
-    return []
+            methods.update(method.upper() for method in operations)
+    for route in request.app.router.routes:
+        served = getattr(route, "methods", None)
+        if served and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(served)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
 
 
 async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
