@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationInfo, field_validator
 
-
 _NUMBERS = {int, float, type(None)}
 _BOOLS = {bool, type(None)}
 
