@@ -17,6 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import psutil
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
@@ -129,8 +130,29 @@ def _file_database(kind: Kind, name: str, fresh: bool) -> Database:
     folder.mkdir(exist_ok=True)
     path = folder / f"{name}{suffix}"
     if fresh:
+        _refuse_if_open(path)
         _remove_file_database(path)
     return Database(kind, f"{kind}:///{path}", name)
+
+
+def _refuse_if_open(path: Path) -> None:
+    """``fresh=True`` must not delete a file another process (a kernel, a service) has open."""
+    if not path.exists():
+        return
+    holders = []
+    for process in psutil.process_iter(["pid", "name"]):
+        if process.pid == os.getpid():
+            continue
+        try:
+            if any(Path(f.path) == path for f in process.open_files()):
+                holders.append(f"{process.info['name']} (pid {process.pid})")
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    if holders:
+        raise LabkitError(
+            f"{path.name} is open in {', '.join(holders)} (another kernel running this notebook, "
+            "or a service); close that first, or pass another name=… for a database of your own."
+        )
 
 
 def _remove_file_database(path: Path) -> None:
@@ -155,6 +177,7 @@ def _from_url(spec: str, fresh: bool) -> Database:
     if backend in ("sqlite", "duckdb") and url.database:
         path = Path(url.database).expanduser().resolve()
         if fresh:
+            _refuse_if_open(path)
             _remove_file_database(path)
         return Database(backend, f"{backend}:///{path}", path.stem)  # type: ignore[arg-type]
     raise LabkitError(

@@ -4,9 +4,11 @@ killed kernel's service database is reclaimed."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -65,3 +67,31 @@ def test_a_killed_kernels_service_database_is_reclaimed(kind: str) -> None:
     finally:
         alive.drop()
         left.drop()
+
+
+def test_fresh_refuses_a_sqlite_file_another_process_has_open(tmp_path: Path) -> None:
+    path = tmp_path / "lesson.db"
+    url = f"sqlite:///{path}"
+    sqlite3.connect(path).close()  # the lesson's database exists
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_OPEN, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(LabkitError, match=r"lesson\.db is open in .*pid"):
+            database(url, fresh=True)
+        assert path.exists()
+    finally:
+        holder.terminate()
+        holder.wait(10)
+    database(url, fresh=True)
+    assert not path.exists()
+
+
+HOLD_OPEN = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1])
+conn.execute("SELECT 1")
+print("open", flush=True)
+time.sleep(60)
+"""
