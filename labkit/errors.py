@@ -6,6 +6,7 @@
     ├── PortInUse                the port asked for is already taken on 127.0.0.1
     ├── ServerUnreachable        nothing answered at a server's address (PostgreSQL, ...)
     ├── ServerStartError         a server labkit starts did not come up (service, PostgreSQL)
+    ├── DatabaseInUse            `fresh=True` on a database another process holds open
     ├── BenchError               `labkit bench` could not measure an item
     ├── ContractError            an OpenAPI contract could not be used
     │   ├── SpecLoadError        the spec could not be read or parsed (file, URL, service)
@@ -35,6 +36,7 @@ __all__ = [
     "BenchError",
     "ContractError",
     "ContractTestError",
+    "DatabaseInUse",
     "DatabaseSpecError",
     "DiagramError",
     "ExplainError",
@@ -93,6 +95,10 @@ class ServerUnreachable(LabkitError):
 
 class ServerStartError(LabkitError):
     """A server labkit starts (the service, the embedded PostgreSQL) did not become ready."""
+
+
+class DatabaseInUse(LabkitError):
+    """A database asked for ``fresh=True`` is open in another process; nothing was dropped."""
 
 
 class BenchError(LabkitError):

@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
 import json
 import os
+import secrets
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -22,7 +25,7 @@ import httpx
 import pandas as pd
 
 from labkit import _process
-from labkit.databases import Database, database, seed
+from labkit.databases import Database, database, postgres_database_names, seed
 from labkit.errors import BadArgument, LabkitError, PortInUse, ServerStartError
 from labkit.tracing import Trace, TraceCollector
 
@@ -297,6 +300,8 @@ class LiveService:
         if self.collector is not None:
             env[f"{_SETTINGS_PREFIX}OTEL_TRACES_ENDPOINT"] = self.collector.endpoint
             env["OTEL_BSP_SCHEDULE_DELAY"] = "100"  # ms: a notebook reads a trace at once
+        if self._is_sample():
+            env.update(signing_secret_environment({**os.environ, **env}))
         return env
 
     def _prepare_database(self, workdir: Path) -> Database:
@@ -305,8 +310,10 @@ class LiveService:
         elif self._db_spec == "sqlite":
             db = database(f"sqlite:///{workdir / 'shop.db'}")
         elif self._db_spec == "postgres":
-            # A database of this service's own, so two services never share (or drop) one.
-            db = database("postgres", name=f"labkit_service_{self.port}", fresh=True)
+            # A database of this service's own, so two services never share (or drop) one; its
+            # name says which process made it, so one left by a killed kernel is reclaimed.
+            reclaim_service_databases()
+            db = database("postgres", name=f"{_service_prefix()}{os.getpid()}_{self.port}")
             self._own_database = True
         else:
             db = database(self._db_spec)
@@ -328,6 +335,8 @@ class LiveService:
         argv += ["--workers", str(self._workers), "--timeout-graceful-shutdown", "5"]
         if self._is_sample():
             argv += ["--factory", "--no-access-log"]  # the service writes its own JSON access log
+            # The service picks the client address itself, trusting only its configured proxies.
+            argv.append("--no-proxy-headers")
         return argv
 
     def _wait_until_ready(self) -> None:
@@ -354,6 +363,55 @@ class LiveService:
         tail = " | ".join(self.logs(last=5)) or "no log output"
         self.close()  # the error carries the log; nothing else is left behind
         raise ServerStartError(f"{what} (last log lines: {tail}). Run `labkit doctor`.")
+
+
+def _service_prefix() -> str:
+    """``labkit_service_<host>_``: a server may be shared by several machines; each cleans its own."""
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+    return f"labkit_service_{host}_"
+
+
+def reclaim_service_databases() -> list[str]:
+    """Drop the service databases whose LiveService process on this host is gone; their names.
+
+    A kernel killed mid-lesson never runs its clean-up, leaving a full seeded copy behind; the
+    next service started on PostgreSQL, and ``labkit doctor --clean``, take it back.
+    """
+    dropped = []
+    prefix = _service_prefix()
+    for name in postgres_database_names(prefix):
+        pid = name.removeprefix(prefix).split("_", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            database("postgres", name=name).drop()
+            dropped.append(name)
+    return dropped
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def signing_secret_environment(env: dict[str, str]) -> dict[str, str]:
+    """``SHOP_JWT_SECRET`` for one run when ``env`` has none: random, shared by its workers.
+
+    Every worker must verify the tokens the others sign, so the secret is made here rather than
+    by each worker; it lives only in the child's environment and dies with the run.
+    """
+    name = f"{_SETTINGS_PREFIX}JWT_SECRET"
+    return {} if env.get(name) else {name: secrets.token_urlsafe(32)}
+
+
+def signing_secret_mode(env: dict[str, str]) -> str:
+    """Which JWT secret a service started with ``env`` uses, in words (``labkit serve`` says it)."""
+    if env.get(f"{_SETTINGS_PREFIX}JWT_SECRET"):
+        return "JWT secret from SHOP_JWT_SECRET"
+    return "JWT secret random for this run (tokens end when it stops; set SHOP_JWT_SECRET to keep them)"
 
 
 def _seeded_email(who: str) -> str:

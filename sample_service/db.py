@@ -15,22 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from opentelemetry.trace import get_current_span
 from sqlalchemy import Engine, Select, create_engine, event, make_url, select
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.orm import Session, sessionmaker
 
 from sample_service.config import Settings
+from sample_service.errors import Saturated
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
 
-def _configure_sqlite(engine: Engine | Any) -> None:
+def _configure_sqlite(engine: Engine | Any, *, lock_timeout: float) -> None:
     """WAL, foreign keys and a busy timeout; BEGIN issued by us so IMMEDIATE is possible."""
 
     @event.listens_for(engine, "connect")
@@ -39,7 +41,7 @@ def _configure_sqlite(engine: Engine | Any) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -49,19 +51,83 @@ def _configure_sqlite(engine: Engine | Any) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> Engine:
-    """A sync engine with the per-backend settings the service relies on."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    pool_timeout: float = 2.0,
+    lock_timeout: float = 5.0,
+) -> Engine:
+    """A sync engine with the per-backend settings the service relies on.
+
+    Every wait is bounded (a pool checkout by ``pool_timeout``, SQLite's write lock by
+    ``lock_timeout``): past it the request answers 503 instead of holding its client.
+    """
     parsed = make_url(url)
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
-            parsed,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            pool_size=pool_size,
-            max_overflow=max_overflow,
+            parsed, connect_args={"check_same_thread": False, "timeout": lock_timeout}, **pool
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, lock_timeout=lock_timeout)
         return engine
-    return create_engine(parsed, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
+    return create_engine(parsed, pool_pre_ping=True, **pool)
+
+
+class Admission:
+    """At most ``capacity`` requests hold a database session at once; the rest queue briefly.
+
+    Without it a burst deadlocks: requests holding pooled connections wait for a threadpool
+    thread while every thread waits for a connection, until the pool times out (measured:
+    70 concurrent requests froze the service for 30 s, then 500s). With it the queue is at
+    most ``capacity`` long and a wait at most ``wait_seconds``; past either, a 503 with
+    ``Retry-After`` at once, so clients back off instead of piling up.
+    """
+
+    def __init__(self, *, capacity: int, wait_seconds: float) -> None:
+        self.capacity = capacity
+        self.wait_seconds = wait_seconds
+        self.in_use = 0
+        self.waiting = 0
+        self.shed = 0
+        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    def saturated(self) -> bool:
+        """Every slot is taken and requests are queueing for one."""
+        return self.in_use >= self.capacity and self.waiting > 0
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one slot for the block; 503 when none frees up in time or the queue is full."""
+        semaphore = self._semaphore()
+        if semaphore.locked() and self.waiting >= self.capacity:
+            self._refuse("the queue for the database is full")
+        self.waiting += 1
+        try:
+            await asyncio.wait_for(semaphore.acquire(), self.wait_seconds)
+        except TimeoutError:
+            self._refuse(f"no database connection freed up within {self.wait_seconds:g} s")
+        finally:
+            self.waiting -= 1
+        self.in_use += 1
+        try:
+            yield
+        finally:
+            self.in_use -= 1
+            semaphore.release()
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        """One semaphore per event loop (an app may be served by several in tests)."""
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.capacity)
+        return semaphore
+
+    def _refuse(self, why: str) -> None:
+        self.shed += 1
+        raise Saturated(f"the service is saturated: {why}")
 
 
 async def _keep_session(_connection: Any) -> None:
@@ -103,8 +169,7 @@ class FastRead:
         if self._database.kind == "sqlite":
             row = self._database.sqlite_connection().execute(self.sql, values).fetchone()
         else:
-            pool = await self._database.asyncpg_pool()
-            row = await pool.fetchrow(self.sql, *values)
+            row = await self._database.fetchrow(self.sql, values)
         return dict(zip(self._columns, row, strict=True)) if row is not None else None
 
 
@@ -115,12 +180,22 @@ class Database:
         self.url = settings.database_url
         self.kind = make_url(self.url).get_backend_name()
         self.engine = make_engine(
-            self.url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            self.url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_wait_seconds,
+            lock_timeout=settings.db_lock_timeout_seconds,
+        )
+        # As many sessions as the pool has connections: a session never waits for one.
+        self.admission = Admission(
+            capacity=settings.db_pool_size + settings.db_max_overflow,
+            wait_seconds=settings.db_wait_seconds,
         )
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self.read_listeners: list[Callable[..., None]] = []
         self.tracer: Tracer | None = None  # set when tracing is on (sample_service.tracing)
         self._pool_size = settings.db_pool_size
+        self._wait_seconds = settings.db_wait_seconds
         self._sqlite: sqlite3.Connection | None = None
         self._asyncpg: asyncio.Task[Any] | None = None
         self._reads: dict[Select[Any], FastRead] = {}
@@ -158,6 +233,17 @@ class Database:
             task = self._asyncpg = loop.create_task(self._open_asyncpg())
         return await asyncio.shield(task)
 
+    async def fetchrow(self, sql: str, values: list[Any]) -> Any:
+        """One row from the asyncpg pool; 503 when no connection frees up in time."""
+        pool = await self.asyncpg_pool()
+        try:
+            async with pool.acquire(timeout=self._wait_seconds) as connection:
+                return await connection.fetchrow(sql, *values)
+        except TimeoutError:
+            raise Saturated(
+                f"no database connection freed up within {self._wait_seconds:g} s"
+            ) from None
+
     async def _open_asyncpg(self) -> Any:
         import asyncpg  # only PostgreSQL services need it
 
@@ -182,6 +268,11 @@ class Database:
             self._sqlite = None
         self.engine.dispose()
 
+    def widen_threadpool(self) -> None:
+        """Give the threadpool more threads than there are sessions, so none waits for one."""
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, self.admission.capacity + 10)
+
     def pool_stats(self) -> dict[str, int]:
         """Connections checked out and idle in the sync pool, for /metrics."""
         pool: Any = self.engine.pool
@@ -194,7 +285,8 @@ class Database:
 
 @contextmanager
 def session_scope(database: Database) -> Iterator[Session]:
-    """A session whose transaction the service functions own; always closed."""
+    """A session whose transaction the service functions own; always closed (background work:
+    requests get theirs from the bounded dependency instead)."""
     session = database.sessionmaker()
     try:
         yield session

@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 PROBLEM_BASE = "https://shop.test/problems/"
+# Seconds a client told "503, busy" should wait before trying again.
+RETRY_AFTER_SECONDS = 1
 
 
 class ServiceError(Exception):
@@ -122,6 +124,14 @@ class TooManyRequests(ServiceError):
 
 
 class Unavailable(ServiceError):
-    """A dependency (the database) cannot be reached."""
+    """A dependency (the database) cannot be reached, or the service is saturated."""
 
     status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+class Saturated(Unavailable):
+    """Every database slot is taken: shed the request now, with a hint when to come back."""
+
+    def __init__(self, detail: str, **extra: Any):
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        super().__init__(f"{detail}; retry after {RETRY_AFTER_SECONDS} s", headers=headers, **extra)

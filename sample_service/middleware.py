@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sample_service import metrics
-from sample_service.api.problems import problem_response
+from sample_service.api.problems import crash_response, problem_response
+from sample_service.text import has_control_characters
 
 _REQUEST_ID_OK = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 _SECURITY_HEADERS = [
@@ -103,18 +104,28 @@ class RequestContextMiddleware:
             ]
         )
         status = 500
+        started = False
 
         async def send_with_context(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), rid_header, *extra]
+                status, started = message["status"], True
+                headers = [*message.get("headers", ()), rid_header, *extra]
+                if state.get("user_id") is not None:
+                    headers = _personal(headers)
+                message["headers"] = headers
             await send(message)
 
         start = time.perf_counter()
         metrics.IN_FLIGHT.inc()
         try:
             await self.app(scope, receive, send_with_context)
+        except Exception:
+            # Answered here, not re-raised to the server: a crash re-raised after its 500
+            # makes uvicorn drop the keep-alive connection, failing the client's next request.
+            if started:
+                raise
+            await crash_response(Request(scope))(scope, receive, send_with_context)
         finally:
             metrics.IN_FLIGHT.dec()
             duration = time.perf_counter() - start
@@ -142,6 +153,34 @@ class RequestContextMiddleware:
         )
 
 
+def _personal(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An answer computed for a signed-in caller: no shared cache may keep or reuse it."""
+    kept = [(name, value) for name, value in headers if name.lower() != b"cache-control"]
+    return [*kept, (b"cache-control", b"private, no-store"), (b"vary", b"Authorization")]
+
+
+class HeadMiddleware:
+    """Answer ``HEAD`` wherever ``GET`` is served (RFC 9110 §9.3.2): the GET's headers, no body.
+
+    FastAPI routes name their methods exactly, so without this a HEAD is a 405.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
 def write_line(line: str) -> None:
     """Write and flush at once, so a supervisor reading stdout sees each request as it ends."""
     stream = sys.stdout  # looked up per call: tests and notebooks may swap it
@@ -150,25 +189,48 @@ def write_line(line: str) -> None:
 
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Exactly these: a `+json` type (JSON Patch, merge patch) means a different operation.
 _ACCEPTED_TYPES = (b"application/json", b"application/x-www-form-urlencoded")
+# A control character (see sample_service.text) percent-encoded in a query or form body.
+_ENCODED_CONTROL = re.compile(
+    rb"%(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+)
+# ... or escaped in a JSON string (an escape is a backslash after an even run of them).
+_ESCAPED_CONTROL = re.compile(
+    rb"(?<!\\)(?:\\\\)*\\(?:u00(?:0[0-8bBcCeEfF]|1[0-9a-fA-F]|7[fF])|[bf])|\x7f"
+)  # (raw DEL is legal JSON; the other raw controls are not, and JSON parsing refuses them)
+_CHUNK_OVERLAP = 16  # an escape split across two body chunks is still seen
 
 
 def _is_accepted_type(content_type: bytes) -> bool:
-    media = content_type.split(b";", 1)[0].strip().lower()
-    return media in _ACCEPTED_TYPES or (
-        media.startswith(b"application/") and media.endswith(b"+json")
-    )
+    return content_type.split(b";", 1)[0].strip().lower() in _ACCEPTED_TYPES
+
+
+def _control_detail(where: str) -> str:
+    return f"the {where} holds a NUL or control character; the service stores no such text"
 
 
 class BodyGuardMiddleware:
-    """Refuse bodies that are too large (413) or not JSON/form (415) before any handler runs."""
+    """Refuse what no handler should see: bodies too large (413) or not JSON/form (415), and
+    control characters anywhere in the path, query or body (422).
+
+    Control characters are refused here, once, rather than in every schema: PostgreSQL cannot
+    store NUL, and a database error is a 500 where the client's mistake deserves a 422.
+    """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if has_control_characters(scope["path"]) or _ENCODED_CONTROL.search(scope["query_string"]):
+            detail = _control_detail("URL")
+            await problem_response(Request(scope), status=422, detail=detail)(scope, receive, send)
+            return
+        if scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
         length = _header(scope, b"content-length")
@@ -184,20 +246,30 @@ class BodyGuardMiddleware:
             detail = f"content-type {seen} is not accepted; send application/json"
             await problem_response(Request(scope), status=415, detail=detail)(scope, receive, send)
             return
-        await self.app(scope, self._counting(receive), send)
+        is_form = content_type is not None and content_type.lower().startswith(
+            b"application/x-www-form-urlencoded"
+        )
+        await self.app(
+            scope, self._checked(receive, _ENCODED_CONTROL if is_form else _ESCAPED_CONTROL), send
+        )
 
-    def _counting(self, receive: Receive) -> Receive:
-        """Count streamed bytes too: a chunked body has no Content-Length to check up front."""
+    def _checked(self, receive: Receive, control: re.Pattern[bytes]) -> Receive:
+        """Count streamed bytes (a chunked body has no Content-Length) and look for controls."""
         seen = 0
+        tail = b""
 
-        async def counted() -> Message:
-            nonlocal seen
+        async def checked() -> Message:
+            nonlocal seen, tail
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                seen += len(chunk)
+                # Raised inside the route's body read, so the app's handler renders them.
                 if seen > self.max_body_bytes:
-                    # Raised inside the route's body read, so the app's handler renders it.
                     raise HTTPException(413, f"body exceeds {self.max_body_bytes} bytes")
+                if control.search(tail + chunk):
+                    raise HTTPException(422, _control_detail("body"))
+                tail = (tail + chunk)[-_CHUNK_OVERLAP:]
             return message
 
-        return counted
+        return checked

@@ -53,8 +53,9 @@ SAGA_STEPS = (
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT identities.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-# The largest BIGINT: inputs validate ids against it so a huge one is a 422, not a driver error.
-MAX_ID = 2**63 - 1
+# The largest id inputs accept: within BIGINT, so a huge one is a 422 and not a driver error,
+# and exact as a JSON number (I-JSON, RFC 7493), so a documented maximum is not rounded up.
+MAX_ID = 2**53 - 1
 
 
 def _now_column() -> Mapped[dt.datetime]:

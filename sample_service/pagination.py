@@ -17,6 +17,8 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from sample_service.errors import BadRequest
+from sample_service.models import MAX_ID
+from sample_service.text import has_control_characters
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -37,8 +39,13 @@ class Cursor:
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
-    def decode(cls, token: str, *, sort: str) -> Cursor:
-        """Parse a cursor made by ``encode`` for the same sort; 400 problem otherwise."""
+    def decode(cls, token: str, *, sort: str, value_type: type[int] | type[str] = int) -> Cursor:
+        """Parse a cursor made by ``encode`` for the same sort; 400 problem otherwise.
+
+        A cursor comes back from the client, so every part is checked as strictly as a
+        request body: a forged one (a huge number, a boolean, a null) is a 400, never a
+        query the database refuses.
+        """
         try:
             padded = token + "=" * (-len(token) % 4)
             parsed = json.loads(base64.urlsafe_b64decode(padded.encode()))
@@ -47,12 +54,28 @@ class Cursor:
             raise BadRequest(
                 f"cursor {token[:40]!r} is not one this API issued; use the `next` link as given"
             ) from None
-        if cursor_sort != sort or not isinstance(last_id, int) or isinstance(value, (list, dict)):
+        if cursor_sort != sort:
             raise BadRequest(
                 f"cursor was issued for sort={cursor_sort!r}, not sort={sort!r}; "
                 "restart from the first page"
             )
+        if not (_is_id(last_id) and _is_value(value, value_type)):
+            raise BadRequest(
+                f"cursor {token[:40]!r} is not one this API issued; use the `next` link as given"
+            )
         return cls(sort=sort, value=value, last_id=last_id)
+
+
+def _is_id(value: object) -> bool:
+    """A row id as the API issues them: an int (not a bool) from 1 to ``MAX_ID``."""
+    return type(value) is int and 1 <= value <= MAX_ID
+
+
+def _is_value(value: object, value_type: type[int] | type[str]) -> bool:
+    """A sort key of the expected type that the database can compare and store."""
+    if value_type is str:
+        return type(value) is str and not has_control_characters(value)
+    return type(value) is int and -MAX_ID - 1 <= value <= MAX_ID
 
 
 def after(

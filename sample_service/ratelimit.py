@@ -3,16 +3,24 @@
 A bucket holds up to ``capacity`` tokens and refills at ``refill_per_second``;
 each request takes one. Buckets are per user when the request carries a valid
 access token and per client IP otherwise; ``/v1/auth/token`` has its own,
-stricter bucket because password guessing is what limits exist to stop. API keys
+stricter bucket because password guessing is what limits exist to stop, and
+registration one stricter still, since each new account would bring a fresh budget. API keys
 (machine clients) get a bucket per key, with a rule of their own.
+
+The client IP is the socket's peer. ``X-Forwarded-For`` and ``Forwarded`` are read only
+when that peer is one of the configured trusted proxies, and then only their rightmost
+address that is not itself a trusted proxy (RFC 7239 §7.4): anything to its left was
+written by the client and proves nothing, so spoofing it selects no fresh bucket.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,6 +41,7 @@ log = logging.getLogger(__name__)
 LIMITED = Counter("shop_rate_limited_total", "Requests refused with 429", ["bucket"])
 
 AUTH_PATH = "/v1/auth/token"
+REGISTER = ("POST", "/v1/users")
 # Probes and scrapes must never be refused: a limited health check restarts healthy pods.
 EXEMPT_PREFIXES = ("/health", "/metrics")
 
@@ -163,6 +172,58 @@ def api_key_prefix(scope: Scope) -> str | None:
     return None
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An IP address from a header or socket value (brackets and port allowed), else None."""
+    text = text.strip().strip('"')
+    if text.startswith("["):  # "[2001:db8::1]:4711"
+        text = text[1 : text.find("]")]
+    elif text.count(":") == 1:  # "192.0.2.1:80"
+        text = text.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _forwarded_hops(headers: Iterable[tuple[bytes, bytes]]) -> list[str]:
+    """Client addresses the proxies recorded, oldest first: ``Forwarded`` if sent, else XFF."""
+    forwarded: list[str] = []
+    xff: list[str] = []
+    for name, value in headers:
+        if name == b"forwarded":
+            for element in value.decode("latin-1").split(","):
+                for pair in element.split(";"):
+                    key, _, val = pair.strip().partition("=")
+                    if key.lower() == "for":
+                        forwarded.append(val)
+        elif name == b"x-forwarded-for":
+            xff.extend(value.decode("latin-1").split(","))
+    return forwarded or xff
+
+
+def client_address(scope: Scope, trusted: tuple[Network, ...] = ()) -> str:
+    """The address limits are keyed on: the peer, or what trusted proxies say it was."""
+    client = scope.get("client")
+    peer = client[0] if client else "unknown"
+    if not trusted or not _is_trusted(_address(peer), trusted):
+        return peer
+    for hop in reversed(_forwarded_hops(scope["headers"])):
+        address = _address(hop)
+        if not _is_trusted(address, trusted):
+            # Unparseable ("unknown", an obfuscated name): the proxy's own peer, not the client.
+            return str(address) if address is not None else peer
+    return peer
+
+
+def _is_trusted(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, trusted: tuple[Network, ...]
+) -> bool:
+    return address is not None and any(address in network for network in trusted)
+
+
 class RateLimiter:
     """Picks the bucket and rule for a request."""
 
@@ -172,14 +233,18 @@ class RateLimiter:
         *,
         default: Rule,
         auth: Rule,
+        register: Rule,
         secret: str,
         api_key: Rule | None = None,
+        trusted_proxies: tuple[Network, ...] = (),
     ) -> None:
         self.buckets = buckets
         self.default = default
         self.auth = auth
         self.api_key = api_key or default
+        self.register = register
         self._secret = secret
+        self._trusted = trusted_proxies
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis | None = None) -> RateLimiter:
@@ -193,10 +258,15 @@ class RateLimiter:
             auth=Rule(
                 settings.auth_rate_limit_capacity, settings.auth_rate_limit_refill_per_second
             ),
+            register=Rule(
+                settings.register_rate_limit_capacity,
+                settings.register_rate_limit_refill_per_second,
+            ),
             secret=settings.jwt_secret,
             api_key=Rule(
                 settings.api_key_rate_limit_capacity, settings.api_key_rate_limit_refill_per_second
             ),
+            trusted_proxies=tuple(settings.trusted_proxies),
         )
 
     def identify(self, scope: Scope) -> str:
@@ -208,20 +278,24 @@ class RateLimiter:
                 except InvalidToken:
                     break
                 return f"user:{claims.user_id}"
-        client = scope.get("client")
-        return f"ip:{client[0] if client else 'unknown'}"
+        return f"ip:{client_address(scope, self._trusted)}"
 
     async def check(self, scope: Scope) -> tuple[str, Decision]:
         """Take a token for this request; returns the bucket name and the decision."""
         if scope["path"] == AUTH_PATH:
-            client = scope.get("client")
             name, rule = "auth", self.auth
-            key = f"auth:ip:{client[0] if client else 'unknown'}"
-        elif (prefix := api_key_prefix(scope)) is not None:
-            name, rule, key = "api_key", self.api_key, f"key:{prefix}"
+        elif (scope["method"], scope["path"]) == REGISTER:
+            name, rule = "register", self.register
+        elif api_key_prefix(scope) is not None:
+            name, rule = "api_key", self.api_key
         else:
             name, rule = "default", self.default
+        if name == "default":
             key = self.identify(scope)
+        elif name == "api_key":  # a bucket per key, wherever it is used from
+            key = f"key:{api_key_prefix(scope)}"
+        else:  # anonymous by nature: the address's bucket, whatever token comes along
+            key = f"{name}:ip:{client_address(scope, self._trusted)}"
         try:
             return name, await self.buckets.take(key, rule)
         except Exception:  # a limiter outage must not become an API outage: fail open

@@ -18,6 +18,8 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from sample_service.text import parse_id
+
 # One algorithm, pinned: decoding never trusts the token's own "alg" header,
 # which is how "alg": "none" and key-confusion tokens get rejected.
 ALGORITHM = "HS256"
@@ -119,9 +121,12 @@ def _decode_cached(token: str, secret: str) -> _Verified:
         )
         if payload["type"] != ACCESS:
             raise InvalidToken("not an access token")
+        user_id = parse_id(payload["sub"]) if isinstance(payload["sub"], str) else None
+        if user_id is None:
+            raise InvalidToken("the subject is not a user id")
         return _Verified(
             AccessClaims(
-                user_id=int(payload["sub"]),
+                user_id=user_id,
                 role=str(payload.get("role", "")),
                 expires_at=dt.datetime.fromtimestamp(payload["exp"], dt.UTC),
                 token_id=str(payload.get("jti", "")),

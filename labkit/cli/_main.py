@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labkit import _process
+from labkit import _process, service
 from labkit.cli._load import add_commands as add_load_commands
 from labkit.course import NOTEBOOKS_DIR
 from labkit.databases import Database, database, seed
@@ -57,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
         "--room", action="store_true",
         help="also what a workshop laptop needs: PostgreSQL starting, ports, disk, a wheelhouse",
     )  # fmt: skip
+    doctor.add_argument(
+        "--clean",
+        action="store_true",
+        help="first drop PostgreSQL service databases left by killed kernels",
+    )
     doctor.set_defaults(run=_doctor)
 
     serve = commands.add_parser("serve", help="run the sample service in the foreground")
@@ -116,6 +121,9 @@ def _handout(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    if args.clean:
+        dropped = service.reclaim_service_databases()
+        print(f"reclaimed {len(dropped)} service database(s) left by stopped processes")
     report = doctor(room=args.room)
     print(report.text())
     return 0 if report.ok else 1
@@ -132,6 +140,8 @@ def _serve(args: argparse.Namespace) -> int:
         print(report)
     os.environ["SHOP_DATABASE_URL"] = db.url
     print(f"serving the shop on http://127.0.0.1:{args.port} (docs at /docs); Ctrl-C stops it")
+    print(service.signing_secret_mode(dict(os.environ)))
+    os.environ.update(service.signing_secret_environment(dict(os.environ)))
     uvicorn.run(
         "sample_service.main:create_app",
         factory=True,
@@ -139,6 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         access_log=False,
+        proxy_headers=False,  # the service trusts only the proxies in SHOP_TRUSTED_PROXIES
     )
     return 0
 

@@ -9,8 +9,8 @@ The embedded PostgreSQL lives in `_embedded` (its clients' side) and `_keeper` (
 runs the server); what both need is in `_pgshared`.
 """
 
-from labkit.databases._database import Database, Kind, database
+from labkit.databases._database import Database, Kind, database, postgres_database_names
 from labkit.databases._pgshared import bin_dir as postgres_bin_dir
 from labkit.databases._seed import seed
 
-__all__ = ["Database", "Kind", "database", "postgres_bin_dir", "seed"]
+__all__ = ["Database", "Kind", "database", "postgres_bin_dir", "postgres_database_names", "seed"]

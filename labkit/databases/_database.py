@@ -11,16 +11,19 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+import psutil
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 
 from labkit._paths import labkit_home
-from labkit.errors import DatabaseSpecError, ServerStartError, ServerUnreachable
+from labkit.errors import DatabaseInUse, DatabaseSpecError, ServerStartError, ServerUnreachable
 
 __all__ = ["Database", "Kind", "database"]
 
 Kind = Literal["sqlite", "postgres", "duckdb"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# How this process's own PostgreSQL sessions name themselves, to tell them from other kernels'.
+_APPLICATION_NAME = f"labkit-{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,8 @@ class Database:
     @cached_property
     def engine(self) -> sa.Engine:
         """The SQLAlchemy engine for this database, created once."""
+        if self.kind == "postgres":
+            return sa.create_engine(self.url, connect_args={"application_name": _APPLICATION_NAME})
         return sa.create_engine(self.url)
 
     def dispose(self) -> None:
@@ -84,8 +89,29 @@ def _file_database(kind: Kind, name: str, fresh: bool) -> Database:
     folder.mkdir(exist_ok=True)
     path = folder / f"{name}{suffix}"
     if fresh:
+        _refuse_if_open(path)
         _remove_file_database(path)
     return Database(kind, f"{kind}:///{path}", name)
+
+
+def _refuse_if_open(path: Path) -> None:
+    """``fresh=True`` must not delete a file another process (a kernel, a service) has open."""
+    if not path.exists():
+        return
+    holders = []
+    for process in psutil.process_iter(["pid", "name"]):
+        if process.pid == os.getpid():
+            continue
+        try:
+            if any(Path(f.path) == path for f in process.open_files()):
+                holders.append(f"{process.info['name']} (pid {process.pid})")
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    if holders:
+        raise DatabaseInUse(
+            f"{path.name} is open in {', '.join(holders)} (another kernel running this notebook, "
+            "or a service); close that first, or pass another name=… for a database of your own."
+        )
 
 
 def _remove_file_database(path: Path) -> None:
@@ -110,6 +136,7 @@ def _from_url(spec: str, fresh: bool) -> Database:
     if backend in ("sqlite", "duckdb") and url.database:
         path = Path(url.database).expanduser().resolve()
         if fresh:
+            _refuse_if_open(path)
             _remove_file_database(path)
         return Database(backend, f"{backend}:///{path}", path.stem)  # type: ignore[arg-type]
     raise DatabaseSpecError(
@@ -142,11 +169,39 @@ def _postgres_database(server_url: str, name: str, fresh: bool) -> Database:
             sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
         ).first()
         if exists and fresh:
+            _refuse_if_held(conn, name)
             conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
         if not exists or fresh:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = server.set(database=name).render_as_string(hide_password=False)
     return Database("postgres", url, name)
+
+
+def _refuse_if_held(conn: sa.Connection, name: str) -> None:
+    """``fresh=True`` must not pull a database from under another kernel or service."""
+    holders = conn.execute(
+        sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = :n "
+            "AND pid <> pg_backend_pid() AND application_name <> :me"
+        ),
+        {"n": name, "me": _APPLICATION_NAME},
+    ).scalar_one()
+    if holders:
+        raise DatabaseInUse(
+            f"database {name!r} is in use by {holders} connection(s) of another process (another "
+            "kernel running this notebook, or a service); close that first, or pass another "
+            "name=… for a database of your own."
+        )
+
+
+def postgres_database_names(prefix: str) -> list[str]:
+    """Names of the databases on labkit's PostgreSQL server that start with `prefix`."""
+    with _admin_connection(make_url(_postgres_server_url()), "") as conn:
+        rows = conn.execute(
+            sa.text("SELECT datname FROM pg_database WHERE starts_with(datname, :p)"),
+            {"p": prefix},
+        )
+        return sorted(str(row[0]) for row in rows)
 
 
 def _drop_postgres_database(url: URL) -> None:

@@ -6,22 +6,25 @@ ten lines and every route answers the same error the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from pydantic import BeforeValidator
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from sample_service.cache import Cache
 from sample_service.config import Settings
-from sample_service.db import Database, session_scope
+from sample_service.db import Database
 from sample_service.encryption import FieldCipher, cipher_from_settings
 from sample_service.errors import BadRequest, Forbidden, Unauthorized
 from sample_service.models import MAX_ID, Product, User
 from sample_service.resilience.payments import PaymentsClient
 from sample_service.security import AccessClaims, InvalidToken, decode_access_token
 from sample_service.services import api_keys, audit, catalog
+from sample_service.text import parse_id
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -59,10 +62,18 @@ CacheDep = Annotated[Cache, Depends(get_cache)]
 PaymentsDep = Annotated[PaymentsClient | None, Depends(get_payments)]
 
 
-def get_session(database: DatabaseDep) -> Iterator[Session]:
-    """A session per request; the service functions own its transaction."""
-    with session_scope(database) as session:
-        yield session
+async def get_session(database: DatabaseDep) -> AsyncIterator[Session]:
+    """A session per request, once a database slot is free (503 when none frees in time).
+
+    The service functions own its transaction; it is closed in the threadpool because closing
+    returns the connection to the pool, which may be a round trip.
+    """
+    async with database.admission.slot():
+        session = database.sessionmaker()
+        try:
+            yield session
+        finally:
+            await run_in_threadpool(session.close)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -162,9 +173,18 @@ OriginDep = Annotated[audit.Origin, Depends(get_origin)]
 CipherDep = Annotated[FieldCipher, Depends(get_cipher)]
 
 
+def _canonical_id(value: object) -> object:
+    """Refuse ids int() would forgive (``1_0``, ``+1``, `` 1``, ``01``): one spelling per row."""
+    if isinstance(value, str) and parse_id(value) is None:
+        raise ValueError("an id is a positive integer in plain decimal digits")
+    return value
+
+
 def path_id(what: str, example: int) -> Any:
-    """A ``{…_id}`` path parameter: a positive BIGINT, documented with an example."""
-    return Path(ge=1, le=MAX_ID, description=f"{what} id", examples=[example])
+    """A ``{…_id}`` path parameter: a positive BIGINT in canonical decimal, with an example."""
+    info = Path(ge=1, le=MAX_ID, description=f"{what} id", examples=[example])
+    info.metadata.append(BeforeValidator(_canonical_id))
+    return info
 
 
 ProductId = Annotated[int, path_id("Product", 1)]

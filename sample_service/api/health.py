@@ -1,7 +1,8 @@
 """Liveness and readiness probes.
 
-Live says the process answers; ready says it can do its job (the database answers),
-so a load balancer stops sending traffic during an outage instead of serving 500s.
+Live says the process answers; ready says it can do its job (the database answers and
+there is a free database slot), so a load balancer stops sending traffic during an outage
+or while the service sheds load, instead of sending more to a process that cannot take it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pydantic import BaseModel
 
 from sample_service.api.deps import DatabaseDep
 from sample_service.api.problems import problem_responses
-from sample_service.errors import Unavailable
+from sample_service.errors import Saturated, Unavailable
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -25,6 +26,8 @@ class HealthStatus(BaseModel):
 
     status: str
     database: str | None = None
+    db_slots_in_use: int | None = None
+    db_slots: int | None = None
 
 
 @router.get("/live", summary="Is the process up", operation_id="health_live")
@@ -34,15 +37,26 @@ async def live() -> HealthStatus:
 
 @router.get(
     "/ready",
-    summary="Can the service reach its database",
+    summary="Can the service reach its database, and take more requests",
     operation_id="health_ready",
     responses=problem_responses(503),
 )
 async def ready(database: DatabaseDep) -> HealthStatus:
+    admission = database.admission
+    if admission.saturated():
+        raise Saturated(
+            f"saturated: {admission.in_use} of {admission.capacity} database slots in use, "
+            f"{admission.waiting} requests waiting"
+        )
     try:
         await asyncio.wait_for(database.ping(), READY_TIMEOUT_SECONDS)
     except Exception as exc:
         raise Unavailable(
             f"the {database.kind} database is unreachable: {type(exc).__name__}"
         ) from exc
-    return HealthStatus(status="ok", database=database.kind)
+    return HealthStatus(
+        status="ok",
+        database=database.kind,
+        db_slots_in_use=admission.in_use,
+        db_slots=admission.capacity,
+    )

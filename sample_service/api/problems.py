@@ -11,13 +11,15 @@ import logging
 import re
 from typing import Any
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from sample_service.errors import PROBLEM_BASE, ServiceError
+from sample_service.errors import PROBLEM_BASE, RETRY_AFTER_SECONDS, ServiceError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("sample_service.errors")
@@ -143,26 +145,48 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method the contract serves at this path (Starlette's Allow names only one route)."""
+    """Every method served at this path, HEAD with GET (Starlette's Allow names only one route).
+
+    The contract's paths, and the app's own pages outside it (``/docs``).
+    """
+    methods: set[str] = set()
     for template, operations in request.app.openapi()["paths"].items():
         if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), request.url.path):
-            return sorted(method.upper() for method in operations)
-    return []
+            methods.update(method.upper() for method in operations)
+    for route in request.app.router.routes:
+        served = getattr(route, "methods", None)
+        if served and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(served)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
+    """A pool checkout or a SQLite lock that timed out, or a database gone: 503, retry later."""
+    log.warning("database unavailable: %s", exc, extra={"request_id": request_id_of(request.scope)})
+    return problem_response(
+        request,
+        status=503,
+        detail=f"the database is busy or unreachable ({type(exc).__name__}); retry later",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def crash_response(request: Request, headers: dict[str, str] | None = None) -> JSONResponse:
+    """Log the crash with its request id; the client learns only the id, never the trace."""
+    log.exception("unhandled error", extra={"request_id": request_id_of(request.scope)})
+    detail = "the server failed; quote the request_id when reporting"
+    return problem_response(request, status=500, detail=detail, headers=headers)
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    """Log the crash with its request id; the client learns only the id, never the trace."""
-    request_id = request_id_of(request.scope)
-    log.exception("unhandled error", extra={"request_id": request_id})
+    """A crash outside the request-context middleware (which answers the others itself)."""
     # Rendered outside the middleware stack (Starlette's outermost layer), so the
     # request id and security headers are added here.
+    request_id = request_id_of(request.scope)
     headers = {"X-Request-ID": request_id or "", "X-Content-Type-Options": "nosniff"}
-    return problem_response(
-        request,
-        status=500,
-        detail="the server failed; quote the request_id when reporting",
-        headers=headers,
-    )
+    return crash_response(request, headers)
 
 
 async def _database_down(request: Request, exc: Exception) -> JSONResponse:
@@ -198,6 +222,8 @@ def install_problem_handlers(app: FastAPI) -> None:
         app.add_exception_handler(outage, _database_down)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, _database_busy)
+    app.add_exception_handler(sqlalchemy.exc.OperationalError, _database_busy)
     app.add_exception_handler(Exception, _unhandled)
 
 

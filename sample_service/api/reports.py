@@ -36,7 +36,7 @@ def _csv(rows: list[SalesRow]) -> str:
     response_model=SalesReport,
     responses={
         200: {"content": {CSV: {"schema": {"type": "string"}, "example": _CSV_EXAMPLE}}},
-        **problem_responses(401, 403, 406, 422, 429),
+        **problem_responses(400, 401, 403, 406, 422, 429),
     },
 )
 def sales_report(

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sample_service.schemas._input import Input
+
 
 class TokenPair(BaseModel):
     """An access token for requests and a refresh token to get the next one."""
@@ -29,9 +31,11 @@ class TokenPair(BaseModel):
     refresh_token: str = Field(description="Single use: each refresh returns a new one.")
 
 
-class LogoutRequest(BaseModel):
+class LogoutRequest(Input):
     """The refresh token whose whole rotation family ends."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"refresh_token": "q3Vn0s1Zp4…"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"refresh_token": "q3Vn0s1Zp4…"}]}
+    )
 
     refresh_token: str = Field(min_length=1, max_length=200)

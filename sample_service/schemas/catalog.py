@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 from sample_service.models import MAX_ID
+from sample_service.schemas._input import Input
 
 Cents = Annotated[int, Field(ge=0, le=100_000_000, description="Money in integer cents")]
 Stock = Annotated[int, Field(ge=0, le=1_000_000)]
@@ -29,7 +30,7 @@ def as_utc(value: dt.datetime) -> dt.datetime:
 UtcDatetime = Annotated[dt.datetime, AfterValidator(as_utc)]
 
 
-class CategoryCreate(BaseModel):
+class CategoryCreate(Input):
     """A new category."""
 
     model_config = ConfigDict(
@@ -64,7 +65,7 @@ _NEW_PRODUCT: dict[str, JsonValue] = {
 }
 
 
-class ProductCreate(BaseModel):
+class ProductCreate(Input):
     """A new product; staff only."""
 
     model_config = ConfigDict(
@@ -80,7 +81,7 @@ class ProductCreate(BaseModel):
     stock: Stock = 0
 
 
-class ProductUpdate(BaseModel):
+class ProductUpdate(Input):
     """A partial update: only the fields sent change."""
 
     model_config = ConfigDict(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sample_service.schemas._input import Input
 from sample_service.schemas.catalog import UtcDatetime
 
 
-class ReviewCreate(BaseModel):
+class ReviewCreate(Input):
     """A rating from 1 to 5 with an optional text."""
 
     model_config = ConfigDict(

@@ -7,14 +7,16 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from sample_service.schemas._input import Input
 from sample_service.schemas.catalog import UtcDatetime
 
 Role = Literal["customer", "staff", "admin"]
 # Shape only: whether a mailbox exists is for a confirmation mail, not a regex.
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Spelled without \s, which Python, Rust (pydantic) and JavaScript regexes read differently.
+EMAIL_PATTERN = r"^[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+\.[^@\x00-\x20\x7f]+$"
 
 
-class UserCreate(BaseModel):
+class UserCreate(Input):
     """A registration: every new account is a customer."""
 
     model_config = ConfigDict(

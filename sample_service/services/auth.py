@@ -31,6 +31,7 @@ from sample_service.security import (
 from sample_service.services import audit, mfa
 from sample_service.services.transactions import start_write
 from sample_service.services.users import find_by_email
+from sample_service.text import parse_id
 
 
 def _now() -> dt.datetime:
@@ -135,10 +136,11 @@ def login(
 
 def _find(session: Session, token: str) -> RefreshToken | None:
     """The row a refresh token names, if its secret matches."""
-    row_id, _, secret = token.partition(".")
-    if not row_id.isdigit() or not secret:
+    text_id, _, secret = token.partition(".")
+    row_id = parse_id(text_id)
+    if row_id is None or not secret:
         return None
-    row = session.get(RefreshToken, int(row_id))
+    row = session.get(RefreshToken, row_id)
     if row is None or not constant_time_equals(row.token_hash, token_digest(secret)):
         return None
     return row

@@ -120,9 +120,8 @@ def list_products(
         order = order[:1]
     stmt = _filtered(select(Product).where(_LIVE), filters, unsafe_search=unsafe_search)
     if cursor is not None:
-        stmt = stmt.where(
-            after(column, Product.id, Cursor.decode(cursor, sort=sort), descending=descending)
-        )
+        position = Cursor.decode(cursor, sort=sort, value_type=str if key == "name" else int)
+        stmt = stmt.where(after(column, Product.id, position, descending=descending))
     if offset is not None:
         stmt = stmt.offset(offset)
     rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))

@@ -16,7 +16,7 @@ from sqlalchemy import Delete, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from sample_service.errors import Conflict, NotFound, OutOfStock, Unprocessable
+from sample_service.errors import BadRequest, Conflict, NotFound, OutOfStock, Unprocessable
 from sample_service.models import IdempotencyKey, Order, OrderItem, Product, User
 from sample_service.pagination import Cursor, after
 from sample_service.resilience.payments import PaymentsClient
@@ -116,6 +116,9 @@ def place_order(
     With ``payments`` (a provider is configured) this transaction is the saga's first step,
     stock reserved, and ``checkout.settle`` takes the payment and confirms the order.
     """
+    ids = [item.product_id for item in order.items]
+    if len(set(ids)) != len(ids):
+        raise BadRequest("each product may appear once in an order; add up the quantities")
     digest = fingerprint(order)
     cutoff = dt.datetime.now(dt.UTC) - retention
     replay = _replay(
@@ -195,7 +198,7 @@ def _create_order(
     for item in order.items:
         product = products.get(item.product_id)
         if product is None:
-            raise Unprocessable(f"product {item.product_id} does not exist or was withdrawn")
+            raise Conflict(f"product {item.product_id} does not exist or was withdrawn")
         if product.stock < item.quantity:
             raise OutOfStock(
                 f"product {product.id} has {product.stock} in stock, {item.quantity} asked",

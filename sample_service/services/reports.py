@@ -9,7 +9,7 @@ from typing import Literal
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from sample_service.errors import Unprocessable
+from sample_service.errors import BadRequest
 from sample_service.models import Category, Order, OrderItem, Product
 
 GroupBy = Literal["day", "category"]
@@ -34,7 +34,8 @@ def sales_report(
 ) -> list[SalesLine]:
     """Revenue, units and orders of non-cancelled orders placed in ``[date_from, date_to)``."""
     if date_from >= date_to:
-        raise Unprocessable(f"`from` ({date_from}) must be before `to` ({date_to})")
+        # A rule across two parameters, which the schema cannot state: 400, not 422.
+        raise BadRequest(f"`from` ({date_from}) must be before `to` ({date_to})")
     key = func.date(Order.created_at) if group_by == "day" else Category.slug
     stmt = (
         select(

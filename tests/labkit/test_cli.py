@@ -89,6 +89,7 @@ def test_serve_runs_the_shop_in_the_foreground_until_interrupted(tmp_path: Path)
     try:
         response = _poll(f"http://127.0.0.1:{port}/health/ready", proc)
         assert response.status_code == 200
+        assert "JWT secret random for this run" in (tmp_path / "log").read_text()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(15) == 0
     finally:

@@ -7,12 +7,13 @@ import pytest
 
 from labkit import security
 from labkit.errors import LabkitError
-from sample_service.config import DEV_SECRET
 from sample_service.security import InvalidToken, create_access_token, decode_access_token
+
+SECRET = "a-test-signing-secret-of-at-least-32-characters"
 
 
 def _token() -> str:
-    return create_access_token(user_id=3, role="customer", secret=DEV_SECRET, ttl_seconds=300)
+    return create_access_token(user_id=3, role="customer", secret=SECRET, ttl_seconds=300)
 
 
 def test_decode_jwt_reads_header_and_claims_without_the_key() -> None:
@@ -25,9 +26,9 @@ def test_decode_jwt_reads_header_and_claims_without_the_key() -> None:
 
 @pytest.mark.parametrize("name", ["alg: none", "tampered role", "wrong key", "expired"])
 def test_every_forged_token_is_refused_by_the_service_check(name: str) -> None:
-    forged = security.forged_tokens(_token(), secret=DEV_SECRET)[name]
+    forged = security.forged_tokens(_token(), secret=SECRET)[name]
     with pytest.raises(InvalidToken):
-        decode_access_token(forged, secret=DEV_SECRET)
+        decode_access_token(forged, secret=SECRET)
 
 
 def test_mann_whitney_tells_separated_samples_from_shuffled_ones() -> None:

@@ -145,6 +145,30 @@ class Crash(Exception):
     """Stands in for the process dying (os._exit) inside a test."""
 
 
+def crashes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make ``os._exit`` raise ``Crash``; the list collects the exit codes it was called with."""
+    died: list[int] = []
+
+    def die(code: int) -> None:
+        died.append(code)
+        raise Crash(code)
+
+    monkeypatch.setattr(os, "_exit", die)
+    return died
+
+
+def place_until_it_dies(
+    client: TestClient, seeded: Seeded, product: dict[str, Any], key: str = ""
+) -> None:
+    """The request stops where the process would: the app's last-resort handler answers 500
+    for the stand-in, or the stand-in reaches the test client."""
+    try:
+        response = place(client, seeded, product, key)
+    except Crash:
+        return
+    assert response.status_code == 500, response.text
+
+
 @pytest.mark.parametrize("crash_after", ["stock_reserved", "payment_authorized"])
 def test_a_crash_between_steps_is_recovered_without_a_double_charge(
     shop: Any,
@@ -153,15 +177,12 @@ def test_a_crash_between_steps_is_recovered_without_a_double_charge(
     monkeypatch: pytest.MonkeyPatch,
     crash_after: str,
 ) -> None:
-    def die(code: int) -> None:
-        raise Crash(code)
-
-    monkeypatch.setattr(os, "_exit", die)
+    died = crashes(monkeypatch)
     client = shop(lab_mode=True, saga_crash_after=crash_after)
     product = new_product(client, seeded.staff)
     key = str(uuid.uuid4())
-    with pytest.raises(Crash):
-        place(client, seeded, product, key)
+    place_until_it_dies(client, seeded, product, key)
+    assert died == [70]
     settings = seeded.settings(payments_url=provider.url)
     with session_scope(Database(settings)) as session:
         payments = PaymentsClient(settings)
@@ -229,14 +250,11 @@ def test_breaker_state_and_transitions_show_in_metrics_and_logs(
 def test_a_restarted_shop_resumes_a_crashed_saga_on_its_own(
     shop: Any, seeded: Seeded, provider: LiveService, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def die(code: int) -> None:
-        raise Crash(code)
-
-    monkeypatch.setattr(os, "_exit", die)
+    died = crashes(monkeypatch)
     client = shop(lab_mode=True, saga_crash_after="stock_reserved")
     product = new_product(client, seeded.staff)
-    with pytest.raises(Crash):
-        place(client, seeded, product)
+    place_until_it_dies(client, seeded, product)
+    assert died == [70]
     orders = client.get("/v1/orders", params={"limit": 1}, headers=seeded.staff).json()
     order_id = orders["items"][0]["id"]
     assert saga(seeded, order_id) == ["stock_reserved"]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from sample_service.config import DEV_FIELD_KEY, DEV_SECRET, Settings, get_settings
+from sample_service.config import DEV_FIELD_KEY, Settings, get_settings
 from sample_service.encryption import new_key
 from sample_service.main import create_app
 
@@ -40,9 +42,12 @@ def test_factory_without_settings_uses_the_environment(
         assert client.get("/health/ready").json()["database"] == "sqlite"
 
 
-def test_production_refuses_the_development_secret() -> None:
+def test_production_refuses_to_run_without_a_configured_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SHOP_JWT_SECRET", raising=False)
     with pytest.raises(ValidationError, match="SHOP_JWT_SECRET"):
-        Settings(environment="production", jwt_secret=DEV_SECRET)
+        Settings(environment="production")
     own_keys = {"k1": new_key()}
     production = Settings(environment="production", jwt_secret="x" * 40, field_keys=own_keys,
                           field_key_id="k1")  # fmt: skip
@@ -57,3 +62,39 @@ def test_production_refuses_the_development_field_key() -> None:
 def test_current_field_key_must_be_configured() -> None:
     with pytest.raises(ValidationError, match="SHOP_FIELD_KEY_ID"):
         Settings(field_keys={"k1": new_key()}, field_key_id="k2")
+
+
+def test_a_configured_secret_is_used_and_reported_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOP_JWT_SECRET", "s" * 40)
+    settings = Settings()
+    assert settings.jwt_secret == "s" * 40 and not settings.jwt_secret_generated
+    assert "s" * 40 not in repr(settings)
+
+
+def test_short_secrets_are_refused() -> None:
+    with pytest.raises(ValidationError, match="jwt_secret"):
+        Settings(jwt_secret="short")
+
+
+def _default_secret_of_a_new_process() -> str:
+    code = "from sample_service.config import Settings; print(Settings().jwt_secret)"
+    env = {"PATH": "/usr/bin:/bin"}  # no SHOP_JWT_SECRET
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_without_a_configured_secret_each_process_makes_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("SHOP_JWT_SECRET", raising=False)
+    first, second = _default_secret_of_a_new_process(), _default_secret_of_a_new_process()
+    assert len(first) >= 32 and first != second
+    # Within one process it is stable: tokens signed by one app verify in another.
+    assert Settings().jwt_secret == Settings().jwt_secret and Settings().jwt_secret_generated
+
+
+def test_no_secret_is_published_in_the_code() -> None:
+    import sample_service.config as config
+
+    assert not hasattr(config, "DEV_SECRET")

@@ -63,18 +63,20 @@ def test_sales_report_is_staff_only_and_checks_the_range(
     assert_problem(client.get("/v1/reports/sales", params=params), 401)
     assert_problem(client.get("/v1/reports/sales", params=params, headers=seeded.customer), 403)
     backwards = {"from": "2025-07-01", "to": "2025-06-01"}
-    assert_problem(client.get("/v1/reports/sales", params=backwards, headers=seeded.staff), 422)
+    assert_problem(client.get("/v1/reports/sales", params=backwards, headers=seeded.staff), 400)
     assert_problem(
         client.get("/v1/reports/sales", params={"from": "june"}, headers=seeded.staff), 422
     )
 
 
 def test_health_live_and_ready(client: TestClient, seeded: Seeded) -> None:
-    assert client.get("/health/live").json() == {"status": "ok", "database": None}
+    assert client.get("/health/live").json()["status"] == "ok"
     ready = client.get("/health/ready").json()
     assert ready == {
         "status": "ok",
         "database": "postgresql" if seeded.db.kind == "postgres" else "sqlite",
+        "db_slots_in_use": 0,
+        "db_slots": 30,
     }
 
 

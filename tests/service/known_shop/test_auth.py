@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from sample_service.config import DEV_SECRET
+from sample_service.config import process_secret
 from sample_service.models import User
 from sample_service.security import constant_time_equals, create_access_token, verify_password
 from tests.service.conftest import AppClient
@@ -60,11 +60,25 @@ def test_expired_token_is_401(client: TestClient, shop: Shop) -> None:
     token = create_access_token(
         user_id=shop.user_ids["alice@shop.test"],
         role="customer",
-        secret=DEV_SECRET,
+        secret=process_secret(),
         ttl_seconds=60,
         now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),
     )
     assert _me(client, token) == 401
+
+
+# The development secret this project once published in its code.
+_FORMERLY_PUBLISHED_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+def test_token_signed_with_a_published_secret_is_401(client: TestClient, shop: Shop) -> None:
+    forged = create_access_token(
+        user_id=shop.user_ids["admin@shop.test"],
+        role="admin",
+        secret=_FORMERLY_PUBLISHED_SECRET,
+        ttl_seconds=60,
+    )
+    assert _me(client, forged) == 401
 
 
 def test_tampered_token_is_401(client: TestClient, shop: Shop) -> None:
