@@ -10,7 +10,7 @@ from labkit.databases import Database, database, seed
 from labkit.diagrams import Diagram, er_diagram, sequence_diagram
 from labkit.doctor import doctor
 from labkit.errors import LabkitError
-from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
+from labkit.plans import Plan, compare, explain, suggest_indexes, try_index
 from labkit.querylog import count_queries, request_queries
 from labkit.service import LiveService
 

@@ -11,9 +11,9 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from labkit._plan_model import ratio_words
 from labkit.databases import Database
-from labkit.explain import ExplainError, Plan, PlanNode, compare, explain
+from labkit.plans import ExplainError, Plan, PlanNode, compare, explain
+from labkit.plans._model import ratio_words
 from tests.labkit.conftest import ROWS
 
 
@@ -219,5 +219,5 @@ def test_repeat_keeps_the_fastest_of_the_runs(monkeypatch: pytest.MonkeyPatch) -
     def run_once(db: object, sql: object, params: object, analyze: bool) -> Plan:
         return Plan("sqlite", str(sql), PlanNode("QUERY"), total_ms=next(timings))
 
-    monkeypatch.setattr("labkit._plan_engines.explain_plan", run_once)
+    monkeypatch.setattr("labkit.plans._engines.explain_plan", run_once)
     assert explain(None, "SELECT 1", repeat=3).total_ms == 2.0

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from labkit.databases import Database
-from labkit.explain import ExplainError, suggest_indexes, try_index
+from labkit.plans import ExplainError, suggest_indexes, try_index
 
 QUERY = "SELECT id, price FROM items WHERE cat = :c AND deleted_at IS NULL ORDER BY price LIMIT 5"
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from labkit._plan_model import Access, Plan, PlanNode
 from labkit.errors import LabkitError
+from labkit.plans._model import Access, Plan, PlanNode
 
 Params = dict[str, Any] | None
 _KINDS = {"sqlite": "sqlite", "postgresql": "postgres", "duckdb": "duckdb"}

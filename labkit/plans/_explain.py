@@ -1,32 +1,11 @@
-"""Query plans made readable and comparable on SQLite, PostgreSQL and DuckDB.
-
-`explain` parses each engine's EXPLAIN into one `Plan` tree; `compare` says what
-changed between two plans; `try_index` and `suggest_indexes` measure an index
-before you keep it, and always leave the schema as they found it.
-"""
+"""`explain` and `compare`: the two calls a lesson makes on plans."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from labkit._plan_advice import IndexAdvice, IndexSuggestion, IndexTrial, suggest_indexes, try_index
-from labkit._plan_engines import ExplainError, explain_plan, fastest_plan
-from labkit._plan_model import Misestimate, Plan, PlanComparison, PlanNode
-
-__all__ = [
-    "ExplainError",
-    "IndexAdvice",
-    "IndexSuggestion",
-    "IndexTrial",
-    "Misestimate",
-    "Plan",
-    "PlanComparison",
-    "PlanNode",
-    "compare",
-    "explain",
-    "suggest_indexes",
-    "try_index",
-]
+from labkit.plans._engines import explain_plan, fastest_plan
+from labkit.plans._model import Plan, PlanComparison
 
 
 def explain(

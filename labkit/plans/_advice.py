@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from labkit._plan_engines import (
+from labkit.plans._engines import (
     ExplainError,
     Params,
     aliases,
@@ -22,8 +22,8 @@ from labkit._plan_engines import (
     fastest_plan,
     target,
 )
-from labkit._plan_html import plan_html
-from labkit._plan_model import Plan, PlanComparison, ratio_words, time_ratio
+from labkit.plans._html import plan_html
+from labkit.plans._model import Plan, PlanComparison, ratio_words, time_ratio
 
 _DDL = re.compile(
     r"^\s*CREATE\s+(?P<unique>UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(?P<name>\w+)\"?"

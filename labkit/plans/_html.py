@@ -6,7 +6,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from labkit._plan_model import Plan, PlanNode
+    from labkit.plans._model import Plan, PlanNode
 
 _STYLE = (
     "<style>.lk-plan td,.lk-plan th{padding:2px 8px;text-align:left;vertical-align:top;"

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any, Literal
 
-from labkit._plan_html import plan_html
-
 if TYPE_CHECKING:
     from labkit.diagrams import Diagram
 
@@ -260,11 +258,13 @@ class Plan:
 
     def mermaid(self) -> Diagram:
         """The plan as a Mermaid flowchart, data flowing up from the scans."""
-        from labkit.diagrams import plan_diagram
+        from labkit.plans._diagram import plan_diagram
 
         return plan_diagram(self)
 
     def _repr_html_(self) -> str:
+        from labkit.plans._html import plan_html
+
         return plan_html(self)
 
     def __repr__(self) -> str:
@@ -320,6 +320,8 @@ class PlanComparison:
         return f"<PlanComparison {self.before.engine}: {ratio_words(self.speedup)}>\n{lines}"
 
     def _repr_html_(self) -> str:
+        from labkit.plans._html import plan_html
+
         ratio = ratio_words(self.speedup)
         changes = "".join(f"<li>{escape(c)}</li>" for c in self.changes())
         cell = "<td style='vertical-align:top'><h4>{}</h4>{}</td>"
