@@ -1,42 +1,101 @@
-"""Trying an index for real and proposing candidates; the schema is always left as found."""
+"""Trying an index for real and proposing candidates; the schema is always left as found.
+
+Where the engine has transactional DDL (SQLite, PostgreSQL) a trial runs inside one
+transaction that is rolled back, so even a killed process leaves nothing behind; on
+DuckDB and MySQL the index is dropped in a `finally`, interrupts included.
+"""
 
 from __future__ import annotations
 
 import re
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
 
 import sqlalchemy as sa
 
+from labkit.errors import ExplainError, IndexExists
 from labkit.plans._engines import (
-    ExplainError,
-    Params,
+    _NAME,
     aliases,
     driver_sql,
+    explain_on,
     explain_plan,
+    fastest_of,
     fastest_plan,
     target,
+    unquote,
 )
 from labkit.plans._html import plan_html
 from labkit.plans._model import Plan, PlanComparison, ratio_words, time_ratio
+from labkit.plans._types import DatabaseLike, Params, QueryLike
 
 _DDL = re.compile(
-    r"^\s*CREATE\s+(?P<unique>UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(?P<name>\w+)\"?"
-    r"\s+ON\s+\"?(?P<table>\w+)\"?\s*(?P<rest>.*?)\s*;?\s*$",
+    rf"^\s*CREATE\s+(?P<unique>UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    rf"(?:(?P<ischema>{_NAME})\s*\.\s*)?(?P<name>{_NAME})\s+ON\s+"
+    rf"(?:(?P<schema>{_NAME})\s*\.\s*)?(?P<table>{_NAME})\s*(?P<rest>.*?)\s*;?\s*$",
     re.I | re.S,
 )
-_INDEX_EXISTS = {
-    "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = :name",
-    "postgres": "SELECT count(*) FROM pg_indexes WHERE indexname = :name",
-    "duckdb": "SELECT count(*) FROM duckdb_indexes() WHERE index_name = :name",
-}
-_SCRATCH = "lk_index_write_probe"
+_TRANSACTIONAL = {"sqlite", "postgres"}
 _PROBE_ROWS = 2_000
+#: A candidate is `best` only when it is used and at least this much faster.
+MARGIN = 1.2
+
+
+@dataclass(frozen=True)
+class _Index:
+    """The parts of a `CREATE INDEX` statement a trial needs, names as the catalog spells them."""
+
+    ddl: str
+    name: str
+    table: str
+    schema: str | None
+    rest: str
+    unique: bool
+
+
+def _parse_ddl(ddl: str) -> _Index:
+    match = _DDL.match(ddl)
+    if match is None:
+        raise ExplainError(
+            f"try_index() needs `CREATE [UNIQUE] INDEX name ON table (...)`; got {ddl!r}. "
+            f"Write the DDL with an explicit index name."
+        )
+    schema = match["schema"] or match["ischema"]
+    return _Index(
+        ddl=ddl.strip().rstrip(";"),
+        name=unquote(match["name"]),
+        table=unquote(match["table"]),
+        schema=unquote(schema) if schema else None,
+        rest=match["rest"],
+        unique=bool(match["unique"]),
+    )
+
+
+def _quoted(conn: sa.Connection, *parts: str | None) -> str:
+    """A dotted name with each part quoted where the engine needs it (mixed case, spaces)."""
+    quote = conn.dialect.identifier_preparer.quote
+    return ".".join(quote(part) for part in parts if part)
+
+
+def _index_taken(conn: sa.Connection, kind: str, index: _Index) -> bool:
+    """True when an index of that name already exists where the trial would create it."""
+    query = {
+        "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'index' "
+        "AND lower(name) = lower(:name)",
+        "postgres": "SELECT count(*) FROM pg_indexes WHERE indexname = :name "
+        "AND schemaname = coalesce(:schema, current_schema())",
+        "duckdb": "SELECT count(*) FROM duckdb_indexes() WHERE index_name = :name "
+        "AND schema_name = coalesce(:schema, current_schema())",
+        "mysql": "SELECT count(*) FROM information_schema.statistics WHERE index_name = :name "
+        "AND table_name = :table AND table_schema = coalesce(:schema, database())",
+    }[kind]
+    values = {"name": index.name, "schema": index.schema, "table": index.table}
+    return bool(conn.execute(sa.text(query), values).scalar_one())
 
 
 def _used_bytes(conn: sa.Connection, kind: str) -> int | None:
@@ -46,67 +105,125 @@ def _used_bytes(conn: sa.Connection, kind: str) -> int | None:
         free = conn.exec_driver_sql("PRAGMA freelist_count").scalar_one()
         size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
         return int((pages - free) * size)
-    conn.exec_driver_sql("CHECKPOINT")  # DuckDB: block-granular, 256 KiB steps
-    row = conn.exec_driver_sql(
-        "SELECT used_blocks * block_size FROM pragma_database_size() "
-        "WHERE database_name = current_database()"
-    ).first()
-    return int(row[0]) if row is not None else None
+    if kind == "duckdb":
+        conn.exec_driver_sql("CHECKPOINT")  # DuckDB: block-granular, 256 KiB steps
+        row = conn.exec_driver_sql(
+            "SELECT used_blocks * block_size FROM pragma_database_size() "
+            "WHERE database_name = current_database()"
+        ).first()
+        return int(row[0]) if row is not None else None
+    return None
+
+
+def _index_size(conn: sa.Connection, kind: str, index: _Index) -> int | None:
+    """The engine's own figure for one index, where it keeps one."""
+    if kind == "postgres":
+        name = _quoted(conn, index.schema, index.name)
+        return int(
+            conn.execute(
+                sa.text("SELECT pg_relation_size(CAST(:i AS regclass))"), {"i": name}
+            ).scalar_one()
+        )
+    if kind == "mysql":
+        conn.exec_driver_sql(f"ANALYZE TABLE {_quoted(conn, index.schema, index.table)}").all()
+        size = conn.execute(
+            sa.text(
+                "SELECT stat_value * @@innodb_page_size FROM mysql.innodb_index_stats "
+                "WHERE database_name = coalesce(:schema, database()) AND table_name = :table "
+                "AND index_name = :name AND stat_name = 'size'"
+            ),
+            {"schema": index.schema, "table": index.table, "name": index.name},
+        ).scalar()
+        return int(size) if size is not None else None
+    return None
+
+
+def _drop(engine: sa.Engine, kind: str, index: _Index) -> None:
+    """DROP the trial index on a connection of its own, whatever state the trial left."""
+    with engine.connect() as conn:
+        if kind == "mysql":
+            table = _quoted(conn, index.schema, index.table)
+            if _index_taken(conn, kind, index):
+                conn.exec_driver_sql(f"DROP INDEX {_quoted(conn, index.name)} ON {table}")
+        else:
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {_quoted(conn, index.schema, index.name)}")
+        conn.commit()
 
 
 @contextmanager
-def _temporary_index(engine: sa.Engine, kind: str, ddl: str, name: str) -> Iterator[int | None]:
-    """Create the index, yield its size in bytes where known, and always drop it."""
+def _index_in_place(
+    engine: sa.Engine, kind: str, index: _Index
+) -> Iterator[tuple[sa.Connection, int | None]]:
+    """A connection that sees the index, and the index's size in bytes where known.
+
+    SQLite and PostgreSQL: one transaction, rolled back on the way out (and by the
+    engine itself if the process dies). DuckDB and MySQL: created, then always dropped.
+    """
     with engine.connect() as conn:
-        if conn.execute(sa.text(_INDEX_EXISTS[kind]), {"name": name}).scalar_one():
-            raise ExplainError(
-                f"an index named {name!r} already exists, so trying it would change nothing "
-                f"and dropping it afterwards would remove yours. Pick another name in the DDL."
+        if _index_taken(conn, kind, index):
+            raise IndexExists(
+                f"an index named {index.name!r} already exists, so trying it would change "
+                f"nothing and dropping it afterwards would remove yours. Pick another name."
             )
-        before = None if kind == "postgres" else _used_bytes(conn, kind)
-        conn.execute(sa.text(ddl))
-        conn.commit()
+        if kind in _TRANSACTIONAL:
+            try:
+                if kind == "sqlite":  # pysqlite runs DDL outside a transaction unless told
+                    conn.exec_driver_sql("BEGIN")
+                before = _used_bytes(conn, kind)
+                conn.exec_driver_sql(index.ddl)
+                after = _used_bytes(conn, kind)
+                size = _index_size(conn, kind, index)
+                if size is None and before is not None and after is not None:
+                    size = after - before
+                yield conn, size
+            finally:
+                conn.rollback()
+            return
     try:
         with engine.connect() as conn:
-            if kind == "postgres":  # PostgreSQL knows each index's own size
-                size = conn.execute(
-                    sa.text("SELECT pg_relation_size(CAST(:i AS regclass))"), {"i": name}
-                ).scalar_one()
-            else:
-                after = _used_bytes(conn, kind)
-                size = None if before is None or after is None else after - before
-        yield None if size is None else int(size)
-    finally:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+            before = _used_bytes(conn, kind)
+            conn.exec_driver_sql(index.ddl)
             conn.commit()
+            after = _used_bytes(conn, kind)
+            size = _index_size(conn, kind, index)
+            if size is None and before is not None and after is not None:
+                size = after - before
+            yield conn, size
+    finally:
+        _drop(engine, kind, index)
 
 
-def _insert_ms(conn: sa.Connection, table: str, rows: int) -> float:
-    conn.exec_driver_sql(f"DELETE FROM {_SCRATCH}")
+def _insert_ms(conn: sa.Connection, scratch: str, table: str, rows: int) -> float:
+    conn.exec_driver_sql(f"DELETE FROM {scratch}")
     start = time.perf_counter()
-    conn.exec_driver_sql(f"INSERT INTO {_SCRATCH} SELECT * FROM {table} LIMIT {rows}")
+    conn.exec_driver_sql(f"INSERT INTO {scratch} SELECT * FROM {table} LIMIT {rows}")
     return (time.perf_counter() - start) * 1000
 
 
-def _write_cost(engine: sa.Engine, table: str, rest: str, unique: bool) -> float | None:
-    """Extra ms per 1,000 inserted rows that the index costs, measured on a scratch copy."""
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_SCRATCH}")
-        conn.exec_driver_sql(f"CREATE TABLE {_SCRATCH} AS SELECT * FROM {table} LIMIT 0")
-        try:
-            rows = int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
-            rows = min(rows, _PROBE_ROWS)
-            if rows == 0:
-                return None
-            bare = min(_insert_ms(conn, table, rows) for _ in range(3))
-            kind = "UNIQUE INDEX" if unique else "INDEX"
-            conn.exec_driver_sql(f"CREATE {kind} {_SCRATCH}_ix ON {_SCRATCH} {rest}")
-            indexed = min(_insert_ms(conn, table, rows) for _ in range(3))
-            return max(indexed - bare, 0.0) * 1000 / rows
-        finally:
+def _write_cost(conn: sa.Connection, kind: str, index: _Index) -> float | None:
+    """Extra ms per 1,000 inserted rows that the index costs, measured on a scratch copy.
+
+    Inside the trial's transaction where there is one; a temporary table on MySQL (whose
+    DDL would commit); dropped in a `finally` on DuckDB.
+    """
+    scratch = f"lk_probe_{uuid.uuid4().hex[:10]}"
+    table = _quoted(conn, index.schema, index.table)
+    temporary = "TEMPORARY " if kind == "mysql" else ""
+    conn.exec_driver_sql(f"CREATE {temporary}TABLE {scratch} AS SELECT * FROM {table} LIMIT 0")
+    try:
+        rows = int(conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
+        rows = min(rows, _PROBE_ROWS)
+        if rows == 0:
+            return None
+        bare = min(_insert_ms(conn, scratch, table, rows) for _ in range(3))
+        unique = "UNIQUE " if index.unique else ""
+        conn.exec_driver_sql(f"CREATE {unique}INDEX {scratch}_ix ON {scratch} {index.rest}")
+        indexed = min(_insert_ms(conn, scratch, table, rows) for _ in range(3))
+        return max(indexed - bare, 0.0) * 1000 / rows
+    finally:
+        if kind not in _TRANSACTIONAL:
             conn.rollback()
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {_SCRATCH}")
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {scratch}")
             conn.commit()
 
 
@@ -151,29 +268,29 @@ class IndexTrial:
         return f"<p><code>{escape(self.ddl)}</code><br>{escape(self._summary())}</p>" + comparison
 
 
-def try_index(db: Any, ddl: str, sql: Any, params: Params = None, *, repeat: int = 3) -> IndexTrial:
-    """Create an index, measure the query before and after, then drop it again.
+def try_index(
+    db: DatabaseLike, ddl: str, sql: QueryLike, params: Params = None, *, repeat: int = 3
+) -> IndexTrial:
+    """Create an index, measure the query before and after, then take the index away again.
 
-    Also reports the index's size (PostgreSQL's own figure; for SQLite and DuckDB the
-    growth of the database file, in 256 KiB blocks on DuckDB) and what it adds to the
-    cost of inserting rows (measured on a scratch copy of the table, dropped afterwards).
+    Also reports the index's size (the engine's own figure on PostgreSQL and MySQL; for
+    SQLite and DuckDB the growth of the database file, in 256 KiB blocks on DuckDB) and
+    what it adds to the cost of inserting rows (measured on a scratch copy of the table).
+    The schema is left as found on every path: errors, interrupts, a killed process.
+    Taught in notebooks/03_indexes_and_explain.ipynb.
 
     >>> trial = lk.try_index(db, "CREATE INDEX ix_p_cat ON products (category_id)", q)
     >>> trial.used, trial.speedup, trial.size_bytes
     """
-    match = _DDL.match(ddl)
-    if match is None:
-        raise ExplainError(
-            f"try_index() needs `CREATE [UNIQUE] INDEX name ON table (...)`; got {ddl!r}. "
-            f"Write the DDL with an explicit index name."
-        )
+    index = _parse_ddl(ddl)
     engine, kind = target(db)
-    name, table = match["name"], match["table"]
     before = fastest_plan(db, sql, params, repeat)
-    with _temporary_index(engine, kind, ddl, name) as size:
-        after = fastest_plan(db, sql, params, repeat)
-    cost = _write_cost(engine, table, match["rest"], bool(match["unique"]))
-    return IndexTrial(ddl.strip(), name, table, before, after, size, cost)
+    with _index_in_place(engine, kind, index) as (conn, size):
+        runs = [explain_on(conn, kind, sql, params, analyze=True) for _ in range(max(repeat, 1))]
+        if kind not in _TRANSACTIONAL:
+            conn.rollback()  # EXPLAIN ANALYZE of a write must not stick
+        cost = _write_cost(conn, kind, index)
+    return IndexTrial(index.ddl, index.name, index.table, before, fastest_of(runs), size, cost)
 
 
 # --- suggestions: columns the query filters, joins and sorts on, per full-scanned table.
@@ -190,46 +307,105 @@ _EQUALITY = r"\s*(?:=(?!=)|\bIN\b|\bIS\s+(?!NULL\b))"
 _RANGE = r"\s*(?:<=|>=|<(?!>)|>|\bBETWEEN\b|\bLIKE\b)"
 
 
+_EXPRESSION = re.compile(
+    r"\b(?P<fn>[a-z_]\w*)\s*\(\s*(?:(?P<q>\w+)\.)?(?P<col>\w+)\s*\)(?=" + f"{_EQUALITY}|{_RANGE})",
+    re.I,
+)
+_NOT_FUNCTIONS = {"in", "exists", "and", "or", "not", "any", "all", "some", "values"}
+
+
 @dataclass(frozen=True)
 class IndexSuggestion:
-    """A candidate index, why it was proposed, and its measured trial."""
+    """A candidate index, why it was proposed, and its measured trial (or why it has none)."""
 
     ddl: str
     reason: str
     trial: IndexTrial | None = None
+    error: str = ""
 
     def __repr__(self) -> str:
         measured = f"; {self.trial._summary()}" if self.trial else ""
-        return f"<IndexSuggestion {self.ddl} -- {self.reason}{measured}>"
+        failed = f"; could not be tried: {self.error}" if self.error else ""
+        return f"<IndexSuggestion {self.ddl} -- {self.reason}{measured}{failed}>"
 
 
 @dataclass(frozen=True)
 class IndexAdvice:
-    """Candidate indexes for one query, best first, each measured with `try_index`."""
+    """Candidate indexes for one query, best first, each measured with `try_index`.
+
+    `best` is a candidate the planner used that made the query at least `margin` times
+    faster (fastest of repeated runs each side); otherwise None, and `reason` says why.
+    """
 
     plan: Plan
     suggestions: list[IndexSuggestion] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    margin: float = MARGIN
 
     @property
     def best(self) -> IndexSuggestion | None:
-        """The candidate the planner used with the largest speedup, if any helped."""
-        useful = [s for s in self.suggestions if s.trial and s.trial.used]
-        return useful[0] if useful else None
+        """The used candidate with the largest speedup, if that speedup clears the margin."""
+        used = [s for s in self.suggestions if s.trial and s.trial.used]
+        if used and (used[0].trial and (used[0].trial.speedup or 0.0) >= self.margin):
+            return used[0]
+        return None
+
+    @property
+    def reason(self) -> str:
+        """Why `best` is what it is, in one line."""
+        best = self.best
+        if best is not None and best.trial is not None:
+            return f"{best.trial.name} is used and {ratio_words(best.trial.speedup)}"
+        if not self.plan.full_scans():
+            return "no table is read in full, so no index was proposed"
+        if not self.suggestions:
+            return "no filter, sort or join column of the scanned tables to index"
+        tried = [s for s in self.suggestions if s.trial]
+        if not tried:
+            return "candidates were not measured (verify=False)"
+        used = [s.trial for s in tried if s.trial and s.trial.used]
+        if not used:
+            return "the planner used none of the candidates"
+        return (
+            f"the best used candidate, {used[0].name}, is {ratio_words(used[0].speedup)}: "
+            f"under the {self.margin:.1f}x margin, so not worth its write cost"
+        )
 
     def __repr__(self) -> str:
-        lines = "\n".join(f"  {s!r}" for s in self.suggestions) or "  (no candidates)"
-        return f"<IndexAdvice for {len(self.plan.full_scans())} full scan(s)>\n{lines}"
+        lines = [f"  {s!r}" for s in self.suggestions] or ["  (no candidates)"]
+        lines += [f"  hint: {hint}" for hint in self.hints]
+        return (
+            f"<IndexAdvice for {len(self.plan.full_scans())} full scan(s): {self.reason}>\n"
+            + "\n".join(lines)
+        )
 
     def _repr_html_(self) -> str:
         rows = "".join(
             f"<tr><td><code>{escape(s.ddl)}</code></td><td>{escape(s.reason)}</td>"
-            f"<td>{escape(s.trial._summary() if s.trial else 'not measured')}</td></tr>"
+            f"<td>{escape(s.trial._summary() if s.trial else s.error or 'not measured')}</td></tr>"
             for s in self.suggestions
         )
+        hints = "".join(f"<li>{escape(hint)}</li>" for hint in self.hints)
         return (
+            f"<p><b>{escape(self.reason)}</b></p><ul>{hints}</ul>"
             "<table><tr><th>candidate</th><th>why</th><th>measured</th></tr>"
             f"{rows}</table>" + plan_html(self.plan)
         )
+
+
+def _without_windows(sql: str) -> str:
+    """The SQL with every `OVER (...)` removed: a window's ORDER BY is not the query's."""
+    out, position = [], 0
+    for match in re.finditer(r"\bOVER\s*\(", sql, re.I):
+        if match.start() < position:
+            continue
+        depth, end = 1, match.end()
+        while end < len(sql) and depth:
+            depth += {"(": 1, ")": -1}.get(sql[end], 0)
+            end += 1
+        out.append(sql[position : match.start()])
+        position = end
+    return "".join(out) + sql[position:]
 
 
 def _columns_used(
@@ -244,22 +420,43 @@ def _columns_used(
     return list(found)
 
 
+@dataclass(frozen=True)
+class _Table:
+    """What candidate-making needs to know of one table."""
+
+    name: str
+    schema: str | None
+    columns: dict[str, str]  # lower-case -> as spelled
+    unique: set[str]  # columns no other table of the query has
+    keys: list[tuple[str, ...]]  # column lists of existing indexes and the primary key
+
+
+def _covered(keys: list[str], existing: list[tuple[str, ...]]) -> bool:
+    """True when an existing index (or the primary key) already starts with these columns."""
+    return any(tuple(keys) == have[: len(keys)] for have in existing)
+
+
 def _candidates(
-    sql: str, table: str, columns: set[str], unique: set[str], kind: str
-) -> list[tuple[str, str]]:
-    names = {alias for alias, real in aliases(sql).items() if real.lower() == table.lower()}
-    names.add(table.lower())
+    conn: sa.Connection, sql: str, table: _Table, kind: str
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """(ddl, why) per candidate, and one-line hints for what no plain index can serve."""
+    names = {alias for alias, real in aliases(sql).items() if real.lower() == table.name.lower()}
+    names.add(table.name.lower())
+    columns = set(table.columns)
+    sql = _without_windows(sql)
     where = " ".join(m["body"] for m in _WHERE.finditer(sql))
     order = " ".join(m["body"] for m in _ORDER.finditer(sql))
     ons = " ".join(m["body"] for m in _ON.finditer(sql))
+    unique = table.unique
     equal = _columns_used(where, names, columns, unique, _EQUALITY)
     ranged = [c for c in _columns_used(where, names, columns, unique, _RANGE) if c not in equal]
     nulls = _columns_used(where, names, columns, unique, r"\s*\bIS\s+NULL\b")
     sort = _columns_used(order, names, columns, unique, r"\s*(?:\bASC\b|\bDESC\b|,|$)")
     joins = _columns_used(ons, names, columns, unique, r"\s*=")
+    quote = conn.dialect.identifier_preparer.quote
     partial = (
-        " WHERE " + " AND ".join(f"{c} IS NULL" for c in nulls)
-        if nulls and kind != "duckdb"
+        " WHERE " + " AND ".join(f"{quote(table.columns[c])} IS NULL" for c in nulls)
+        if nulls and kind not in ("duckdb", "mysql")
         else ""
     )
     found: list[tuple[list[str], str, str]] = []
@@ -274,50 +471,141 @@ def _candidates(
         )
     for column in joins:
         found.append(([column], "join key: each outer row finds its matches by seek", ""))
+    hints: list[str] = []
+    for match in _EXPRESSION.finditer(where):
+        function, column = match["fn"], match["col"].lower()
+        qualifier = (match["q"] or "").lower()
+        if function.lower() in _NOT_FUNCTIONS or column not in columns:
+            continue
+        if not (qualifier in names or (not qualifier and column in unique)):
+            continue
+        expression = f"{function}({quote(table.columns[column])})"
+        if kind in ("postgres", "sqlite"):
+            found.append(([expression], "expression filter: an index on the expression", ""))
+        else:
+            hints.append(
+                f"{table.name}: the filter on {function}({table.columns[column]}) cannot use an "
+                f"index on {table.columns[column]}; {kind} indexes a generated column holding "
+                f"{function}(...) instead"
+            )
     seen: set[tuple[str, ...]] = set()
     result = []
     for keys, reason, where_part in found:
-        if tuple(keys) in seen:
+        if tuple(keys) in seen or (not where_part and _covered(keys, table.keys)):
             continue
         seen.add(tuple(keys))
-        name = f"ix_try_{table}_{'_'.join(keys)}"[:60]
-        ddl = f"CREATE INDEX {name} ON {table} ({', '.join(keys)}){where_part}"
+        label = re.sub(r"\W+", "_", "_".join(keys).lower()).strip("_")
+        stem = re.sub(r"\W+", "_", table.name.lower())
+        name = f"ix_try_{stem}_{label}"[:60]
+        spelled = ", ".join(k if "(" in k else quote(table.columns[k]) for k in keys)
+        on = ".".join(quote(part) for part in (table.schema, table.name) if part)
+        ddl = f"CREATE INDEX {quote(name)} ON {on} ({spelled}){where_part}"
         result.append((ddl, reason + (" (partial: only live rows)" if where_part else "")))
-    return result
+    return result, hints
 
 
-def _columns(engine: sa.Engine, table: str) -> set[str]:
+def _existing_keys(
+    conn: sa.Connection, kind: str, table: str, schema: str | None
+) -> list[tuple[str, ...]]:
+    """Column lists (lower-case) of the table's indexes and primary key."""
+    if kind == "duckdb":
+        rows = conn.execute(
+            sa.text(
+                "SELECT expressions FROM duckdb_indexes() WHERE table_name = :t "
+                "UNION ALL SELECT CAST(constraint_column_names AS VARCHAR) FROM duckdb_constraints() "
+                "WHERE table_name = :t AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+            ),
+            {"t": table},
+        ).all()
+        return [
+            tuple(part.strip().strip("'\"").lower() for part in str(text).strip("[]").split(","))
+            for (text,) in rows
+        ]
+    inspector = sa.inspect(conn)
+    found = [
+        tuple(c.lower() for c in inspector.get_pk_constraint(table, schema)["constrained_columns"])
+    ]
+    for index in inspector.get_indexes(table, schema):
+        found.append(tuple(str(c).lower() for c in index["column_names"] if c is not None))
+    return [keys for keys in found if keys]
+
+
+def _real_tables(conn: sa.Connection, kind: str) -> dict[str, str]:
+    """Tables (not views, CTEs or aliases) of the current schema, by lower-case name."""
+    if kind == "duckdb":
+        names = [r[0] for r in conn.exec_driver_sql("SELECT table_name FROM duckdb_tables()")]
+    else:
+        names = sa.inspect(conn).get_table_names()
+    return {str(name).lower(): str(name) for name in names}
+
+
+def _columns(conn: sa.Connection, table: str) -> dict[str, str]:
     """Column names of a table, read from a zero-row query (works on every engine)."""
-    with engine.connect() as conn:
-        return {
-            str(key).lower()
-            for key in conn.exec_driver_sql(f"SELECT * FROM {table} LIMIT 0").keys()  # noqa: SIM118
-        }
+    quoted = conn.dialect.identifier_preparer.quote(table)
+    keys = conn.exec_driver_sql(f"SELECT * FROM {quoted} WHERE 1 = 0").keys()
+    return {str(key).lower(): str(key) for key in keys}
 
 
 def suggest_indexes(
-    db: Any, sql: Any, params: Params = None, *, verify: bool = True, repeat: int = 2
+    db: DatabaseLike,
+    sql: QueryLike,
+    params: Params = None,
+    *,
+    verify: bool = True,
+    repeat: int = 3,
+    margin: float = MARGIN,
 ) -> IndexAdvice:
     """Propose indexes for the full-scanned tables of a query and measure each one.
 
-    Candidates come from the query's filters (equality before range), sort keys
-    and join keys; with `verify=True` each is tried with `try_index`, so each is
-    created, measured and dropped. Nothing is left behind.
+    Candidates come from the query's filters (equality before range), sort keys,
+    join keys and filtered expressions; one that an existing index or the primary key
+    already starts with is not built. With `verify=True` each is tried with
+    `try_index` (created, timed `repeat` times each side, dropped); `best` is one the
+    planner used that made the query at least `margin` times faster, else None with
+    the reason. Nothing is left behind. Taught in notebooks/03_indexes_and_explain.ipynb.
 
     >>> lk.suggest_indexes(db, "SELECT * FROM orders WHERE user_id = :u ORDER BY created_at", {"u": 7})
     """
     engine, kind = target(db)
     text = sql if isinstance(sql, str) else driver_sql(engine, sql, params)[0]
     plan = explain_plan(db, sql, params, analyze=True)
-    all_tables = {t.lower(): t for t in aliases(text).values()}  # one spelling per table
-    column_sets = {table: _columns(engine, table) for table in all_tables.values()}
-    counts = Counter(col for cols in column_sets.values() for col in cols)
-    unique = {col for col, n in counts.items() if n == 1}
+    scanned = list(dict.fromkeys(n.relation for n in plan.full_scans() if n.relation))
+    found: list[tuple[str, str]] = []
+    hints: list[str] = []
+    with engine.connect() as conn:
+        real = _real_tables(conn, kind)
+        in_query = {real[t.lower()] for t in aliases(text).values() if t.lower() in real}
+        columns = {table: _columns(conn, table) for table in in_query}
+        counts = Counter(col for cols in columns.values() for col in cols)
+        for relation in scanned:
+            name = real.get(relation.lower())
+            if name is None:
+                continue
+            cols = columns.get(name) or _columns(conn, name)
+            table = _Table(
+                name=name,
+                schema=None,
+                columns=cols,
+                unique={c for c in cols if counts.get(c, 1) == 1},
+                keys=_existing_keys(conn, kind, name, None),
+            )
+            made, said = _candidates(conn, text, table, kind)
+            found += made
+            hints += said
+        conn.rollback()
     suggestions: list[IndexSuggestion] = []
-    for table in dict.fromkeys(n.relation for n in plan.full_scans() if n.relation):
-        columns = column_sets.get(table) or _columns(engine, table)
-        for ddl, reason in _candidates(text, table, columns, unique & columns, kind):
-            trial = try_index(db, ddl, sql, params, repeat=repeat) if verify else None
+    for ddl, reason in found:
+        if not verify:
+            suggestions.append(IndexSuggestion(ddl, reason))
+            continue
+        try:
+            trial = try_index(db, ddl, sql, params, repeat=repeat)
+        except ExplainError as error:  # e.g. an expression the engine will not index
+            suggestions.append(IndexSuggestion(ddl, reason, error=str(error)))
+        except sa.exc.DBAPIError as error:
+            first = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+            suggestions.append(IndexSuggestion(ddl, reason, error=f"{kind}: {first}"))
+        else:
             suggestions.append(IndexSuggestion(ddl, reason, trial))
     suggestions.sort(key=lambda s: -(s.trial.speedup or 0.0) if s.trial and s.trial.used else 0.0)
-    return IndexAdvice(plan, suggestions)
+    return IndexAdvice(plan, suggestions, hints, margin)

@@ -1,27 +1,37 @@
-"""Running EXPLAIN on SQLite, PostgreSQL and DuckDB and parsing each into a `Plan`."""
+"""Running EXPLAIN on SQLite, PostgreSQL, DuckDB and MySQL/MariaDB, each parsed into a `Plan`.
+
+Parameters are bound as SQLAlchemy binds them for `conn.execute(text(sql), params)`:
+untyped, so the server infers each type from where it is used.
+"""
 
 from __future__ import annotations
 
 import json
 import re
 import time
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.sql.compiler import SQLCompiler
 
-from labkit.errors import LabkitError
+from labkit.errors import ExplainError
 from labkit.plans._model import Access, Plan, PlanNode
+from labkit.plans._types import DatabaseLike, Params, QueryLike
 
-Params = dict[str, Any] | None
-_KINDS = {"sqlite": "sqlite", "postgresql": "postgres", "duckdb": "duckdb"}
+__all__ = ["ExplainError", "explain_on", "explain_plan", "fastest_plan", "target"]
+
+_KINDS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgres",
+    "duckdb": "duckdb",
+    "mysql": "mysql",
+    "mariadb": "mysql",
+}
 
 
-class ExplainError(LabkitError):
-    """EXPLAIN could not run or its output could not be read."""
-
-
-def target(db: Any) -> tuple[sa.Engine, str]:
-    """The engine and kind ("sqlite", "postgres", "duckdb") behind a Database or an Engine."""
+def target(db: DatabaseLike | Any) -> tuple[sa.Engine, str]:
+    """The engine and kind ("sqlite", "postgres", "duckdb", "mysql") behind a Database or Engine."""
     engine = getattr(db, "engine", db)
     if not isinstance(engine, sa.Engine):
         raise ExplainError(
@@ -31,20 +41,38 @@ def target(db: Any) -> tuple[sa.Engine, str]:
     kind = _KINDS.get(engine.dialect.name)
     if kind is None:
         raise ExplainError(
-            f"EXPLAIN is supported on SQLite, PostgreSQL and DuckDB; this engine is "
-            f"{engine.dialect.name!r}. Use `lk.database('sqlite' | 'postgres' | 'duckdb')`."
+            f"EXPLAIN is supported on SQLite, PostgreSQL, DuckDB and MySQL/MariaDB; this engine "
+            f"is {engine.dialect.name!r}. Use `lk.database('sqlite' | 'postgres' | 'duckdb')`."
         )
     return engine, kind
 
 
-def driver_sql(engine: sa.Engine, sql: Any, params: Params) -> tuple[str, Any]:
-    """Compile text or a SQLAlchemy statement to the driver's SQL and parameters."""
+@lru_cache(maxsize=256)
+def _compiled_text(dialect: sa.Dialect, sql: str) -> SQLCompiler:
+    """Text SQL compiled once per dialect: the bind names and their order never change."""
+    return sa.text(sql).compile(dialect=dialect)
+
+
+def driver_sql(engine: sa.Engine, sql: QueryLike, params: Params) -> tuple[str, Any]:
+    """Compile text or a SQLAlchemy statement to the driver's SQL and parameters.
+
+    Text binds carry no type, as in `conn.execute(text(sql), params)`: PostgreSQL then
+    reads a string compared with a timestamp as a timestamp, as the application does.
+    """
     try:
-        statement = sa.text(sql).bindparams(**(params or {})) if isinstance(sql, str) else sql
-        compiled = statement.compile(
-            dialect=engine.dialect, compile_kwargs={"render_postcompile": True}
-        )
-        values = compiled.construct_params(None if isinstance(sql, str) else params)
+        if isinstance(sql, str):
+            compiled = _compiled_text(engine.dialect, sql)
+            given = params or {}
+            unused = sorted(set(given) - set(compiled.binds))
+            if unused:
+                raise sa.exc.ArgumentError(f"no placeholder for {unused}")
+            values = compiled.construct_params(given)
+        else:
+            compiled = cast(
+                SQLCompiler,
+                sql.compile(dialect=engine.dialect, compile_kwargs={"render_postcompile": True}),
+            )
+            values = compiled.construct_params(params)
     except (sa.exc.ArgumentError, sa.exc.InvalidRequestError) as error:
         raise ExplainError(
             f"the SQL's placeholders and the params do not match ({error}); params were "
@@ -59,40 +87,73 @@ def _run(conn: sa.Connection, sql: str, args: Any) -> list[Any]:
     return list(conn.exec_driver_sql(sql, args).fetchall())
 
 
-def explain_plan(db: Any, sql: Any, params: Params, analyze: bool) -> Plan:
-    """EXPLAIN `sql` on whichever engine `db` is, parsed into one Plan tree."""
-    engine, kind = target(db)
-    text, args = driver_sql(engine, sql, params)
-    runner = {"sqlite": _sqlite, "postgres": _postgres, "duckdb": _duckdb}[kind]
+def _engine_message(error: sa.exc.DBAPIError) -> str:
+    """The engine's own words for a failed statement, with the position where it gives one."""
+    orig = error.orig
+    text = str(orig).strip().splitlines()[0] if orig is not None else str(error)
+    position = getattr(getattr(orig, "diag", None), "statement_position", None)
+    return f"{text} (at character {position})" if position else text
+
+
+def explain_on(
+    conn: sa.Connection, kind: str, sql: QueryLike, params: Params, analyze: bool
+) -> Plan:
+    """EXPLAIN on an open connection, leaving its transaction to the caller."""
+    text, args = driver_sql(conn.engine, sql, params)
+    runner = {"sqlite": _sqlite, "postgres": _postgres, "duckdb": _duckdb, "mysql": _mysql}[kind]
     shown = sql if isinstance(sql, str) else text
     try:
-        with engine.connect() as conn:
-            plan = runner(conn, text, args, analyze)
-            conn.rollback()  # EXPLAIN ANALYZE of a write must not stick
-        plan.sql = shown  # as the reader wrote it, not the driver's placeholders
+        plan = runner(conn, text, args, analyze)
     except sa.exc.DBAPIError as error:
-        first = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
         raise ExplainError(
-            f"{kind} could not EXPLAIN {shown[:80]!r}: {first}. Check the SQL runs as is "
-            f"on {kind} (table names, placeholders like :name) and that the data is seeded."
+            f"{kind} could not EXPLAIN {shown[:80]!r}: {_engine_message(error)}. The message is "
+            f"{kind}'s own: check the SQL runs as is there (names, placeholders like :name)."
         ) from None
+    plan.sql = shown  # as the reader wrote it, not the driver's placeholders
     return plan
 
 
-def fastest_plan(db: Any, sql: Any, params: Params, repeat: int) -> Plan:
-    """The fastest of `repeat` analyzed runs: the first run also warms caches."""
-    plans = [explain_plan(db, sql, params, analyze=True) for _ in range(max(repeat, 1))]
+def explain_plan(db: DatabaseLike, sql: QueryLike, params: Params, analyze: bool) -> Plan:
+    """EXPLAIN `sql` on whichever engine `db` is, parsed into one Plan tree."""
+    engine, kind = target(db)
+    with engine.connect() as conn:
+        try:
+            return explain_on(conn, kind, sql, params, analyze)
+        finally:
+            conn.rollback()  # EXPLAIN ANALYZE of a write must not stick
+
+
+def fastest_of(plans: list[Plan]) -> Plan:
+    """The fastest of several analyzed runs of one query."""
     return min(plans, key=lambda plan: plan.total_ms if plan.total_ms is not None else float("inf"))
+
+
+def fastest_plan(db: DatabaseLike, sql: QueryLike, params: Params, repeat: int) -> Plan:
+    """The fastest of `repeat` analyzed runs: the first run also warms caches."""
+    return fastest_of([explain_plan(db, sql, params, analyze=True) for _ in range(max(repeat, 1))])
+
+
+def _timed(conn: sa.Connection, text: str, args: Any) -> tuple[float, int]:
+    """Run the statement itself: (milliseconds, rows returned or affected)."""
+    start = time.perf_counter()
+    result = conn.exec_driver_sql(text, args)
+    count = len(result.fetchall()) if result.returns_rows else result.rowcount
+    return (time.perf_counter() - start) * 1000, count
 
 
 # --- SQLite: EXPLAIN QUERY PLAN gives structure only; time comes from running the query.
 
 _SQLITE_ACCESS = re.compile(
-    r"^(?P<op>SCAN|SEARCH) (?P<rel>\S+)(?: USING (?P<how>.*?INDEX|INTEGER PRIMARY KEY|PRIMARY KEY)"
-    r"(?: (?P<index>(?!\()\S+))?)?(?: \((?P<cond>.*)\))?$"
+    r"^(?P<op>SCAN|SEARCH) (?:TABLE )?(?P<rel>\S+)(?: AS (?P<as>\S+))?"
+    r"(?: USING (?P<how>.*?INDEX|INTEGER PRIMARY KEY|PRIMARY KEY)(?: (?P<index>(?!\()\S+))?)?"
+    r"(?: \((?P<cond>.*)\))?$"
 )
+_JOIN_FLAG = re.compile(r" (?:LEFT|RIGHT)-JOIN$")
+_NAME = r'(?:"(?:[^"]|"")+"|`[^`]+`|\[[^\]]+\]|\w+)'
 _ALIAS = re.compile(
-    r"\b(?:FROM|JOIN)\s+\"?(?P<table>\w+)\"?(?:\s+(?:AS\s+)?\"?(?P<alias>\w+)\"?)?", re.I
+    rf"(?P<lead>\bFROM|\bJOIN|,)\s+(?:{_NAME}\s*\.\s*)?(?P<table>{_NAME})"
+    rf"(?:\s+(?:AS\s+)?(?P<alias>{_NAME}))?",
+    re.I,
 )
 _NOT_ALIASES = {
     "on",
@@ -112,26 +173,72 @@ _NOT_ALIASES = {
     "union",
     "set",
     "values",
+    "window",
+    "having",
+    "except",
+    "intersect",
+    "as",
+    "straight_join",
+    "force",
+    "use",
+    "ignore",
 }
 
 
+def unquote(name: str) -> str:
+    """An identifier as the catalog spells it: `"Order Lines"` -> `Order Lines`."""
+    if name[:1] in ('"', "`", "[") and len(name) > 1:
+        return name[1:-1].replace('""', '"')
+    return name
+
+
+@lru_cache(maxsize=512)
 def aliases(sql: str) -> dict[str, str]:
-    """Map each alias (and table name) in FROM/JOIN clauses to its table."""
+    """Map each alias (and table name) after FROM, JOIN or a comma to its table.
+
+    Names after a comma may be select-list items; the caller keeps only real tables,
+    and FROM/JOIN readings win over comma readings of the same name.
+    """
     found: dict[str, str] = {}
-    for match in _ALIAS.finditer(sql):
-        table, alias = match["table"], match["alias"]
+    matches = sorted(_ALIAS.finditer(sql), key=lambda m: m["lead"] != ",")
+    for match in matches:
+        table = unquote(match["table"])
+        if table.lower() in _NOT_ALIASES:
+            continue
+        alias = match["alias"]
         found[table.lower()] = table
         if alias and alias.lower() not in _NOT_ALIASES:
-            found[alias.lower()] = table
+            found[unquote(alias).lower()] = table
     return found
 
 
-def _sqlite_node(detail: str, tables: dict[str, str]) -> PlanNode:
-    match = _SQLITE_ACCESS.match(detail)
+_SQLITE_TABLES: dict[tuple[str, int], dict[str, str]] = {}
+
+
+def _sqlite_tables(conn: sa.Connection, version: int) -> dict[str, str]:
+    """Real tables by lower-case name, read once per schema version of a database file."""
+    key = (str(conn.engine.url), version)
+    tables = _SQLITE_TABLES.get(key)
+    if tables is None:
+        names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+        tables = {str(name).lower(): str(name) for (name,) in names}
+        if len(_SQLITE_TABLES) > 64:
+            _SQLITE_TABLES.clear()
+        _SQLITE_TABLES[key] = tables
+    return tables
+
+
+def _sqlite_node(detail: str, aliased: dict[str, str], real: dict[str, str]) -> PlanNode:
+    bare = _JOIN_FLAG.sub("", detail)
+    match = _SQLITE_ACCESS.match(bare)
     if match is None:
-        sort = detail.startswith("USE TEMP B-TREE")
-        operator = detail.replace("USE TEMP B-TREE FOR", "TEMP B-TREE FOR") if sort else detail
-        return PlanNode(operator=operator, detail=detail, is_sort=sort and "ORDER BY" in detail)
+        sort = bare.startswith("USE TEMP B-TREE")
+        operator = bare.replace("USE TEMP B-TREE FOR", "TEMP B-TREE FOR") if sort else bare
+        return PlanNode(operator=operator, detail=detail, is_sort=sort and "ORDER BY" in bare)
+    name = unquote(match["as"] or match["rel"])
+    table = real.get(aliased.get(name.lower(), name).lower()) or real.get(match["rel"].lower())
+    if table is None:  # a CTE, a derived table or a subquery: read, but not a table
+        return PlanNode(operator=match["op"], detail=detail, relation=name)
     how = match["how"] or ""
     access: Access
     if "AUTOMATIC" in how:
@@ -143,14 +250,14 @@ def _sqlite_node(detail: str, tables: dict[str, str]) -> PlanNode:
     index = match["index"] or (how if "PRIMARY KEY" in how else None)
     if access == "temp index":
         index = "automatic index"
-    relation = tables.get(match["rel"].lower(), match["rel"])
     return PlanNode(
         operator=match["op"],
         detail=detail,
-        relation=relation,
+        relation=table,
         index=index,
         access=access,
         covering="COVERING" in how or "PRIMARY KEY" in how,
+        reads_all=access == "index scan",  # SCAN ... USING INDEX walks every entry
         condition=match["cond"] or "",
     )
 
@@ -158,27 +265,27 @@ def _sqlite_node(detail: str, tables: dict[str, str]) -> PlanNode:
 def _sqlite(conn: sa.Connection, text: str, args: Any, analyze: bool) -> Plan:
     # pysqlite caches statements and SQLite never re-plans a cached EXPLAIN after a schema
     # change; naming the schema version in the SQL keeps the cache honest.
-    version = conn.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    version = int(conn.exec_driver_sql("PRAGMA schema_version").scalar_one())
     rows = _run(conn, f"EXPLAIN QUERY PLAN {text}\n/* schema {version} */", args)
-    tables = aliases(text)
+    real = _sqlite_tables(conn, version)
+    aliased = aliases(text)
     root = PlanNode(operator="QUERY", detail="the statement")
     by_id: dict[int, PlanNode] = {0: root}
     for node_id, parent, _unused, detail in rows:
-        node = _sqlite_node(str(detail), tables)
+        node = _sqlite_node(str(detail), aliased, real)
         by_id[int(node_id)] = node
         by_id.get(int(parent), root).children.append(node)
+    counted: dict[str, float] = {}
     for node in by_id.values():
-        if node.is_full_scan and node.relation:
-            quoted = conn.dialect.identifier_preparer.quote(node.relation)
-            node.est_rows = float(
-                conn.exec_driver_sql(f"SELECT count(*) FROM {quoted}").scalar_one()
-            )
+        if node.is_full_scan and node.relation:  # a real table, checked above
+            if node.relation not in counted:
+                quoted = conn.dialect.identifier_preparer.quote(node.relation)
+                count = conn.exec_driver_sql(f"SELECT count(*) FROM {quoted}").scalar_one()
+                counted[node.relation] = float(count)
+            node.est_rows = counted[node.relation]
     total_ms = count = None
     if analyze:
-        start = time.perf_counter()
-        result = conn.exec_driver_sql(text, args)
-        count = len(result.fetchall()) if result.returns_rows else result.rowcount
-        total_ms = (time.perf_counter() - start) * 1000
+        total_ms, count = _timed(conn, text, args)
         root.actual_rows = float(count)
         root.time_ms = total_ms
     return Plan("sqlite", text, root, total_ms, analyze, count, rows)
@@ -201,7 +308,17 @@ def _unwrap_parens(text: str) -> str:
     return text[1:-1]
 
 
-def _pg_node(raw: dict[str, Any]) -> PlanNode:
+def _lend_relation(node: PlanNode, relation: str) -> None:
+    """Bitmap index scans (also under BitmapOr/BitmapAnd) name only their index: add the table."""
+    for child in node.children:
+        if child.relation is None and child.detail.startswith("Bitmap"):
+            if child.access:
+                child.relation = relation
+            _lend_relation(child, relation)
+
+
+def _pg_node(raw: dict[str, Any], processes: int = 1) -> PlanNode:
+    """One node; `processes` > 1 below a Gather, where loops add up over the workers."""
     kind = str(raw["Node Type"])
     access: Access | None = None
     if kind == "Seq Scan":
@@ -210,7 +327,14 @@ def _pg_node(raw: dict[str, Any]) -> PlanNode:
         access = "index search" if "Index Cond" in raw else "index scan"
     loops = int(raw["Actual Loops"]) if "Actual Loops" in raw else None
     actual = raw.get("Actual Rows")
-    time_ms = raw["Actual Total Time"] * (loops or 1) if "Actual Total Time" in raw else None
+    # Actual Total Time is per loop; under a Gather the loops of all workers add up while
+    # they run side by side, so one worker's share is loops / processes.
+    time_ms = (
+        raw["Actual Total Time"] * (loops or 1) / processes if "Actual Total Time" in raw else None
+    )
+    inner = processes
+    if kind in ("Gather", "Gather Merge") and "Workers Launched" in raw:
+        inner = int(raw["Workers Launched"]) + (0 if raw.get("Single Copy") else 1)
     removed = raw.get("Rows Removed by Filter", 0) + raw.get("Rows Removed by Index Recheck", 0)
     buffers = {
         label: int(raw[key])
@@ -247,11 +371,10 @@ def _pg_node(raw: dict[str, Any]) -> PlanNode:
         rows_read=(actual + removed) * (loops or 1) if access and actual is not None else None,
         time_ms=time_ms,
         buffers=buffers or None,
-        children=[_pg_node(child) for child in raw.get("Plans", [])],
+        children=[_pg_node(child, max(inner, 1)) for child in raw.get("Plans", [])],
     )
-    for child in node.children:  # a bitmap index scan names only its index
-        if child.relation is None and child.access and node.relation:
-            child.relation = node.relation
+    if node.relation:
+        _lend_relation(node, node.relation)
     if time_ms is not None:
         below = sum(child.time_ms or 0.0 for child in node.children)
         node.self_ms = max(time_ms - below, 0.0)
@@ -354,20 +477,22 @@ def _name_duck_indexes(conn: sa.Connection, plan: Plan) -> None:
 
 
 def _duckdb(conn: sa.Connection, text: str, args: Any, analyze: bool) -> Plan:
+    # EXPLAIN (ANALYZE, FORMAT JSON) profiles this statement only: no profiler setting is
+    # left on for the pooled connection.
+    document: Any = None
+    tops: list[Any] = []
+    seconds = count = None
     if analyze:
-        conn.exec_driver_sql("PRAGMA enable_profiling='json'")
-        try:
-            rows = _run(conn, "EXPLAIN ANALYZE " + text, args)
-        finally:
-            conn.exec_driver_sql("PRAGMA disable_profiling")
-        document = json.loads(rows[0][1])
+        document = json.loads(_run(conn, "EXPLAIN (ANALYZE, FORMAT JSON) " + text, args)[0][1])
         tops = document.get("operator") or document.get("children") or []
         query = document.get("query") or {}
         seconds = query.get("total_time", document.get("latency"))
-    else:
-        rows = _run(conn, "EXPLAIN (FORMAT JSON) " + text, args)
-        document = json.loads(rows[0][1])
-        tops, seconds = document, None
+    if not tops:  # not analyzed, or a statement the profiler does not cover (bare count(*))
+        document = json.loads(_run(conn, "EXPLAIN (FORMAT JSON) " + text, args)[0][1])
+        tops = document if isinstance(document, list) else []
+        if analyze:
+            total_ms, count = _timed(conn, text, args)
+            seconds = total_ms / 1000
     if not tops:
         raise ExplainError(
             f"DuckDB returned a plan without operators for {text[:80]!r} (DuckDB "
@@ -375,7 +500,146 @@ def _duckdb(conn: sa.Connection, text: str, args: Any, analyze: bool) -> Plan:
         )
     root = _duck_unwrap(_duck_node(tops[0]))
     total = float(seconds) * 1000 if seconds is not None else None
-    count = int(root.actual_rows) if analyze and root.actual_rows is not None else None
+    if count is None and analyze and root.actual_rows is not None:
+        count = int(root.actual_rows)
     plan = Plan("duckdb", text, root, total, analyze, count, document)
     _name_duck_indexes(conn, plan)
     return plan
+
+
+# --- MySQL/MariaDB: EXPLAIN FORMAT=JSON; MariaDB's ANALYZE FORMAT=JSON adds rows and times.
+
+_MYSQL_SEARCH = {
+    "const",
+    "system",
+    "eq_ref",
+    "ref",
+    "ref_or_null",
+    "range",
+    "index_merge",
+    "fulltext",
+    "unique_subquery",
+    "index_subquery",
+}
+_MYSQL_WRAPPERS = {
+    "nested_loop": "NESTED LOOP",
+    "block-nl-join": "BLOCK NESTED LOOP JOIN",
+    "union_result": "UNION",
+    "duplicates_removal": "DISTINCT",
+    "grouping_operation": "GROUP BY",
+    "temporary_table": "TEMPORARY TABLE",
+}
+
+
+def _mysql_table(raw: dict[str, Any], aliased: dict[str, str], real: dict[str, str]) -> PlanNode:
+    """One `table` entry: how MySQL reads it, by alias resolved to the real table."""
+    name = str(raw.get("table_name", "?"))
+    table = real.get(aliased.get(name.lower(), name).lower())
+    kind = str(raw.get("access_type", "")).removeprefix("hash_")
+    access: Access | None = None
+    if table is not None:
+        if kind == "ALL":
+            access = "full scan"
+        elif kind == "index":
+            access = "index scan"
+        elif kind in _MYSQL_SEARCH:
+            access = "index search"
+    loops = raw.get("r_loops")
+    actual = raw.get("r_rows")
+    est = raw.get("rows", raw.get("rows_examined_per_scan"))
+    rows_read = float(actual) * float(loops or 1) if access and actual is not None else None
+    self_ms = raw.get("r_table_time_ms")
+    if self_ms is not None:
+        self_ms = float(self_ms) + float(raw.get("r_other_time_ms", 0.0))
+    return PlanNode(
+        operator=kind or "TABLE",
+        detail=name,
+        relation=table or name,
+        index=raw.get("key") if access and access != "full scan" else None,
+        access=access,
+        covering=bool(raw.get("using_index")),
+        reads_all=access == "index scan",
+        condition=str(raw.get("attached_condition", "")),
+        est_rows=float(est) if est is not None else None,
+        actual_rows=float(actual) if actual is not None else None,
+        loops=int(loops) if loops is not None else None,
+        rows_read=rows_read,
+        self_ms=self_ms,
+        children=_mysql_children(raw, aliased, real),
+    )
+
+
+def _mysql_children(
+    raw: dict[str, Any], aliased: dict[str, str], real: dict[str, str]
+) -> list[PlanNode]:
+    """Nodes for what a JSON object holds: tables, loops, sorts and nested query blocks."""
+    found: list[PlanNode] = []
+    for key, value in raw.items():
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict):
+                    found.extend(_mysql_children(item, aliased, real))
+            continue
+        if not isinstance(value, dict):
+            continue
+        if key == "table" and "table_name" in value:
+            found.append(_mysql_table(value, aliased, real))
+        elif key in ("filesort", "ordering_operation") and (
+            key == "filesort" or value.get("using_filesort")
+        ):
+            found.append(
+                PlanNode(
+                    operator="SORT",
+                    detail=key,
+                    is_sort=True,
+                    condition=str(value.get("sort_key", "")),
+                    children=_mysql_children(value, aliased, real),
+                )
+            )
+        elif key == "query_block":
+            found.append(
+                PlanNode(
+                    operator=f"SELECT #{value.get('select_id', '?')}",
+                    detail=str(value.get("operation", "query block")),
+                    condition=str(value.get("having_condition", "")),
+                    children=_mysql_children(value, aliased, real),
+                )
+            )
+        elif key in _MYSQL_WRAPPERS:
+            found.append(
+                PlanNode(
+                    operator=_MYSQL_WRAPPERS[key],
+                    detail=key,
+                    condition=str(value.get("attached_condition", "")),
+                    children=_mysql_children(value, aliased, real),
+                )
+            )
+        else:
+            found.extend(_mysql_children(value, aliased, real))
+    return found
+
+
+def _mysql(conn: sa.Connection, text: str, args: Any, analyze: bool) -> Plan:
+    names = conn.exec_driver_sql(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = database()"
+    )
+    real = {str(name).lower(): str(name) for (name,) in names}
+    mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
+    total_ms = count = None
+    if analyze and mariadb:  # runs the statement and reports rows and times per table
+        start = time.perf_counter()
+        value = conn.exec_driver_sql("ANALYZE FORMAT=JSON " + text, args).scalar_one()
+        total_ms = (time.perf_counter() - start) * 1000
+    else:
+        value = conn.exec_driver_sql("EXPLAIN FORMAT=JSON " + text, args).scalar_one()
+        if analyze:
+            total_ms, count = _timed(conn, text, args)
+    document = json.loads(value)
+    blocks = _mysql_children({"query_block": document["query_block"]}, aliases(text), real)
+    root = blocks[0] if len(blocks) == 1 else PlanNode("QUERY", children=blocks)
+    block = document["query_block"]
+    if mariadb and analyze and "r_total_time_ms" in block:
+        total_ms = float(block["r_total_time_ms"])
+    if total_ms is not None:
+        root.time_ms = total_ms
+    return Plan("mysql", text, root, total_ms, analyze, count, document)

@@ -33,7 +33,9 @@ class PlanNode:
     """One operator of a plan: what it does, on what, and how many rows and ms it took.
 
     Times are in milliseconds and rows per loop, as the engines report them;
-    `time_ms` includes the children, `self_ms` does not.
+    `time_ms` includes the children, `self_ms` does not. `reads_all` marks a walk
+    of a whole index (SQLite's `SCAN t USING INDEX`, MySQL's `index` access):
+    every row is read, though in index order.
     """
 
     operator: str
@@ -43,6 +45,7 @@ class PlanNode:
     access: Access | None = None
     covering: bool = False
     is_sort: bool = False
+    reads_all: bool = False
     condition: str = ""
     est_rows: float | None = None
     actual_rows: float | None = None
@@ -55,8 +58,8 @@ class PlanNode:
 
     @property
     def is_full_scan(self) -> bool:
-        """True when the operator reads the whole table."""
-        return self.access == "full scan"
+        """True when the operator reads the whole table, or walks a whole index of it."""
+        return self.access == "full scan" or self.reads_all
 
     @property
     def family(self) -> str:
@@ -273,15 +276,18 @@ class Plan:
         return f"<Plan {self.engine} {time}; full scans: {scans}>\n{self.text()}"
 
 
-def _access_by_relation(plan: Plan) -> dict[str, str]:
-    """How the plan first reads each table, e.g. `index search using ix_orders_status`."""
-    found: dict[str, str] = {}
+def _access_by_relation(plan: Plan) -> dict[str, list[str]]:
+    """Every read of each table, in plan order, e.g. `index search using ix_orders_status`.
+
+    A table read twice (the query and a subquery) keeps both, so a change in either shows.
+    """
+    found: dict[str, list[str]] = {}
     for node in plan.nodes():
         if node.relation and node.access:
             how = node.access + (" (covering)" if node.covering else "")
             if node.index and node.access != "full scan":
                 how += f" using {node.index}"
-            found.setdefault(node.relation, how)
+            found.setdefault(node.relation, []).append(how)
     return found
 
 
@@ -302,9 +308,9 @@ class PlanComparison:
         found = []
         old, new = _access_by_relation(self.before), _access_by_relation(self.after)
         for relation in dict.fromkeys([*old, *new]):
-            was, now = old.get(relation, "not read"), new.get(relation, "not read")
-            if was != now:
-                found.append(f"{relation}: {was} -> {now}")
+            was, now = old.get(relation, ["not read"]), new.get(relation, ["not read"])
+            if sorted(was) != sorted(now):
+                found.append(f"{relation}: {', '.join(was)} -> {', '.join(now)}")
         sorts_before, sorts_after = len(self.before.sorts()), len(self.after.sorts())
         if sorts_before > sorts_after:
             found.append(f"sort removed ({sorts_before} -> {sorts_after})")

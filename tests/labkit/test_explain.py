@@ -88,7 +88,10 @@ def test_sqlalchemy_statement_is_explained_like_its_text(items: Database) -> Non
     )
     statement = sa.select(table.c.id).where(table.c.cat == 7)
     plan = explain(items, statement)
-    assert plan.text() == explain(items, "SELECT id FROM items WHERE cat = :c", {"c": 7}).text()
+    text = explain(items, "SELECT id FROM items WHERE cat = :c", {"c": 7})
+    # The same operators; conditions may differ in spelling, as a typed bind is cast and a
+    # text bind is left for the server to type.
+    assert [n.label() for n in plan.nodes()] == [n.label() for n in text.nodes()]
     assert plan.rows == ROWS // 200
 
 
