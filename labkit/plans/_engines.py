@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import time
 from functools import lru_cache
 from typing import Any, cast
@@ -87,9 +88,9 @@ def _run(conn: sa.Connection, sql: str, args: Any) -> list[Any]:
     return list(conn.exec_driver_sql(sql, args).fetchall())
 
 
-def _engine_message(error: sa.exc.DBAPIError) -> str:
+def _engine_message(error: sa.exc.DBAPIError | sqlite3.Error) -> str:
     """The engine's own words for a failed statement, with the position where it gives one."""
-    orig = error.orig
+    orig = error.orig if isinstance(error, sa.exc.DBAPIError) else error
     text = str(orig).strip().splitlines()[0] if orig is not None else str(error)
     position = getattr(getattr(orig, "diag", None), "statement_position", None)
     return f"{text} (at character {position})" if position else text
@@ -104,7 +105,7 @@ def explain_on(
     shown = sql if isinstance(sql, str) else text
     try:
         plan = runner(conn, text, args, analyze)
-    except sa.exc.DBAPIError as error:
+    except (sa.exc.DBAPIError, sqlite3.Error) as error:
         raise ExplainError(
             f"{kind} could not EXPLAIN {shown[:80]!r}: {_engine_message(error)}. The message is "
             f"{kind}'s own: check the SQL runs as is there (names, placeholders like :name)."
@@ -222,9 +223,12 @@ def _sqlite_tables(conn: sa.Connection, version: int) -> dict[str, str]:
     if tables is None:
         names = conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'")
         tables = {str(name).lower(): str(name) for (name,) in names}
-        if len(_SQLITE_TABLES) > 64:
-            _SQLITE_TABLES.clear()
-        _SQLITE_TABLES[key] = tables
+        # A schema version seen inside a transaction (an index trial) may be rolled back
+        # and reused for another schema: only committed versions are kept.
+        if not conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+            if len(_SQLITE_TABLES) > 64:
+                _SQLITE_TABLES.clear()
+            _SQLITE_TABLES[key] = tables
     return tables
 
 
@@ -265,8 +269,14 @@ def _sqlite_node(detail: str, aliased: dict[str, str], real: dict[str, str]) -> 
 def _sqlite(conn: sa.Connection, text: str, args: Any, analyze: bool) -> Plan:
     # pysqlite caches statements and SQLite never re-plans a cached EXPLAIN after a schema
     # change; naming the schema version in the SQL keeps the cache honest.
-    version = int(conn.exec_driver_sql("PRAGMA schema_version").scalar_one())
-    rows = _run(conn, f"EXPLAIN QUERY PLAN {text}\n/* schema {version} */", args)
+    # The plan is read on the driver's own cursor: SQLAlchemy's result wrapping would cost
+    # more than SQLite's planning for a small query.
+    cursor: sqlite3.Cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        version = int(cursor.execute("PRAGMA schema_version").fetchone()[0])
+        rows = cursor.execute(f"EXPLAIN QUERY PLAN {text}\n/* schema {version} */", args).fetchall()
+    finally:
+        cursor.close()
     real = _sqlite_tables(conn, version)
     aliased = aliases(text)
     root = PlanNode(operator="QUERY", detail="the statement")
