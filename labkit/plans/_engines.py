@@ -602,6 +602,7 @@ def _mysql_children(
                     operator="SORT",
                     detail=key,
                     is_sort=True,
+                    self_ms=float(value["r_total_time_ms"]) if "r_total_time_ms" in value else None,
                     condition=str(value.get("sort_key", "")),
                     children=_mysql_children(value, aliased, real),
                 )
@@ -629,6 +630,15 @@ def _mysql_children(
     return found
 
 
+def _mysql_times(node: PlanNode) -> None:
+    """Inclusive times from MariaDB's per-table and per-sort times, children first."""
+    for child in node.children:
+        _mysql_times(child)
+    below = [child.time_ms for child in node.children if child.time_ms is not None]
+    if node.self_ms is not None or below:
+        node.time_ms = (node.self_ms or 0.0) + sum(below)
+
+
 def _mysql(conn: sa.Connection, text: str, args: Any, analyze: bool) -> Plan:
     names = conn.exec_driver_sql(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = database()"
@@ -637,19 +647,17 @@ def _mysql(conn: sa.Connection, text: str, args: Any, analyze: bool) -> Plan:
     mariadb = bool(getattr(conn.dialect, "is_mariadb", False))
     total_ms = count = None
     if analyze and mariadb:  # runs the statement and reports rows and times per table
-        start = time.perf_counter()
         value = conn.exec_driver_sql("ANALYZE FORMAT=JSON " + text, args).scalar_one()
-        total_ms = (time.perf_counter() - start) * 1000
     else:
         value = conn.exec_driver_sql("EXPLAIN FORMAT=JSON " + text, args).scalar_one()
-        if analyze:
-            total_ms, count = _timed(conn, text, args)
+    if analyze:  # the statement's own time and row count, as for SQLite
+        total_ms, count = _timed(conn, text, args)
     document = json.loads(value)
     blocks = _mysql_children({"query_block": document["query_block"]}, aliases(text), real)
     root = blocks[0] if len(blocks) == 1 else PlanNode("QUERY", children=blocks)
-    block = document["query_block"]
-    if mariadb and analyze and "r_total_time_ms" in block:
-        total_ms = float(block["r_total_time_ms"])
-    if total_ms is not None:
-        root.time_ms = total_ms
+    _mysql_times(root)
+    if total_ms is not None and count is not None:  # the remainder is the statement's own
+        below = sum(child.time_ms or 0.0 for child in root.children)
+        root.time_ms, root.self_ms = total_ms, max(total_ms - below, 0.0)
+        root.actual_rows = float(count)
     return Plan("mysql", text, root, total_ms, analyze, count, document)

@@ -25,9 +25,10 @@ def add_index(db: Database, ddl: str) -> None:
             conn.exec_driver_sql("VACUUM ANALYZE items")
 
 
-def drop_index(db: Database, name: str) -> None:
+def drop_index(db: Database, name: str, table: str = "items") -> None:
+    on = f" ON {table}" if db.kind == "mysql" else ""  # MySQL names indexes per table
     with db.engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP INDEX {name}")
+        conn.exec_driver_sql(f"DROP INDEX {name}{on}")
 
 
 def test_filter_without_index_is_a_full_scan(items: Database) -> None:
