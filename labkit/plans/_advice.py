@@ -307,8 +307,11 @@ _EQUALITY = r"\s*(?:=(?!=)|\bIN\b|\bIS\s+(?!NULL\b))"
 _RANGE = r"\s*(?:<=|>=|<(?!>)|>|\bBETWEEN\b|\bLIKE\b)"
 
 
+# A column, maybe qualified, names bare or quoted: `o.status`, `"Order Lines"."Cat"`.
+_WORD = r'(?:"[^"]+"|`[^`]+`|\b\w+\b)'
+_COLUMN = rf"(?:(?P<q>{_WORD})\.)?(?P<col>{_WORD})"
 _EXPRESSION = re.compile(
-    r"\b(?P<fn>[a-z_]\w*)\s*\(\s*(?:(?P<q>\w+)\.)?(?P<col>\w+)\s*\)(?=" + f"{_EQUALITY}|{_RANGE})",
+    rf"\b(?P<fn>[a-z_]\w*)\s*\(\s*{_COLUMN}\s*\)(?={_EQUALITY}|{_RANGE})",
     re.I,
 )
 _NOT_FUNCTIONS = {"in", "exists", "and", "or", "not", "any", "all", "some", "values"}
@@ -413,8 +416,8 @@ def _columns_used(
 ) -> list[str]:
     """Columns of one table followed by an operator matching `pattern`, in order of use."""
     found: dict[str, None] = {}
-    for match in re.finditer(r"(?:\b(?P<q>\w+)\.)?\b(?P<col>\w+)\b(?=" + pattern + ")", body, re.I):
-        qualifier, column = (match["q"] or "").lower(), match["col"].lower()
+    for match in re.finditer(_COLUMN + "(?=" + pattern + ")", body, re.I):
+        qualifier, column = unquote(match["q"] or "").lower(), unquote(match["col"]).lower()
         if column in columns and (qualifier in names or (not qualifier and column in unique)):
             found[column] = None
     return list(found)
@@ -473,8 +476,8 @@ def _candidates(
         found.append(([column], "join key: each outer row finds its matches by seek", ""))
     hints: list[str] = []
     for match in _EXPRESSION.finditer(where):
-        function, column = match["fn"], match["col"].lower()
-        qualifier = (match["q"] or "").lower()
+        function, column = match["fn"], unquote(match["col"]).lower()
+        qualifier = unquote(match["q"] or "").lower()
         if function.lower() in _NOT_FUNCTIONS or column not in columns:
             continue
         if not (qualifier in names or (not qualifier and column in unique)):

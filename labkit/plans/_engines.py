@@ -88,12 +88,19 @@ def _run(conn: sa.Connection, sql: str, args: Any) -> list[Any]:
     return list(conn.exec_driver_sql(sql, args).fetchall())
 
 
-def _engine_message(error: sa.exc.DBAPIError | sqlite3.Error) -> str:
-    """The engine's own words for a failed statement, with the position where it gives one."""
+def _engine_message(error: sa.exc.DBAPIError | sqlite3.Error, sql: str) -> str:
+    """The engine's own words for a failed statement, with the position where it gives one.
+
+    The position is counted in the query as given, not in the EXPLAIN wrapped around it.
+    """
     orig = error.orig if isinstance(error, sa.exc.DBAPIError) else error
     text = str(orig).strip().splitlines()[0] if orig is not None else str(error)
     position = getattr(getattr(orig, "diag", None), "statement_position", None)
-    return f"{text} (at character {position})" if position else text
+    sent = getattr(error, "statement", None) or sql
+    if not position or sql not in sent:
+        return text
+    at = int(position) - sent.index(sql)
+    return f"{text} (at character {at}: {sql[at - 1 : at + 19]!r})"
 
 
 def explain_on(
@@ -107,7 +114,7 @@ def explain_on(
         plan = runner(conn, text, args, analyze)
     except (sa.exc.DBAPIError, sqlite3.Error) as error:
         raise ExplainError(
-            f"{kind} could not EXPLAIN {shown[:80]!r}: {_engine_message(error)}. The message is "
+            f"{kind} could not EXPLAIN {shown[:80]!r}: {_engine_message(error, text)}. The message is "
             f"{kind}'s own: check the SQL runs as is there (names, placeholders like :name)."
         ) from None
     plan.sql = shown  # as the reader wrote it, not the driver's placeholders
@@ -145,7 +152,7 @@ def _timed(conn: sa.Connection, text: str, args: Any) -> tuple[float, int]:
 # --- SQLite: EXPLAIN QUERY PLAN gives structure only; time comes from running the query.
 
 _SQLITE_ACCESS = re.compile(
-    r"^(?P<op>SCAN|SEARCH) (?:TABLE )?(?P<rel>\S+)(?: AS (?P<as>\S+))?"
+    r"^(?P<op>SCAN|SEARCH) (?:TABLE )?(?P<rel>.+?)(?: AS (?P<as>\S+))?"
     r"(?: USING (?P<how>.*?INDEX|INTEGER PRIMARY KEY|PRIMARY KEY)(?: (?P<index>(?!\()\S+))?)?"
     r"(?: \((?P<cond>.*)\))?$"
 )
@@ -436,7 +443,7 @@ def _duck_node(raw: dict[str, Any]) -> PlanNode:
     node = PlanNode(
         operator=kind,
         detail=scan_type or kind,
-        relation=str(table).split(".")[-1] if table else None,
+        relation=unquote(str(table).split(".")[-1]) if table else None,
         index="ART index" if access == "index search" else None,
         access=access,
         is_sort=kind in _DUCK_SORTS,
