@@ -24,7 +24,6 @@ from labkit.plans._engines import (
     aliases,
     driver_sql,
     explain_on,
-    explain_plan,
     fastest_of,
     fastest_plan,
     target,
@@ -283,8 +282,15 @@ def try_index(
     >>> trial.used, trial.speedup, trial.size_bytes
     """
     index = _parse_ddl(ddl)
+    target(db)
+    return _trial(db, index, sql, params, repeat, fastest_plan(db, sql, params, repeat))
+
+
+def _trial(
+    db: DatabaseLike, index: _Index, sql: QueryLike, params: Params, repeat: int, before: Plan
+) -> IndexTrial:
+    """Measure the query with the index in place against a `before` measured already."""
     engine, kind = target(db)
-    before = fastest_plan(db, sql, params, repeat)
     with _index_in_place(engine, kind, index) as (conn, size):
         runs = [explain_on(conn, kind, sql, params, analyze=True) for _ in range(max(repeat, 1))]
         if kind not in _TRANSACTIONAL:
@@ -571,7 +577,7 @@ def suggest_indexes(
     """
     engine, kind = target(db)
     text = sql if isinstance(sql, str) else driver_sql(engine, sql, params)[0]
-    plan = explain_plan(db, sql, params, analyze=True)
+    plan = fastest_plan(db, sql, params, repeat)  # also the `before` of every trial
     scanned = list(dict.fromkeys(n.relation for n in plan.full_scans() if n.relation))
     found: list[tuple[str, str]] = []
     hints: list[str] = []
@@ -602,7 +608,7 @@ def suggest_indexes(
             suggestions.append(IndexSuggestion(ddl, reason))
             continue
         try:
-            trial = try_index(db, ddl, sql, params, repeat=repeat)
+            trial = _trial(db, _parse_ddl(ddl), sql, params, repeat, plan)
         except ExplainError as error:  # e.g. an expression the engine will not index
             suggestions.append(IndexSuggestion(ddl, reason, error=str(error)))
         except sa.exc.DBAPIError as error:

@@ -517,8 +517,11 @@ def _duckdb(conn: sa.Connection, text: str, args: Any, analyze: bool) -> Plan:
         )
     root = _duck_unwrap(_duck_node(tops[0]))
     total = float(seconds) * 1000 if seconds is not None else None
-    if count is None and analyze and root.actual_rows is not None:
-        count = int(root.actual_rows)
+    result = root
+    while result.operator == "CTE" and result.children:  # materialises first, answers last
+        result = result.children[-1]
+    if count is None and analyze and result.actual_rows is not None:
+        count = int(result.actual_rows)
     plan = Plan("duckdb", text, root, total, analyze, count, document)
     _name_duck_indexes(conn, plan)
     return plan
