@@ -9,6 +9,7 @@ The front door of the plan subsystem: the model (`_model`), the engines' readers
 `_diagram`) live behind it.
 """
 
+from labkit.plans import _html  # noqa: F401  (registers the HTML renderers with the model)
 from labkit.plans._advice import (
     IndexAdvice,
     IndexSuggestion,

@@ -1,16 +1,13 @@
-"""Plans drawn as Mermaid flowcharts: the diagram renderer of the plan model."""
+"""Plans drawn as Mermaid flowcharts: the diagram renderer of the plan model, registered
+with it (`RENDERERS`) when this module is imported."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from mermaid.flowchart import FlowChart, Node
 from mermaid.flowchart import Link as FlowLink
 
 from labkit.diagrams import Diagram
-
-if TYPE_CHECKING:
-    from labkit.plans._model import Plan, PlanNode
+from labkit.plans._model import RENDERERS, Plan, PlanNode
 
 
 def _label(text: str) -> str:
@@ -45,3 +42,6 @@ def plan_diagram(plan: Plan) -> Diagram:
             links.append(FlowLink(flow_node, nodes[parent], message=""))
     chart = FlowChart(f"{plan.engine} plan", nodes, links, orientation="BT")
     return Diagram(chart.script, "plan")
+
+
+RENDERERS.diagram = plan_diagram

@@ -3,10 +3,9 @@ and the comparison of two such plans."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from html import escape
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from labkit.diagrams import Diagram
@@ -261,14 +260,10 @@ class Plan:
 
     def mermaid(self) -> Diagram:
         """The plan as a Mermaid flowchart, data flowing up from the scans."""
-        from labkit.plans._diagram import plan_diagram
-
-        return plan_diagram(self)
+        return _drawn(RENDERERS.diagram)(self)
 
     def _repr_html_(self) -> str:
-        from labkit.plans._html import plan_html
-
-        return plan_html(self)
+        return _drawn(RENDERERS.html)(self)
 
     def __repr__(self) -> str:
         time = f"{self.total_ms:.2f} ms" if self.total_ms is not None else "not run"
@@ -326,14 +321,27 @@ class PlanComparison:
         return f"<PlanComparison {self.before.engine}: {ratio_words(self.speedup)}>\n{lines}"
 
     def _repr_html_(self) -> str:
-        from labkit.plans._html import plan_html
+        return _drawn(RENDERERS.comparison_html)(self)
 
-        ratio = ratio_words(self.speedup)
-        changes = "".join(f"<li>{escape(c)}</li>" for c in self.changes())
-        cell = "<td style='vertical-align:top'><h4>{}</h4>{}</td>"
-        return (
-            f"<div><p><b>{ratio}</b></p><ul>{changes}</ul><table><tr>"
-            + cell.format("before", plan_html(self.before))
-            + cell.format("after", plan_html(self.after, style=False))
-            + "</tr></table></div>"
-        )
+
+@dataclass
+class Renderers:
+    """How plans are drawn. The renderer modules import the model and fill these in when
+    `labkit.plans` loads them, so the model never imports its renderers."""
+
+    html: Callable[[Plan], str] | None = None
+    comparison_html: Callable[[PlanComparison], str] | None = None
+    diagram: Callable[[Plan], Diagram] | None = None
+
+
+RENDERERS = Renderers()
+
+
+_R = TypeVar("_R")
+
+
+def _drawn(renderer: _R | None) -> _R:
+    """The registered renderer."""
+    if renderer is None:  # only if a renderer module was never imported
+        raise RuntimeError("plan renderers are not loaded; import labkit.plans")
+    return renderer

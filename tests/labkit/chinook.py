@@ -220,19 +220,20 @@ def load(db: Database, rows: dict[str, list[dict[str, Any]]]) -> None:
     """Create the schema in `db` and insert `rows`, then give the planner fresh statistics."""
     metadata.create_all(db.engine)
     with db.engine.begin() as conn:
-        if db.kind == "mysql":  # the generator keeps the keys right; checking each row is slow
-            conn.exec_driver_sql("SET foreign_key_checks = 0, unique_checks = 0")
         for table in metadata.sorted_tables:
             columns = list(table.c.keys())
             if db.kind == "duckdb":  # DuckDB takes a DataFrame far faster than row inserts
                 _duckdb_insert(conn, table, rows[table.name])
             elif db.kind == "postgres":  # COPY: the bulk path PostgreSQL has for this
                 driver: Any = conn.connection.driver_connection
+                driver.execute("SET session_replication_role = replica")  # no per-row FK checks
                 with driver.cursor().copy(
                     f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
                 ) as copy:
                     for row in rows[table.name]:
                         copy.write_row([row[c] for c in columns])
+            elif db.kind == "mysql":
+                _mysql_insert(db, table, rows[table.name])
             else:
                 conn.execute(table.insert(), rows[table.name])
     if db.kind == "postgres":
@@ -245,6 +246,29 @@ def load(db: Database, rows: dict[str, list[dict[str, Any]]]) -> None:
         with db.engine.begin() as conn:
             for table in metadata.sorted_tables:
                 conn.exec_driver_sql(f"ANALYZE TABLE {table.name}").all()
+
+
+def _mysql_insert(db: Database, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """LOAD DATA LOCAL INFILE from a CSV file: the bulk path MySQL has for this."""
+    import csv
+    import tempfile
+
+    columns = list(table.c.keys())
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerows([["\\N" if r[c] is None else r[c] for c in columns] for r in rows])
+        file.flush()
+        engine = sa.create_engine(db.url, connect_args={"local_infile": True})
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("SET foreign_key_checks = 0, unique_checks = 0")
+                conn.exec_driver_sql(
+                    f"LOAD DATA LOCAL INFILE '{file.name}' INTO TABLE {table.name} "
+                    f"FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' "
+                    f"({', '.join(columns)})"
+                )
+        finally:
+            engine.dispose()
 
 
 def _duckdb_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

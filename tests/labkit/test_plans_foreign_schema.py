@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from labkit.databases import Database, database
-from labkit.plans import Plan, explain, suggest_indexes
+from labkit.plans import Plan, explain, suggest_indexes, try_index
 from tests.conftest import unique_name
 from tests.labkit import chinook
 from tests.labkit.conftest import mysql_param
@@ -117,8 +117,7 @@ def test_workload_query_plans_agree_with_the_engine_and_advice_leaves_nothing(
     advice = suggest_indexes(shop, query.sql, query.params, repeat=2)
     assert catalog(shop) == before
     assert all(s.error == "" for s in advice.suggestions), advice
-    best = advice.best
-    if best is not None:
-        assert best.trial is not None and best.trial.used
-        assert best.trial.after.total_ms is not None and best.trial.before.total_ms is not None
-        assert best.trial.after.total_ms * advice.margin <= best.trial.before.total_ms
+    if advice.best is not None:  # measured once more, on its own: still used, still faster
+        again = try_index(shop, advice.best.ddl, query.sql, query.params, repeat=2)
+        assert again.used and again.speedup is not None and again.speedup > 1.0, again
+        assert catalog(shop) == before
