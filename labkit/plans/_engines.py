@@ -440,6 +440,8 @@ def _duck_node(raw: dict[str, Any]) -> PlanNode:
     condition = next(
         (extra[key] for key in ("Filters", "Conditions", "Order By", "Groups") if key in extra), ""
     )
+    if "Dynamic Filters" in extra:  # filters a join pushes into the scan at run time
+        condition = f"{condition} {extra['Dynamic Filters']}".strip()
     node = PlanNode(
         operator=kind,
         detail=scan_type or kind,
@@ -478,17 +480,22 @@ def _name_duck_indexes(conn: sa.Connection, plan: Plan) -> None:
     searches = [n for n in plan.nodes() if n.access == "index search" and n.relation]
     if not searches:
         return
-    query = "SELECT index_name, table_name, expressions FROM duckdb_indexes()"
+    # Primary keys and unique constraints have ART indexes too, not listed by duckdb_indexes().
+    query = (
+        "SELECT index_name, table_name, expressions FROM duckdb_indexes() UNION ALL "
+        "SELECT lower(constraint_type), table_name, CAST(constraint_column_names AS VARCHAR) "
+        "FROM duckdb_constraints() WHERE constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+    )
     indexes = [(str(n), str(t), str(e)) for n, t, e in conn.exec_driver_sql(query).fetchall()]
     for node in searches:
+        # The leading column decides whether an ART index can serve the filter (a join's
+        # dynamic filter included).
         names = [
             name
             for name, table, expressions in indexes
             if table == node.relation
-            and any(
-                re.search(rf"\b{re.escape(col)}\b", node.condition)
-                for col in re.findall(r"\w+", expressions)
-            )
+            and (lead := re.findall(r"\w+", expressions)[:1])
+            and re.search(rf"\b{re.escape(lead[0])}\b", node.condition)
         ]
         node.index = names[0] if len(names) == 1 else "ART index"
 

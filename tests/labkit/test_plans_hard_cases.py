@@ -306,3 +306,11 @@ def test_explain_reads_a_mysql_url_kind_only_when_set() -> None:
 
     with pytest.raises(LabkitError, match="LABKIT_MYSQL_URL"):
         database("mysql")
+
+
+def test_duckdb_names_the_index_a_join_reads_through_its_dynamic_filter(items: Database) -> None:
+    if items.kind != "duckdb":
+        pytest.skip("DuckDB's plans say only `Index Scan`; the other engines name the index")
+    query = "SELECT a.id FROM items b JOIN items a ON a.id = b.cat2 WHERE b.id < 5"
+    plan = explain(items, query)
+    assert plan.uses_index("primary key"), plan
