@@ -314,3 +314,16 @@ def test_duckdb_names_the_index_a_join_reads_through_its_dynamic_filter(items: D
     query = "SELECT a.id FROM items b JOIN items a ON a.id = b.cat2 WHERE b.id < 5"
     plan = explain(items, query)
     assert plan.uses_index("primary key"), plan
+
+
+def test_a_small_table_gets_a_hint_and_no_candidate(items: Database) -> None:
+    with items.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE tiny (id INTEGER PRIMARY KEY, cat INTEGER)")
+        conn.exec_driver_sql("INSERT INTO tiny SELECT id, cat FROM items WHERE id < 50")
+    try:
+        advice = suggest_indexes(items, "SELECT id FROM tiny WHERE cat = :c", {"c": 3})
+    finally:
+        with items.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE tiny")
+    assert advice.suggestions == [] and advice.best is None
+    assert any("tiny: 50 rows" in hint for hint in advice.hints), advice
