@@ -31,7 +31,7 @@ _KINDS = {
 }
 
 
-def target(db: DatabaseLike | Any) -> tuple[sa.Engine, str]:
+def target(db: object) -> tuple[sa.Engine, str]:
     """The engine and kind ("sqlite", "postgres", "duckdb", "mysql") behind a Database or Engine."""
     engine = getattr(db, "engine", db)
     if not isinstance(engine, sa.Engine):
