@@ -27,7 +27,7 @@ from labkit.plans import (
     suggest_indexes,
     try_index,
 )
-from labkit.plans._engines import _pg_node
+from labkit.plans._postgres import _pg_node
 from tests.labkit.test_explain_advice import schema
 
 VALID = {
@@ -171,7 +171,7 @@ def test_an_interrupt_half_way_leaves_the_schema_as_found(
     def interrupted(*args: Any) -> float:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("labkit.plans._advice._write_cost", interrupted)
+    monkeypatch.setattr("labkit.plans._trials._write_cost", interrupted)
     before = schema(items)
     with pytest.raises(KeyboardInterrupt):
         try_index(items, "CREATE INDEX ix_cut ON items (cat)", "SELECT * FROM items", repeat=1)
@@ -180,14 +180,14 @@ def test_an_interrupt_half_way_leaves_the_schema_as_found(
 
 _KILLED = """
 import os, signal
-import labkit.plans._advice as advice
+import labkit.plans._trials as trials
 from labkit.databases import Database
 from labkit.plans import try_index
 
 def killed(*args):
     os.kill(os.getpid(), signal.SIGKILL)
 
-advice._write_cost = killed
+trials._write_cost = killed
 db = Database({kind!r}, {url!r}, {name!r})
 try_index(db, "CREATE INDEX ix_killed ON items (cat)", "SELECT * FROM items WHERE cat = 3", repeat=1)
 """
