@@ -18,7 +18,7 @@ from labkit.plans._trials import IndexTrial, parse_ddl, trial_against
 from labkit.plans._types import DatabaseLike, Params, QueryLike
 
 #: A candidate is `best` only when it is used and at least this much faster.
-MARGIN = 1.2
+MARGIN = 1.5
 #: Tables smaller than this are read whole faster than through any index: no candidates.
 SMALL_TABLE = 1_000
 
