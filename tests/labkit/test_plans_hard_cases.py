@@ -298,7 +298,7 @@ def test_parallel_workers_times_are_not_summed_into_more_than_the_parent() -> No
     assert scan.rows_read == 99
 
 
-def test_explain_reads_a_mysql_url_kind_only_when_set() -> None:
+def test_mysql_without_a_server_url_says_what_to_set() -> None:
     if os.environ.get("LABKIT_MYSQL_URL"):
         pytest.skip("LABKIT_MYSQL_URL is set: the `items` tests run on MySQL/MariaDB")
     from labkit.databases import database
