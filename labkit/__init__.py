@@ -22,10 +22,10 @@ from labkit.databases import Database, database, seed
 from labkit.diagrams import Diagram, er_diagram, sequence_diagram
 from labkit.doctor import doctor
 from labkit.errors import LabkitError
-from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
 from labkit.faults import FaultProxy
 from labkit.metrics import bucket_bias, histogram_quantile, scrape
 from labkit.outage import database_outage
+from labkit.plans import Plan, compare, explain, suggest_indexes, try_index
 from labkit.profiling import profile
 from labkit.querylog import count_queries, request_queries
 from labkit.resilience import PaymentsProvider

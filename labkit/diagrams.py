@@ -1,4 +1,4 @@
-"""Mermaid diagrams that JupyterLab draws offline: ER schemas, plan trees, sequences.
+"""Mermaid diagrams that JupyterLab draws offline: ER schemas and sequences.
 
 Every diagram is a `Diagram` whose mime bundle carries `text/vnd.mermaid`, which
 JupyterLab 4 renders in the browser without any web service; the plain-text
@@ -10,22 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from mermaid.erdiagram import Entity, ERDiagram
 from mermaid.erdiagram import Link as ERLink
-from mermaid.flowchart import FlowChart, Node
-from mermaid.flowchart import Link as FlowLink
 from mermaid.sequence import ArrowTypes, Participant, SequenceDiagram
 from mermaid.sequence import Link as SeqLink
 
 from labkit.errors import DiagramError
 
-if TYPE_CHECKING:
-    from labkit._plan_model import Plan, PlanNode
-
-__all__ = ["Diagram", "DiagramError", "er_diagram", "plan_diagram", "sequence_diagram"]
+__all__ = ["Diagram", "DiagramError", "er_diagram", "sequence_diagram"]
 
 MERMAID_MIME = "text/vnd.mermaid"
 
@@ -52,11 +47,6 @@ class Diagram:
         target = Path(path)
         target.write_text(self.text, encoding="utf-8")
         return target
-
-
-def _label(text: str) -> str:
-    """Mermaid labels break on double quotes; use the entity Mermaid understands."""
-    return text.replace('"', "#quot;")
 
 
 def _metadata_from(source: Any) -> sa.MetaData:
@@ -235,35 +225,6 @@ def er_diagram(
     ]
     diagram = ERDiagram(title, list(entities.values()), links)
     return Diagram(diagram.script, "er")
-
-
-def _plan_node_text(node: PlanNode) -> str:
-    """What a diagram box says: the node, its rows, and FULL SCAN where it reads a whole table."""
-    parts = [node.label(flags=False)]
-    rows = node.actual_rows if node.actual_rows is not None else node.est_rows
-    if rows is not None:
-        parts.append(f"rows {rows:,.0f}")
-    if node.is_full_scan:
-        parts.append("FULL SCAN")
-    return _label(" | ".join(parts))
-
-
-def plan_diagram(plan: Plan) -> Diagram:
-    """Draw a query plan as a top-down tree; data flows up from the scans.
-
-    Full scans are drawn as cylinders marked FULL SCAN so they stand out.
-    No timings are drawn, so the same plan always gives the same text.
-    """
-    nodes: list[Node] = []
-    links: list[FlowLink] = []
-    for number, (_depth, node, parent) in enumerate(plan.walk_with_parents()):
-        shape = "cylindrical" if node.is_full_scan else "normal"
-        flow_node = Node(f"n{number}", _plan_node_text(node), shape=shape)
-        nodes.append(flow_node)
-        if parent is not None:
-            links.append(FlowLink(flow_node, nodes[parent], message=""))
-    chart = FlowChart(f"{plan.engine} plan", nodes, links, orientation="BT")
-    return Diagram(chart.script, "plan")
 
 
 def sequence_diagram(

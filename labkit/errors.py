@@ -13,7 +13,8 @@
     │   ├── LintConfigError      lint() was asked for rules or settings that do not exist
     │   └── ContractTestError    contract tests could not run against the service
     ├── DiagramError             a diagram was asked of something it cannot draw
-    ├── ExplainError             a plan could not be read from the database
+    ├── ExplainError             EXPLAIN could not run, or its output could not be read
+    │   └── IndexExists          an index trial's name is taken; trying it would drop yours
     ├── JournalError             the journal could not be read or written
     ├── LoadError                a load test could not run or gave no result
     ├── QueryLogError            queries could not be counted on that target
@@ -40,6 +41,7 @@ __all__ = [
     "DatabaseSpecError",
     "DiagramError",
     "ExplainError",
+    "IndexExists",
     "JournalError",
     "LabkitError",
     "LintConfigError",
@@ -126,7 +128,11 @@ class DiagramError(LabkitError):
 
 
 class ExplainError(LabkitError):
-    """A plan could not be read from the database."""
+    """EXPLAIN could not run or its output could not be read."""
+
+
+class IndexExists(ExplainError):
+    """An index of the name a trial would create is already there; trying it would drop yours."""
 
 
 class JournalError(LabkitError):

@@ -93,7 +93,7 @@ def _pagination_item(db: Database) -> BenchItem:
 
 def _plan_item(db: Database) -> BenchItem:
     """Time EXPLAIN plus parsing into a Plan, for a join the lessons use."""
-    from labkit.explain import explain
+    from labkit.plans import explain
 
     sql = (
         "SELECT o.id, sum(i.quantity) FROM orders o JOIN order_items i ON i.order_id = o.id "

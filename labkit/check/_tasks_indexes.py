@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from labkit.check._registry import Failed, task
 from labkit.check._shop import shop
 from labkit.errors import LabkitError
-from labkit.explain import try_index
+from labkit.plans import try_index
 
 RECENT_ORDERS = (
     "SELECT id, total_cents, created_at FROM orders "

@@ -3,6 +3,7 @@
 >>> db = database("sqlite")          # a file in the per-user labkit folder
 >>> db = database("postgres")        # LABKIT_POSTGRES_URL, else an embedded PostgreSQL
 >>> db = database("duckdb", name="sales")
+>>> db = database("mysql")           # the MySQL/MariaDB server in LABKIT_MYSQL_URL
 >>> seed(db, scale=10_000)           # the shop's schema and rows, the same on every engine
 
 The embedded PostgreSQL lives in `_embedded` (its clients' side) and `_keeper` (the process that

@@ -20,7 +20,7 @@ from labkit.errors import DatabaseInUse, DatabaseSpecError, ServerStartError, Se
 
 __all__ = ["Database", "Kind", "database"]
 
-Kind = Literal["sqlite", "postgres", "duckdb"]
+Kind = Literal["sqlite", "postgres", "duckdb", "mysql"]
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # How this process's own PostgreSQL sessions name themselves, to tell them from other kernels'.
 _APPLICATION_NAME = f"labkit-{os.getpid()}"
@@ -51,6 +51,8 @@ class Database:
         self.dispose()
         if self.kind == "postgres":
             _drop_postgres_database(make_url(self.url))
+        elif self.kind == "mysql":
+            _mysql_admin(make_url(self.url), f"DROP DATABASE IF EXISTS `{self.name}`")
         else:
             _remove_file_database(Path(make_url(self.url).database or ""))
 
@@ -80,6 +82,8 @@ def database(spec: str = "sqlite", *, name: str = "shop", fresh: bool = False) -
         return _file_database("duckdb", name, fresh)
     if spec == "postgres":
         return _postgres_database(_postgres_server_url(), name, fresh)
+    if spec == "mysql":
+        return _mysql_database(_mysql_server_url(), name, fresh)
     return _from_url(spec, fresh)
 
 
@@ -133,6 +137,9 @@ def _from_url(spec: str, fresh: bool) -> Database:
         return _postgres_database(
             server.render_as_string(hide_password=False), url.database or "postgres", fresh
         )
+    if backend in ("mysql", "mariadb"):
+        server = url.set(drivername="mysql+pymysql")
+        return _mysql_database(server, url.database or "labkit", fresh)
     if backend in ("sqlite", "duckdb") and url.database:
         path = Path(url.database).expanduser().resolve()
         if fresh:
@@ -140,8 +147,9 @@ def _from_url(spec: str, fresh: bool) -> Database:
             _remove_file_database(path)
         return Database(backend, f"{backend}:///{path}", path.stem)  # type: ignore[arg-type]
     raise DatabaseSpecError(
-        f"labkit speaks SQLite, PostgreSQL and DuckDB; {backend!r} in {_hide_password(spec)!r} "
-        "is none of them. Use a sqlite:///, postgresql:// or duckdb:/// URL."
+        f"labkit speaks SQLite, PostgreSQL, DuckDB and MySQL; {backend!r} in "
+        f"{_hide_password(spec)!r} is none of them. Use a sqlite:///, postgresql://, duckdb:/// "
+        "or mysql:// URL."
     )
 
 
@@ -159,6 +167,42 @@ def _postgres_server_url() -> str:
             f"({exc}). Run `pip install pgserver 'psycopg[binary]'` or set LABKIT_POSTGRES_URL."
         ) from None
     return embedded_postgres_url()
+
+
+def _mysql_server_url() -> URL:
+    """The MySQL/MariaDB server in LABKIT_MYSQL_URL: there is no embedded one."""
+    configured = os.environ.get("LABKIT_MYSQL_URL")
+    if not configured:
+        raise ServerUnreachable(
+            "no MySQL/MariaDB: LABKIT_MYSQL_URL is not set. Point it at a server, e.g. "
+            "LABKIT_MYSQL_URL=mysql://root@127.0.0.1:3306/labkit (the database is created)."
+        )
+    return make_url(configured).set(drivername="mysql+pymysql")
+
+
+def _mysql_admin(server: URL, statement: str) -> None:
+    """Run CREATE/DROP DATABASE on the server, with a one-line error when it cannot be reached."""
+    admin = sa.create_engine(server.set(database=None), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(statement)
+    except sa.exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise ServerUnreachable(
+            f"cannot reach MySQL at {_hide_password(str(server))} ({reason}). Check that the "
+            "server runs and LABKIT_MYSQL_URL is right."
+        ) from None
+    finally:
+        admin.dispose()
+
+
+def _mysql_database(server: URL, name: str, fresh: bool) -> Database:
+    """Return database `name` on the MySQL/MariaDB server, creating (or recreating) it."""
+    if fresh:
+        _mysql_admin(server, f"DROP DATABASE IF EXISTS `{name}`")
+    _mysql_admin(server, f"CREATE DATABASE IF NOT EXISTS `{name}`")
+    url = server.set(database=name).render_as_string(hide_password=False)
+    return Database("mysql", url, name)
 
 
 def _postgres_database(server_url: str, name: str, fresh: bool) -> Database:

@@ -3,6 +3,7 @@ EXPLAIN and index-advice tests read on every engine."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +32,26 @@ _FILL = {
     "CASE WHEN i % 10 = 0 THEN 1 END FROM generate_series(0, {last}) AS i",
     "duckdb": "INSERT INTO items SELECT i, i % 200, i % 200, (i * 7919) % 10000, "
     "CASE WHEN i % 10 = 0 THEN 1 END FROM range({rows}) AS t(i)",
+    "mysql": "INSERT INTO items SELECT i, i % 200, i % 200, (i * 7919) % 10000, "
+    "CASE WHEN i % 10 = 0 THEN 1 END FROM (SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d "
+    "+ 10000 * f.d AS i FROM {digits} a, {digits} b, {digits} c, {digits} e, {digits} f) AS n "
+    "WHERE i <= {last}",
 }
+_DIGITS = "(" + " UNION ALL ".join(f"SELECT {d} AS d" for d in range(10)) + ")"
+
+
+def mysql_param() -> object:
+    """The MySQL/MariaDB engine as a parameter, skipped with the reason when no server is set."""
+    return pytest.param(
+        "mysql",
+        marks=[
+            pytest.mark.mysql,
+            pytest.mark.skipif(
+                not os.environ.get("LABKIT_MYSQL_URL"),
+                reason="LABKIT_MYSQL_URL is not set; set it to test MySQL/MariaDB too",
+            ),
+        ],
+    )
 
 
 def make_items(kind: str) -> Database:
@@ -42,7 +62,7 @@ def make_items(kind: str) -> Database:
             "CREATE TABLE items (id INTEGER PRIMARY KEY, cat INTEGER NOT NULL, "
             "cat2 INTEGER NOT NULL, price INTEGER NOT NULL, deleted_at INTEGER)"
         )
-        conn.execute(sa.text(_FILL[kind].format(last=ROWS - 1, rows=ROWS)))
+        conn.execute(sa.text(_FILL[kind].format(last=ROWS - 1, rows=ROWS, digits=_DIGITS)))
     if kind == "postgres":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE items")  # index-only scans need the visibility map
@@ -51,7 +71,12 @@ def make_items(kind: str) -> Database:
 
 @pytest.fixture(
     scope="module",
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "duckdb"],
+    params=[
+        "sqlite",
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        "duckdb",
+        mysql_param(),
+    ],
 )
 def items(request: pytest.FixtureRequest) -> Iterator[Database]:
     """`items` on each engine in turn, one database per test module."""

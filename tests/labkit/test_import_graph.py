@@ -10,17 +10,9 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import labkit
 
 PACKAGE = Path(labkit.__file__).parent
-
-# The plan modules' cycle is being removed where those modules move into labkit/plans/;
-# delete this entry when that lands, so the test holds the whole tree to zero.
-KNOWN_CYCLES = [
-    {"labkit._plan_model", "labkit._plan_html", "labkit.diagrams"},
-]
 
 
 def _module_name(path: Path) -> str:
@@ -127,16 +119,5 @@ def test_the_graph_reads_lazy_type_only_and_relative_imports(tmp_path: Path) -> 
     assert found == {"labkit.load._result", "labkit.journal", "labkit.load._parse"}
 
 
-def test_labkit_has_no_import_cycle_beyond_the_known_ones() -> None:
-    found = cycles(import_graph())
-
-    unexpected = [sorted(c) for c in found if not any(c <= known for known in KNOWN_CYCLES)]
-    assert unexpected == []
-
-
-@pytest.mark.parametrize("known", KNOWN_CYCLES, ids=lambda c: " <-> ".join(sorted(c)))
-def test_a_known_cycle_is_reported_until_it_is_removed(known: set[str]) -> None:
-    """Fails once the cycle is gone, as a reminder to delete its KNOWN_CYCLES entry."""
-    graph = import_graph()
-
-    assert any(c & known for c in cycles(graph)), f"{sorted(known)} no longer cycles"
+def test_labkit_has_no_import_cycle() -> None:
+    assert [sorted(c) for c in cycles(import_graph())] == []

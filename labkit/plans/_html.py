@@ -1,12 +1,12 @@
-"""HTML renderings of plans: an indented tree table with time bars and highlighted scans."""
+"""HTML renderings of plans: an indented tree table with time bars and highlighted scans.
+
+Importing this module registers its renderers with the model (`RENDERERS`)."""
 
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from labkit._plan_model import Plan, PlanNode
+from labkit.plans._model import RENDERERS, Plan, PlanComparison, PlanNode, ratio_words
 
 _STYLE = (
     "<style>.lk-plan td,.lk-plan th{padding:2px 8px;text-align:left;vertical-align:top;"
@@ -84,3 +84,20 @@ def plan_html(plan: Plan, *, style: bool = True) -> str:
     body = "".join(_row(depth, node, widest, misses) for depth, node in plan.walk())
     table = f"<table class='lk-plan'><tr>{header}</tr>{body}</table>"
     return (_STYLE if style else "") + f"<div class='lk-plan'>{head}{table}</div>"
+
+
+def comparison_html(comparison: PlanComparison) -> str:
+    """Two plans side by side under the time ratio and the list of changes."""
+    ratio = ratio_words(comparison.speedup)
+    changes = "".join(f"<li>{escape(c)}</li>" for c in comparison.changes())
+    cell = "<td style='vertical-align:top'><h4>{}</h4>{}</td>"
+    return (
+        f"<div><p><b>{ratio}</b></p><ul>{changes}</ul><table><tr>"
+        + cell.format("before", plan_html(comparison.before))
+        + cell.format("after", plan_html(comparison.after, style=False))
+        + "</tr></table></div>"
+    )
+
+
+RENDERERS.html = plan_html
+RENDERERS.comparison_html = comparison_html

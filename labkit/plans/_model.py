@@ -3,12 +3,9 @@ and the comparison of two such plans."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from html import escape
-from typing import TYPE_CHECKING, Any, Literal
-
-from labkit._plan_html import plan_html
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from labkit.diagrams import Diagram
@@ -35,7 +32,9 @@ class PlanNode:
     """One operator of a plan: what it does, on what, and how many rows and ms it took.
 
     Times are in milliseconds and rows per loop, as the engines report them;
-    `time_ms` includes the children, `self_ms` does not.
+    `time_ms` includes the children, `self_ms` does not. `reads_all` marks a walk
+    of a whole index (SQLite's `SCAN t USING INDEX`, MySQL's `index` access):
+    every row is read, though in index order.
     """
 
     operator: str
@@ -45,6 +44,7 @@ class PlanNode:
     access: Access | None = None
     covering: bool = False
     is_sort: bool = False
+    reads_all: bool = False
     condition: str = ""
     est_rows: float | None = None
     actual_rows: float | None = None
@@ -57,8 +57,8 @@ class PlanNode:
 
     @property
     def is_full_scan(self) -> bool:
-        """True when the operator reads the whole table."""
-        return self.access == "full scan"
+        """True when the operator reads the whole table, or walks a whole index of it."""
+        return self.access == "full scan" or self.reads_all
 
     @property
     def family(self) -> str:
@@ -260,12 +260,10 @@ class Plan:
 
     def mermaid(self) -> Diagram:
         """The plan as a Mermaid flowchart, data flowing up from the scans."""
-        from labkit.diagrams import plan_diagram
-
-        return plan_diagram(self)
+        return _drawn(RENDERERS.diagram)(self)
 
     def _repr_html_(self) -> str:
-        return plan_html(self)
+        return _drawn(RENDERERS.html)(self)
 
     def __repr__(self) -> str:
         time = f"{self.total_ms:.2f} ms" if self.total_ms is not None else "not run"
@@ -273,15 +271,18 @@ class Plan:
         return f"<Plan {self.engine} {time}; full scans: {scans}>\n{self.text()}"
 
 
-def _access_by_relation(plan: Plan) -> dict[str, str]:
-    """How the plan first reads each table, e.g. `index search using ix_orders_status`."""
-    found: dict[str, str] = {}
+def _access_by_relation(plan: Plan) -> dict[str, list[str]]:
+    """Every read of each table, in plan order, e.g. `index search using ix_orders_status`.
+
+    A table read twice (the query and a subquery) keeps both, so a change in either shows.
+    """
+    found: dict[str, list[str]] = {}
     for node in plan.nodes():
         if node.relation and node.access:
             how = node.access + (" (covering)" if node.covering else "")
             if node.index and node.access != "full scan":
                 how += f" using {node.index}"
-            found.setdefault(node.relation, how)
+            found.setdefault(node.relation, []).append(how)
     return found
 
 
@@ -302,9 +303,9 @@ class PlanComparison:
         found = []
         old, new = _access_by_relation(self.before), _access_by_relation(self.after)
         for relation in dict.fromkeys([*old, *new]):
-            was, now = old.get(relation, "not read"), new.get(relation, "not read")
-            if was != now:
-                found.append(f"{relation}: {was} -> {now}")
+            was, now = old.get(relation, ["not read"]), new.get(relation, ["not read"])
+            if sorted(was) != sorted(now):
+                found.append(f"{relation}: {', '.join(was)} -> {', '.join(now)}")
         sorts_before, sorts_after = len(self.before.sorts()), len(self.after.sorts())
         if sorts_before > sorts_after:
             found.append(f"sort removed ({sorts_before} -> {sorts_after})")
@@ -320,12 +321,27 @@ class PlanComparison:
         return f"<PlanComparison {self.before.engine}: {ratio_words(self.speedup)}>\n{lines}"
 
     def _repr_html_(self) -> str:
-        ratio = ratio_words(self.speedup)
-        changes = "".join(f"<li>{escape(c)}</li>" for c in self.changes())
-        cell = "<td style='vertical-align:top'><h4>{}</h4>{}</td>"
-        return (
-            f"<div><p><b>{ratio}</b></p><ul>{changes}</ul><table><tr>"
-            + cell.format("before", plan_html(self.before))
-            + cell.format("after", plan_html(self.after, style=False))
-            + "</tr></table></div>"
-        )
+        return _drawn(RENDERERS.comparison_html)(self)
+
+
+@dataclass
+class Renderers:
+    """How plans are drawn. The renderer modules import the model and fill these in when
+    `labkit.plans` loads them, so the model never imports its renderers."""
+
+    html: Callable[[Plan], str] | None = None
+    comparison_html: Callable[[PlanComparison], str] | None = None
+    diagram: Callable[[Plan], Diagram] | None = None
+
+
+RENDERERS = Renderers()
+
+
+_R = TypeVar("_R")
+
+
+def _drawn(renderer: _R | None) -> _R:
+    """The registered renderer."""
+    if renderer is None:  # only if a renderer module was never imported
+        raise RuntimeError("plan renderers are not loaded; import labkit.plans")
+    return renderer
