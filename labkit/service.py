@@ -43,6 +43,7 @@ class LiveService:
         workers: uvicorn worker processes.
         ready_path: polled until it answers 200; None waits for any HTTP answer.
         startup_timeout: seconds to wait for readiness.
+        grpc: also serve the catalog over gRPC on a free port, `grpc_target` (sample service).
 
     The child dies with this process (even on SIGKILL), and `stop()` runs on `with` exit and
     at interpreter exit.
@@ -59,6 +60,7 @@ class LiveService:
         workers: int = 1,
         ready_path: str | None = "/health/ready",
         startup_timeout: float = 30.0,
+        grpc: bool = False,
     ) -> None:
         self.app = app or SAMPLE_APP
         self.port = port if port is not None else _process.free_port()
@@ -73,6 +75,8 @@ class LiveService:
         self._proc: Any = None
         self._own_database = False  # a database this service made, dropped when it closes
         self.db: Database | None = None
+        self.grpc_port = _process.free_port() if grpc else None
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}" if grpc else None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -235,6 +239,8 @@ class LiveService:
         env = {f"{prefix}{key.upper()}": _env_value(value) for key, value in self._settings.items()}
         if self.db is not None:
             env[f"{_SETTINGS_PREFIX}DATABASE_URL"] = self.db.url
+        if self.grpc_port is not None:
+            env[f"{_SETTINGS_PREFIX}GRPC_PORT"] = str(self.grpc_port)
         return env
 
     def _prepare_database(self, workdir: Path) -> Database:

@@ -55,6 +55,9 @@ class Settings(BaseSettings, LabSwitches):
     # Cache-aside for product reads.
     cache_ttl_seconds: Annotated[int, Field(ge=0)] = 60  # 0 turns the cache off
 
+    # gRPC for the catalog beside HTTP, on this loopback port; None: no gRPC server.
+    grpc_port: int | None = None
+
     # Lessons: the switches themselves are the fields inherited from LabSwitches (all off);
     # they are refused outside lab mode.
     lab_mode: bool = False

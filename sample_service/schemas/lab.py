@@ -31,6 +31,9 @@ class LabSwitches(BaseModel):
         default=False, description="Product search builds SQL from strings."
     )
     cache_off: bool = Field(default=False, description="Product reads bypass the cache.")
+    no_dataloader: bool = Field(
+        default=False, description="GraphQL resolves each hop one query per parent (N+1)."
+    )
     latency_ms: int = Field(
         default=0, ge=0, le=10_000, description="Delay added to every /v1 request."
     )

@@ -41,6 +41,11 @@ def get_user(*, session: Session, user_id: int) -> User:
     return user
 
 
+def users_by_id(*, session: Session, user_ids: list[int]) -> dict[int, User]:
+    """Accounts by id, in one query (a DataLoader's batch)."""
+    return {user.id: user for user in session.scalars(select(User).where(User.id.in_(user_ids)))}
+
+
 def find_by_email(*, session: Session, email: str) -> User | None:
     """The account registered under this email, if any."""
     return session.scalar(select(User).where(User.email == normalize_email(email)))

@@ -1,0 +1,391 @@
+"""API styles side by side: the shop over REST, GraphQL and gRPC, measured (notebook 13).
+
+`lk.styles.graphql(client, query)` asks the GraphQL endpoint; `one_screen` fetches the
+same screen three ways; `statements` counts SQL per GraphQL query with DataLoaders off
+and on; `grpc_load` is the small gRPC load client; `graphql_changes` and `proto_changes`
+are the evolution checks of each contract.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from labkit.errors import BadArgument
+
+__all__ = [
+    "PROTO",
+    "GraphQLAnswer",
+    "catalog_stub",
+    "cross_decode",
+    "graphql",
+    "graphql_changes",
+    "grpc_load",
+    "one_screen",
+    "proto_changes",
+    "proto_messages",
+    "statements",
+]
+
+#: The catalog's gRPC contract, as the service publishes it.
+PROTO = Path(__file__).resolve().parent.parent / "sample_service" / "grpc" / "shop_catalog.proto"
+
+SCREEN_QUERY = """query Screen($id: Int!) { product(id: $id) {
+  id name priceCents category { name }
+  reviews(first: 5) { edges { node { rating body author { fullName } } } } } }"""
+
+PAGE_QUERY = """query Page($first: Int!) { products(first: $first) { edges { node {
+  name category { name }
+  reviews(first: 5) { edges { node { rating author { fullName } } } } } } } }"""
+
+
+@dataclass(frozen=True)
+class GraphQLAnswer:
+    """A GraphQL response: its data, errors, extensions and what the HTTP layer said."""
+
+    data: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+    extensions: dict[str, Any]
+    status_code: int
+    headers: httpx.Headers
+    size: int
+
+    @property
+    def codes(self) -> list[str]:
+        """The ``extensions.code`` of each error, in order."""
+        return [str((e.get("extensions") or {}).get("code")) for e in self.errors]
+
+    @property
+    def cost(self) -> int | None:
+        """The query cost the service reported (None when refused before costing)."""
+        cost = self.extensions.get("cost") or {}
+        return cost.get("requested")
+
+    def __repr__(self) -> str:
+        return (
+            f"GraphQLAnswer(status={self.status_code}, errors={self.codes}, "
+            f"cost={self.cost}, bytes={self.size})"
+        )
+
+
+def graphql(
+    client: httpx.Client,
+    query: str | list[str],
+    variables: dict[str, Any] | None = None,
+    **headers: str,
+) -> GraphQLAnswer:
+    """POST a query (or a batch of queries) to ``/graphql`` and return the answer.
+
+    Taught in 13_api_styles. Example: `lk.styles.graphql(client, "{ categories { name } }")`
+    """
+    if isinstance(query, list):
+        body: Any = [{"query": q, "variables": variables or {}} for q in query]
+    else:
+        body = {"query": query, "variables": variables or {}}
+    response = client.post("/graphql", json=body, headers=headers)
+    parsed = response.json()
+    if isinstance(parsed, list):  # a batch: errors and extensions of every operation
+        errors = [e for part in parsed for e in part.get("errors") or []]
+        return GraphQLAnswer(
+            {"batch": [part.get("data") for part in parsed]},
+            errors,
+            {},
+            response.status_code,
+            response.headers,
+            len(response.content),
+        )
+    errors = list(parsed.get("errors") or [])
+    if "title" in parsed and "status" in parsed:  # a problem+json refusal from the HTTP layer
+        errors = [{"message": parsed["detail"], "extensions": {"code": parsed["title"]}}]
+    return GraphQLAnswer(
+        parsed.get("data"),
+        errors,
+        parsed.get("extensions") or {},
+        response.status_code,
+        response.headers,
+        len(response.content),
+    )
+
+
+# -- one screen, three ways --------------------------------------------------------------------
+
+
+def one_screen(
+    client: httpx.Client, grpc_target: str, product_id: int, *, staff: dict[str, str]
+) -> pd.DataFrame:
+    """A product with its category, its last 5 reviews and each reviewer's name, three ways.
+
+    REST needs staff headers to read reviewers' names (``GET /v1/users/{id}`` is staff only).
+    Bytes are response bodies (REST, GraphQL) and the serialized reply (gRPC), without
+    HTTP headers or HTTP/2 framing. Taught in 13_api_styles.
+    """
+    rest_bytes, trips = 0, 0
+
+    def get(path: str) -> Any:
+        nonlocal rest_bytes, trips
+        response = client.get(path, headers=staff)
+        response.raise_for_status()
+        rest_bytes, trips = rest_bytes + len(response.content), trips + 1
+        return response.json()
+
+    product = get(f"/v1/products/{product_id}")
+    get(f"/v1/categories/{product['category_id']}")
+    reviews = get(f"/v1/products/{product_id}/reviews?limit=5")["items"]
+    rest_names = [get(f"/v1/users/{r['user_id']}")["full_name"] for r in reviews]
+
+    answer = graphql(client, SCREEN_QUERY, {"id": product_id})
+    gql = answer.data["product"] if answer.data else {}
+    gql_names = [e["node"]["author"]["fullName"] for e in gql["reviews"]["edges"]]
+
+    with catalog_stub(grpc_target) as (stub, messages):
+        screen = stub.GetProductScreen(messages.GetProductRequest(id=product_id), timeout=5)
+    grpc_names = [r.author_name for r in screen.reviews]
+    rows = [
+        ("REST", trips, rest_bytes, rest_names),
+        ("GraphQL", 1, answer.size, gql_names),
+        ("gRPC", 1, screen.ByteSize(), grpc_names),
+    ]
+    return pd.DataFrame(rows, columns=["style", "round_trips", "bytes", "reviewers"]).set_index(
+        "style"
+    )
+
+
+# -- N+1 in GraphQL ----------------------------------------------------------------------------
+
+
+def statements(client: httpx.Client, admin: dict[str, str], page_sizes: list[int]) -> pd.DataFrame:
+    """SQL statements per GraphQL page query, DataLoaders off and on, for each page size.
+
+    Reads the lab-mode ``X-DB-Queries`` header; toggles the ``no_dataloader`` switch through
+    ``/lab/switches`` (admin headers) and leaves it off. Taught in 13_api_styles.
+    """
+    rows = []
+    try:
+        for loaders in (False, True):
+            switch = client.patch(
+                "/lab/switches", json={"no_dataloader": not loaders}, headers=admin
+            )
+            switch.raise_for_status()
+            for size in page_sizes:
+                response = client.post(
+                    "/graphql", json={"query": PAGE_QUERY, "variables": {"first": size}}
+                )
+                if response.status_code != 200 or response.json().get("errors"):
+                    raise BadArgument(f"the page query failed: {response.text[:300]}")
+                count = int(response.headers["x-db-queries"])
+                rows.append({"dataloader": loaders, "page_size": size, "statements": count})
+    finally:
+        client.patch("/lab/switches", json={"no_dataloader": False}, headers=admin)
+    return pd.DataFrame(rows).pivot(index="page_size", columns="dataloader", values="statements")
+
+
+# -- gRPC ---------------------------------------------------------------------------------------
+
+
+def _compile(proto_text: str, name: str = "shop_catalog.proto") -> Any:
+    """A ``FileDescriptorSet`` of ``proto_text`` compiled by grpcio-tools' protoc."""
+    from google.protobuf import descriptor_pb2
+
+    with tempfile.TemporaryDirectory(prefix="labkit-proto-") as tmp:
+        source = Path(tmp) / name
+        source.write_text(proto_text)
+        out = Path(tmp) / "set.pb"
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grpc_tools.protoc",
+                f"-I{tmp}",
+                f"--descriptor_set_out={out}",
+                name,
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            check=False,
+        )
+        if run.returncode != 0:
+            raise BadArgument(f"protoc refused the .proto: {run.stderr.strip()}")
+        return descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+
+
+def proto_messages(proto_text: str) -> dict[str, Any]:
+    """Message classes built from ``.proto`` text, by short name (no files generated)."""
+    from google.protobuf import descriptor_pool, message_factory
+
+    pool = descriptor_pool.DescriptorPool()
+    files = _compile(proto_text).file
+    for file in files:
+        pool.Add(file)
+    out: dict[str, Any] = {}
+    for file in files:
+        for message in file.message_type:
+            descriptor = pool.FindMessageTypeByName(f"{file.package}.{message.name}")
+            out[message.name] = message_factory.GetMessageClass(descriptor)
+    return out
+
+
+def cross_decode(writer: str, reader: str, message: str, **fields: Any) -> dict[str, Any]:
+    """Encode ``fields`` with the ``writer`` schema, decode with ``reader``: what an old
+    client sees of a newer server's message (unknown fields are skipped, not errors)."""
+    from google.protobuf.json_format import MessageToDict
+
+    wire = proto_messages(writer)[message](**fields).SerializeToString()
+    decoded = proto_messages(reader)[message].FromString(wire)
+    decoded_fields: dict[str, Any] = MessageToDict(decoded, preserving_proto_field_name=True)
+    return decoded_fields
+
+
+def proto_changes(old: str, new: str) -> pd.DataFrame:
+    """Field changes between two versions of a ``.proto``, each judged by protobuf's rules.
+
+    A field number given to another name or type, or dropped without ``reserved``, is
+    breaking (old data decodes into the wrong field); an added field is safe.
+    Taught in 13_api_styles.
+    """
+
+    def fields(proto: str) -> tuple[dict[tuple[str, int], tuple[str, int]], dict[str, set[int]]]:
+        found: dict[tuple[str, int], tuple[str, int]] = {}
+        reserved: dict[str, set[int]] = {}
+        for file in _compile(proto).file:
+            for message in file.message_type:
+                for field in message.field:
+                    found[(message.name, field.number)] = (field.name, field.type)
+                reserved[message.name] = {
+                    n for r in message.reserved_range for n in range(r.start, r.end)
+                }
+        return found, reserved
+
+    before, _ = fields(old)
+    after, reserved = fields(new)
+    rows = []
+    for (message, number), (name, kind) in sorted(before.items()):
+        now = after.get((message, number))
+        if now is None:
+            ok = number in reserved.get(message, set())
+            rows.append(
+                (
+                    message,
+                    number,
+                    name,
+                    "removed",
+                    "safe" if ok else "breaking",
+                    "number reserved" if ok else "number not reserved: it can be reused",
+                )
+            )
+        elif now != (name, kind):
+            rows.append(
+                (
+                    message,
+                    number,
+                    name,
+                    f"now {now[0]}",
+                    "breaking",
+                    "a published field number was reused",
+                )
+            )
+    for (message, number), (name, _kind) in sorted(after.items()):
+        if (message, number) not in before:
+            rows.append((message, number, name, "added", "safe", "old readers skip it"))
+    return pd.DataFrame(rows, columns=["message", "number", "field", "change", "verdict", "why"])
+
+
+@contextmanager
+def catalog_stub(target: str, proto: Path = PROTO) -> Iterator[tuple[Any, Any]]:
+    """A blocking stub of the catalog service and its message module, channel closed after."""
+    import grpc
+
+    messages, services = _generated(proto)
+    with grpc.insecure_channel(target) as channel:
+        yield services.CatalogStub(channel), messages
+
+
+_GENERATED: dict[Path, tuple[Any, Any]] = {}
+
+
+def _generated(proto: Path) -> tuple[Any, Any]:
+    """The proto's message and service modules, compiled in memory once per process."""
+    if proto not in _GENERATED:
+        import grpc
+
+        sys.path.insert(0, str(proto.parent))
+        try:
+            _GENERATED[proto] = grpc.protos_and_services(proto.name)
+        finally:
+            sys.path.remove(str(proto.parent))
+    return _GENERATED[proto]
+
+
+def grpc_load(
+    target: str, *, duration: float = 5.0, users: int = 4, page_size: int = 20
+) -> pd.Series:
+    """Closed-loop gRPC load: ``users`` threads each calling ``ListProducts`` back to back.
+
+    Returns requests, failures, requests/s and latency percentiles (ms). The counterpart
+    of a Locust run over HTTP (also one request in flight per user, no think time).
+    Taught in 13_api_styles.
+    """
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+    stop = time.perf_counter() + duration
+
+    def user() -> None:
+        nonlocal failures
+        own: list[float] = []
+        bad = 0
+        with catalog_stub(target) as (stub, messages):
+            request = messages.ListProductsRequest(page_size=page_size)
+            while time.perf_counter() < stop:
+                start = time.perf_counter()
+                try:
+                    stub.ListProducts(request, timeout=5)
+                    own.append(time.perf_counter() - start)
+                except Exception:  # a failed call is counted, not raised
+                    bad += 1
+        with lock:
+            latencies.extend(own)
+            failures += bad
+
+    threads = [threading.Thread(target=user) for _ in range(users)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ms = pd.Series(latencies) * 1000
+    return pd.Series(
+        {
+            "requests": len(latencies),
+            "failures": failures,
+            "rps": len(latencies) / duration,
+            "p50_ms": ms.quantile(0.5) if len(ms) else float("nan"),
+            "p95_ms": ms.quantile(0.95) if len(ms) else float("nan"),
+        }
+    )
+
+
+# -- GraphQL evolution -------------------------------------------------------------------------
+
+
+def graphql_changes(old_sdl: str, new_sdl: str) -> pd.DataFrame:
+    """Breaking and dangerous changes from ``old_sdl`` to ``new_sdl`` (graphql-core's finder).
+
+    Taught in 13_api_styles. Example: `lk.styles.graphql_changes(v1, v2)`
+    """
+    from graphql import build_schema, find_breaking_changes, find_dangerous_changes
+
+    old, new = build_schema(old_sdl), build_schema(new_sdl)
+    rows = [("breaking", c.type.name, c.description) for c in find_breaking_changes(old, new)]
+    rows += [("dangerous", c.type.name, c.description) for c in find_dangerous_changes(old, new)]
+    return pd.DataFrame(rows, columns=["verdict", "kind", "description"])
