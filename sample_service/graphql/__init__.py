@@ -9,6 +9,7 @@ GraphQL errors carrying a ``code`` and the request id, never as a 500.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, cast
 
 import strawberry
@@ -50,6 +51,8 @@ from sample_service.schemas.orders import OrderCreate, OrderItemCreate
 from sample_service.services import catalog, orders
 
 __all__ = [
+    "SDL_PATH",
+    "sdl",
     "COST_BUDGET",
     "MAX_ALIASES",
     "MAX_BATCH",
@@ -258,6 +261,14 @@ def _message(error: GraphQLError) -> str:
     if original is not None and not isinstance(original, (GraphQLError, ServiceError)):
         return "internal error; quote the request_id when reporting it"
     return error.message
+
+
+SDL_PATH = Path(__file__).with_name("schema.graphql")
+
+
+def sdl() -> str:
+    """The schema as SDL: the contract committed in ``schema.graphql`` (a test compares)."""
+    return build_schema(lab_mode=True).as_str() + "\n"
 
 
 def install_graphql(app: FastAPI) -> None:
