@@ -4,7 +4,7 @@ Only the names notebooks type live here; each comes from a module with one job
 (tests/test_public_api.py pins this list).
 """
 
-from labkit import contract, journal, load
+from labkit import contract, journal, load, styles
 from labkit.check import check
 from labkit.course import course
 from labkit.databases import Database, database, seed
@@ -37,6 +37,7 @@ __all__ = [
     "request_queries",
     "seed",
     "sequence_diagram",
+    "styles",
     "suggest_indexes",
     "try_index",
 ]

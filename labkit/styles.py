@@ -17,24 +17,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pandas as pd
 
 from labkit.errors import BadArgument
 
+if TYPE_CHECKING:
+    from labkit.service import LiveService
+
 __all__ = [
+    "AUTH_QUERY",
+    "PAGE_QUERY",
     "PROTO",
+    "SCENARIOS",
     "GraphQLAnswer",
+    "alias_flood",
     "catalog_stub",
     "cross_decode",
+    "deep_query",
+    "field_access",
     "graphql",
     "graphql_changes",
     "grpc_load",
     "one_screen",
     "proto_changes",
     "proto_messages",
+    "sdl",
     "statements",
 ]
 
@@ -121,34 +131,32 @@ def graphql(
 # -- one screen, three ways --------------------------------------------------------------------
 
 
-def one_screen(
-    client: httpx.Client, grpc_target: str, product_id: int, *, staff: dict[str, str]
-) -> pd.DataFrame:
+def one_screen(svc: LiveService, product_id: int = 1) -> pd.DataFrame:
     """A product with its category, its last 5 reviews and each reviewer's name, three ways.
 
-    REST needs staff headers to read reviewers' names (``GET /v1/users/{id}`` is staff only).
+    REST signs in as staff to read reviewers' names (``GET /v1/users/{id}`` is staff only).
     Bytes are response bodies (REST, GraphQL) and the serialized reply (gRPC), without
-    HTTP headers or HTTP/2 framing. Taught in 13_api_styles.
+    HTTP headers or HTTP/2 framing. Needs ``LiveService(grpc=True)``. Taught in 13_api_styles.
     """
     rest_bytes, trips = 0, 0
+    with svc.login("staff") as client:
 
-    def get(path: str) -> Any:
-        nonlocal rest_bytes, trips
-        response = client.get(path, headers=staff)
-        response.raise_for_status()
-        rest_bytes, trips = rest_bytes + len(response.content), trips + 1
-        return response.json()
+        def get(path: str) -> Any:
+            nonlocal rest_bytes, trips
+            response = client.get(path)
+            response.raise_for_status()
+            rest_bytes, trips = rest_bytes + len(response.content), trips + 1
+            return response.json()
 
-    product = get(f"/v1/products/{product_id}")
-    get(f"/v1/categories/{product['category_id']}")
-    reviews = get(f"/v1/products/{product_id}/reviews?limit=5")["items"]
-    rest_names = [get(f"/v1/users/{r['user_id']}")["full_name"] for r in reviews]
-
-    answer = graphql(client, SCREEN_QUERY, {"id": product_id})
+        product = get(f"/v1/products/{product_id}")
+        get(f"/v1/categories/{product['category_id']}")
+        reviews = get(f"/v1/products/{product_id}/reviews?limit=5")["items"]
+        rest_names = [get(f"/v1/users/{r['user_id']}")["full_name"] for r in reviews]
+        answer = graphql(client, SCREEN_QUERY, {"id": product_id})
     gql = answer.data["product"] if answer.data else {}
     gql_names = [e["node"]["author"]["fullName"] for e in gql["reviews"]["edges"]]
 
-    with catalog_stub(grpc_target) as (stub, messages):
+    with catalog_stub(_grpc_target(svc)) as (stub, messages):
         screen = stub.GetProductScreen(messages.GetProductRequest(id=product_id), timeout=5)
     grpc_names = [r.author_name for r in screen.reviews]
     rows = [
@@ -164,13 +172,21 @@ def one_screen(
 # -- N+1 in GraphQL ----------------------------------------------------------------------------
 
 
-def statements(client: httpx.Client, admin: dict[str, str], page_sizes: list[int]) -> pd.DataFrame:
+def statements(svc: LiveService, page_sizes: list[int]) -> pd.DataFrame:
     """SQL statements per GraphQL page query, DataLoaders off and on, for each page size.
 
     Reads the lab-mode ``X-DB-Queries`` header; toggles the ``no_dataloader`` switch through
-    ``/lab/switches`` (admin headers) and leaves it off. Taught in 13_api_styles.
+    ``/lab/switches`` (signed in as admin) and leaves it off. Taught in 13_api_styles.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
+    with svc.login("admin") as client:
+        _count(client, page_sizes, rows)
+    return pd.DataFrame(rows).pivot(index="page_size", columns="dataloader", values="statements")
+
+
+def _count(client: httpx.Client, page_sizes: list[int], rows: list[dict[str, Any]]) -> None:
+    """Fill ``rows`` with statement counts per page size, loaders off then on."""
+    admin = dict(client.headers)
     try:
         for loaders in (False, True):
             switch = client.patch(
@@ -187,7 +203,56 @@ def statements(client: httpx.Client, admin: dict[str, str], page_sizes: list[int
                 rows.append({"dataloader": loaders, "page_size": size, "statements": count})
     finally:
         client.patch("/lab/switches", json={"no_dataloader": False}, headers=admin)
-    return pd.DataFrame(rows).pivot(index="page_size", columns="dataloader", values="statements")
+
+
+# -- abuse and field-level authorization ------------------------------------------------------
+
+
+def deep_query(levels: int) -> str:
+    """A query nesting product → category → products ``levels`` times (depth grows by 4 each)."""
+    inner = "id"
+    for _ in range(levels):
+        inner = f"category {{ products(first: 1) {{ edges {{ node {{ {inner} }} }} }} }}"
+    return f"{{ product(id: 1) {{ {inner} }} }}"
+
+
+def alias_flood(count: int) -> str:
+    """One query asking for the categories ``count`` times under different aliases."""
+    return "{ " + " ".join(f"a{i}: categories {{ id }}" for i in range(count)) + " }"
+
+
+#: Fields each role may or may not see: the viewer's e-mail, reviewers' e-mails, order totals.
+AUTH_QUERY = """{ me { email }
+  product(id: 1) { reviews(first: 5) { edges { node { author { id email } } } } }
+  orders(first: 5) { edges { node { totalCents } } } }"""
+
+
+def field_access(svc: LiveService) -> pd.DataFrame:
+    """``AUTH_QUERY`` as anonymous, customer and staff: which protected fields came back.
+
+    Taught in 13_api_styles.
+    """
+    rows = []
+    for who in ("anonymous", "customer", "staff"):
+        client = svc.client() if who == "anonymous" else svc.login(who)
+        with client:
+            answer = graphql(client, AUTH_QUERY)
+        data = answer.data or {}
+        edges = ((data.get("product") or {}).get("reviews") or {}).get("edges") or []
+        emails = [e["node"]["author"]["email"] for e in edges]
+        totals = [e["node"]["totalCents"] for e in ((data.get("orders") or {}).get("edges") or [])]
+        rows.append(
+            {
+                "caller": who,
+                "own e-mail": (data.get("me") or {}).get("email"),
+                "reviewer e-mails shown": sum(e is not None for e in emails),
+                "reviewer e-mails hidden": sum(e is None for e in emails),
+                "order totals shown": sum(t is not None for t in totals),
+                "order totals hidden": sum(t is None for t in totals),
+                "error codes": sorted(set(answer.codes)),
+            }
+        )
+    return pd.DataFrame(rows).set_index("caller")
 
 
 # -- gRPC ---------------------------------------------------------------------------------------
@@ -301,6 +366,12 @@ def proto_changes(old: str, new: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["message", "number", "field", "change", "verdict", "why"])
 
 
+def _grpc_target(svc: LiveService) -> str:
+    if svc.grpc_target is None:
+        raise BadArgument("this service has no gRPC port; start it with LiveService(grpc=True)")
+    return svc.grpc_target
+
+
 @contextmanager
 def catalog_stub(target: str, proto: Path = PROTO) -> Iterator[tuple[Any, Any]]:
     """A blocking stub of the catalog service and its message module, channel closed after."""
@@ -325,6 +396,13 @@ def _generated(proto: Path) -> tuple[Any, Any]:
         finally:
             sys.path.remove(str(proto.parent))
     return _GENERATED[proto]
+
+
+#: Locust scenarios reading the same catalog page over REST and over GraphQL.
+SCENARIOS = {
+    "REST": Path(__file__).resolve().parent / "load" / "scenarios" / "catalog_rest.py",
+    "GraphQL": Path(__file__).resolve().parent / "load" / "scenarios" / "catalog_graphql.py",
+}
 
 
 def grpc_load(
@@ -376,6 +454,18 @@ def grpc_load(
 
 
 # -- GraphQL evolution -------------------------------------------------------------------------
+
+
+def sdl(client: httpx.Client) -> str:
+    """The live schema as SDL, read by introspection (on only in lab mode)."""
+    from graphql import build_client_schema, get_introspection_query, print_schema
+
+    answer = graphql(client, get_introspection_query())
+    if answer.errors or answer.data is None:
+        raise BadArgument(
+            f"introspection was refused ({answer.codes}); start the service with lab_mode=True"
+        )
+    return print_schema(build_client_schema(answer.data))  # type: ignore[arg-type]
 
 
 def graphql_changes(old_sdl: str, new_sdl: str) -> pd.DataFrame:

@@ -35,6 +35,7 @@ PUBLIC_NAMES = {
     "request_queries",
     "seed",
     "sequence_diagram",
+    "styles",
     "suggest_indexes",
     "try_index",
 }

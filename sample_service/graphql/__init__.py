@@ -51,15 +51,15 @@ from sample_service.schemas.orders import OrderCreate, OrderItemCreate
 from sample_service.services import catalog, orders
 
 __all__ = [
-    "SDL_PATH",
-    "sdl",
     "COST_BUDGET",
     "MAX_ALIASES",
     "MAX_BATCH",
     "MAX_DEPTH",
+    "SDL_PATH",
     "build_schema",
     "install_graphql",
     "query_cost",
+    "sdl",
 ]
 
 
@@ -106,7 +106,7 @@ class Query:
     )
     async def orders(
         self, info: Ctx, first: int = 10, after: str | None = None
-    ) -> Connection[Order]:
+    ) -> Connection[Order] | None:
         return await own_orders(info, first, after)
 
 
