@@ -242,3 +242,20 @@ def test_rate_limit_charges_by_cost(api: AppClient) -> None:
     assert refused, [a.json().get("extensions") for a in answers]
     assert refused[0].json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
     assert "retry-after" in refused[0].headers
+
+
+def test_an_unexpected_failure_is_masked_and_carries_the_request_id(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sample_service.services import catalog
+
+    def broken(**_kwargs: Any) -> None:
+        raise RuntimeError("secret connection string in here")
+
+    monkeypatch.setattr(catalog, "list_categories", broken)
+    response = client.post("/graphql", json={"query": "{ categories { id } }"})
+    error = response.json()["errors"][0]
+    assert response.status_code == 200
+    assert error["extensions"]["code"] == "INTERNAL"
+    assert "secret" not in error["message"]
+    assert error["extensions"]["request_id"] == response.headers["x-request-id"]
