@@ -110,6 +110,9 @@ class Query:
         return await own_orders(info, first, after)
 
 
+MAX_KEY_LENGTH = 200  # the column's width, as the Idempotency-Key header allows
+
+
 @strawberry.input
 class OrderLine:
     """One line of a new order."""
@@ -128,6 +131,8 @@ class Mutation:
     async def place_order(self, info: Ctx, items: list[OrderLine], idempotency_key: str) -> Order:
         context = info.context
         user = await context.require_viewer()
+        if not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:  # as the REST header is bounded
+            raise Unprocessable(f"idempotencyKey must be 1..{MAX_KEY_LENGTH} characters (a UUID)")
         try:
             body = OrderCreate(
                 items=[OrderItemCreate(product_id=i.product_id, quantity=i.quantity) for i in items]

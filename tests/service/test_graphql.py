@@ -259,3 +259,17 @@ def test_an_unexpected_failure_is_masked_and_carries_the_request_id(
     assert error["extensions"]["code"] == "INTERNAL"
     assert "secret" not in error["message"]
     assert error["extensions"]["request_id"] == response.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("key", ["", "k" * 201])
+def test_an_idempotency_key_out_of_bounds_is_unprocessable(
+    client: TestClient, seeded: Seeded, key: str
+) -> None:
+    items = [{"productId": 1, "quantity": 1}]
+    assert codes(ask(client, PLACE, seeded.customer, items=items, key=key)) == ["UNPROCESSABLE"]
+
+
+def test_an_invalid_order_is_unprocessable(client: TestClient, seeded: Seeded) -> None:
+    items = [{"productId": 1, "quantity": 0}]
+    body = ask(client, PLACE, seeded.customer, items=items, key=str(uuid.uuid4()))
+    assert codes(body) == ["UNPROCESSABLE"]
