@@ -29,7 +29,7 @@ from sample_service.services.users import STAFF_ROLES
 T = TypeVar("T")
 V = TypeVar("V")
 
-# Nested lists are capped: a client asking for more pages with ``after``.
+# Page sizes are capped here; a client wanting more rows follows ``after``.
 MAX_FIRST = 50
 
 

@@ -13,7 +13,7 @@ from typing import Generic, TypeVar
 import strawberry
 from strawberry.types import Info
 
-from sample_service.errors import Forbidden, NotFound
+from sample_service.errors import Forbidden
 from sample_service.graphql._context import MAX_FIRST, Context
 from sample_service.models import Category as CategoryRow
 from sample_service.models import Order as OrderRow
@@ -296,8 +296,3 @@ async def own_orders(info: Ctx, first: int, after: str | None) -> Connection[Ord
         n_plus_one=True,
     )
     return connection(rows, first, orders.ORDER_SORT, Order)  # type: ignore[arg-type]
-
-
-def missing(what: str, ident: int) -> NotFound:
-    """The NotFound a resolver raises for an id that is not there."""
-    return NotFound(f"{what} {ident} does not exist")
