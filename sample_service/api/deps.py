@@ -19,7 +19,7 @@ from sample_service.db import Database, session_scope
 from sample_service.errors import Forbidden, Unauthorized
 from sample_service.models import MAX_ID, Product, User
 from sample_service.security import AccessClaims, InvalidToken, decode_access_token
-from sample_service.services import catalog
+from sample_service.services import catalog, users
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
 
@@ -77,10 +77,7 @@ ClaimsDep = Annotated[AccessClaims, Depends(get_claims)]
 
 def get_current_user(claims: ClaimsDep, session: SessionDep) -> User:
     """The signed-in user; 401 when the account is gone or disabled since the token was issued."""
-    user = session.get(User, claims.user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("the account behind this token no longer exists or is disabled")
-    return user
+    return users.active_user(session=session, user_id=claims.user_id)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -81,10 +81,9 @@ class Context(BaseContext):
                 claims = decode_access_token(self._token, secret=self.settings.jwt_secret)
             except InvalidToken as exc:
                 raise Unauthorized(f"the access token is not valid: {exc}") from None
-            user = await self.run(self.session.get, entity=User, ident=claims.user_id)
-            if user is None or not user.is_active:
-                raise Unauthorized("the account behind this token no longer exists or is disabled")
-            self._viewer = user
+            self._viewer = await self.run(
+                users.active_user, session=self.session, user_id=claims.user_id
+            )
         return self._viewer
 
     async def require_viewer(self) -> User:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sample_service.errors import Conflict, NotFound
+from sample_service.errors import Conflict, NotFound, Unauthorized
 from sample_service.models import User
 from sample_service.security import hash_password
 from sample_service.services.transactions import commit_or_conflict, start_write
@@ -38,6 +38,14 @@ def get_user(*, session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def active_user(*, session: Session, user_id: int) -> User:
+    """The account a token names, or Unauthorized when it is gone or disabled since issued."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("the account behind this token no longer exists or is disabled")
     return user
 
 
