@@ -13,6 +13,7 @@ from labkit import (
     rest,
     security,
     slo,
+    styles,
     transactions,
 )
 from labkit.backup import backup, checksums, restore
@@ -68,6 +69,7 @@ __all__ = [
     "seed",
     "sequence_diagram",
     "slo",
+    "styles",
     "suggest_indexes",
     "transactions",
     "try_index",

@@ -51,6 +51,7 @@ class LiveService:
         startup_timeout: seconds to wait for readiness.
         tracing: trace every request with OpenTelemetry into an in-process OTLP receiver
             (`trace()` reads one request's spans).
+        grpc: also serve the catalog over gRPC on a free port, `grpc_target` (sample service).
 
     The child dies with this process (even on SIGKILL), and `stop()` runs on `with` exit and
     at interpreter exit.
@@ -68,6 +69,7 @@ class LiveService:
         ready_path: str | None = "/health/ready",
         startup_timeout: float = 30.0,
         tracing: bool = False,
+        grpc: bool = False,
     ) -> None:
         self.app = app or SAMPLE_APP
         self.port = port if port is not None else _process.free_port()
@@ -84,6 +86,8 @@ class LiveService:
         self._proc: Any = None
         self._own_database = False  # a database this service made, dropped when it closes
         self.db: Database | None = None
+        self.grpc_port = _process.free_port() if grpc else None
+        self.grpc_target = f"127.0.0.1:{self.grpc_port}" if grpc else None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -302,6 +306,8 @@ class LiveService:
             env["OTEL_BSP_SCHEDULE_DELAY"] = "100"  # ms: a notebook reads a trace at once
         if self._is_sample():
             env.update(signing_secret_environment({**os.environ, **env}))
+        if self.grpc_port is not None:
+            env[f"{_SETTINGS_PREFIX}GRPC_PORT"] = str(self.grpc_port)
         return env
 
     def _prepare_database(self, workdir: Path) -> Database:

@@ -115,6 +115,9 @@ class Settings(BaseSettings, LabSwitches):
     saga_idle_seconds: float = 10.0  # a checkout saga idle this long is resumed by the sweep
     saga_sweep_seconds: float = 5.0  # how often the sweep runs, first at start; 0: never
 
+    # gRPC for the catalog beside HTTP, on this loopback port; None: no gRPC server.
+    grpc_port: int | None = None
+
     # Lessons: the switches themselves are the fields inherited from LabSwitches (all off);
     # they are refused outside lab mode.
     lab_mode: bool = False

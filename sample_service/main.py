@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -43,6 +43,7 @@ from sample_service.api.problems import install_problem_handlers
 from sample_service.cache import Cache, CacheHeaderMiddleware
 from sample_service.config import Settings, get_settings
 from sample_service.db import Database
+from sample_service.graphql import install_graphql
 from sample_service.middleware import (
     BodyGuardMiddleware,
     HeadMiddleware,
@@ -122,7 +123,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if payments is not None and settings.saga_sweep_seconds:
             sweep = checkout.sweep(database=database, payments=payments, settings=settings)
             recovery = asyncio.create_task(sweep)
-        yield
+        async with AsyncExitStack() as stack:
+            if settings.grpc_port is not None:
+                from sample_service.grpc import serve  # grpcio only where gRPC is asked for
+
+                await stack.enter_async_context(serve(database, port=settings.grpc_port))
+            yield
         gc.unfreeze()  # give the heap back to the collector (in-process apps, tests)
         if recovery is not None:
             recovery.cancel()
@@ -159,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     for module in (auth, users, orders, orders_v2, idempotency, reviews, lab, api_keys, admin):
         app.include_router(module.router)
+    install_graphql(app)
 
     # Added innermost first: the request-context middleware must wrap everything.
     if settings.lab_mode:
@@ -171,8 +178,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(HeadMiddleware)
     # Outside the body guard: refused bodies still spend a token and carry RateLimit-*.
+    app.state.rate_limiter = None  # GraphQL charges a query's cost to the same buckets
     if settings.rate_limit_enabled:
-        app.add_middleware(RateLimitMiddleware, limiter=RateLimiter.from_settings(settings, redis))
+        app.state.rate_limiter = RateLimiter.from_settings(settings, redis)
+        app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from sample_service.errors import BadRequest
@@ -104,3 +104,27 @@ def next_link(request: Request, response: Response, **query: str | int | None) -
     url = str(request.url.include_query_params(**params))
     response.headers["Link"] = f'<{url}>; rel="next"'
     return url
+
+
+def first_per_parent(
+    stmt: Select[Any],
+    parent: InstrumentedAttribute[Any],
+    order: ColumnElement[Any] | InstrumentedAttribute[Any],
+    *,
+    parent_ids: list[int],
+    limit: int,
+) -> Select[Any]:
+    """The first ``limit`` rows of ``stmt`` per parent id in one query (a window function).
+
+    What a DataLoader needs for a to-many hop: one statement for a whole page of
+    parents, instead of one per parent.
+    """
+    entity = stmt.column_descriptions[0]["entity"]
+    rank = func.row_number().over(partition_by=parent, order_by=order).label("rank")
+    ranked = stmt.where(parent.in_(parent_ids)).add_columns(rank).subquery()
+    return (
+        select(entity)
+        .join(ranked, entity.id == ranked.c.id)
+        .where(ranked.c.rank <= limit)
+        .order_by(ranked.c[parent.key], ranked.c.rank)
+    )

@@ -91,7 +91,7 @@ def decide(tokens: float, allowed: bool, rule: Rule) -> Decision:
 class Buckets(Protocol):
     """Where bucket levels live."""
 
-    async def take(self, key: str, rule: Rule) -> Decision: ...
+    async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision: ...
 
 
 class MemoryBuckets:
@@ -101,14 +101,14 @@ class MemoryBuckets:
         self._state: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._max_keys = max_keys
 
-    async def take(self, key: str, rule: Rule) -> Decision:
+    async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
         # No await between read and write: on one event loop this is atomic.
         now = time.monotonic()
         tokens, stamp = self._state.pop(key, (float(rule.capacity), now))
         tokens = min(rule.capacity, tokens + (now - stamp) * rule.refill_per_second)
-        allowed = tokens >= 1
+        allowed = tokens >= cost
         if allowed:
-            tokens -= 1
+            tokens -= cost
         self._state[key] = (tokens, now)
         if len(self._state) > self._max_keys:
             self._state.popitem(last=False)
@@ -120,6 +120,7 @@ class MemoryBuckets:
 _TAKE_LUA = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
@@ -131,8 +132,8 @@ if tokens == nil then
 end
 tokens = math.min(capacity, tokens + math.max(0, now - stamp) * rate)
 local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
+if tokens >= cost then
+  tokens = tokens - cost
   allowed = 1
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
@@ -149,9 +150,9 @@ class RedisBuckets:
         self._prefix = prefix
         self._script = redis.register_script(_TAKE_LUA)
 
-    async def take(self, key: str, rule: Rule) -> Decision:
+    async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
         allowed, tokens = await self._script(
-            keys=[f"{self._prefix}rl:{key}"], args=[rule.capacity, rule.refill_per_second]
+            keys=[f"{self._prefix}rl:{key}"], args=[rule.capacity, rule.refill_per_second, cost]
         )
         return decide(float(tokens), bool(allowed), rule)
 
@@ -279,6 +280,14 @@ class RateLimiter:
                     break
                 return f"user:{claims.user_id}"
         return f"ip:{client_address(scope, self._trusted)}"
+
+    async def charge(self, scope: Scope, cost: int) -> Decision:
+        """Take ``cost`` more tokens from the caller's bucket (a GraphQL query's cost)."""
+        try:
+            return await self.buckets.take(self.identify(scope), self.default, cost)
+        except Exception:  # fail open, as ``check`` does
+            log.warning("rate limiter unavailable; request allowed", exc_info=True)
+            return Decision(True, self.default.capacity, self.default.capacity, 0, 0)
 
     async def check(self, scope: Scope) -> tuple[str, Decision]:
         """Take a token for this request; returns the bucket name and the decision."""

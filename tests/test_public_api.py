@@ -50,6 +50,7 @@ PUBLIC_NAMES = {
     "seed",
     "sequence_diagram",
     "slo",
+    "styles",
     "suggest_indexes",
     "transactions",
     "try_index",

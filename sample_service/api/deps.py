@@ -23,7 +23,7 @@ from sample_service.errors import BadRequest, Forbidden, Unauthorized
 from sample_service.models import MAX_ID, Product, User
 from sample_service.resilience.payments import PaymentsClient
 from sample_service.security import AccessClaims, InvalidToken, decode_access_token
-from sample_service.services import api_keys, audit, catalog
+from sample_service.services import api_keys, audit, catalog, users
 from sample_service.text import parse_id
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/v1/auth/token", auto_error=False)
@@ -118,10 +118,7 @@ def get_current_user(request: Request, claims: ClaimsDep, session: SessionDep) -
         request.state.user_id = owner.id
         request.state.by_api_key = True
         return owner
-    user = session.get(User, claims.user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("the account behind this token no longer exists or is disabled")
-    return user
+    return users.active_user(session=session, user_id=claims.user_id)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -42,6 +42,9 @@ class LabSwitches(BaseModel):
         description="Order placement reads stock unlocked, before its write transaction "
         "(concurrent orders oversell).",
     )
+    no_dataloader: bool = Field(
+        default=False, description="GraphQL resolves each hop one query per parent (N+1)."
+    )
     latency_ms: int = Field(
         default=0, ge=0, le=10_000, description="Delay added to every /v1 request."
     )

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sample_service.db import Database
 from sample_service.errors import NotFound, PreconditionFailed
 from sample_service.models import Category, Product
-from sample_service.pagination import Cursor, after
+from sample_service.pagination import Cursor, after, first_per_parent
 from sample_service.services.transactions import commit_or_conflict, start_write
 
 ProductSort = Literal["id", "-id", "price_cents", "-price_cents", "name", "-name"]
@@ -136,6 +136,32 @@ def list_products(
         next_cursor=next_cursor,
         next_offset=offset + limit if offset is not None else None,
     )
+
+
+def first_products_of_categories(
+    *, session: Session, category_ids: list[int], limit: int
+) -> dict[int, list[Product]]:
+    """The first ``limit`` live products of each category by id, in one query (DataLoader)."""
+    live = select(Product).where(_LIVE)
+    query = first_per_parent(
+        live, Product.category_id, Product.id, parent_ids=category_ids, limit=limit
+    )
+    found: dict[int, list[Product]] = {category_id: [] for category_id in category_ids}
+    for product in session.scalars(query):
+        found[product.category_id].append(product)
+    return found
+
+
+def products_by_id(*, session: Session, product_ids: list[int]) -> dict[int, Product]:
+    """Live products by id, in one query; missing ids are absent (a DataLoader's batch)."""
+    rows = session.scalars(select(Product).where(Product.id.in_(product_ids), _LIVE))
+    return {product.id: product for product in rows}
+
+
+def categories_by_id(*, session: Session, category_ids: list[int]) -> dict[int, Category]:
+    """Categories by id, in one query."""
+    rows = session.scalars(select(Category).where(Category.id.in_(category_ids)))
+    return {category.id: category for category in rows}
 
 
 def get_product(*, session: Session, product_id: int) -> Product:

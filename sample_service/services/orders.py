@@ -253,6 +253,15 @@ def list_orders(
     return page, Cursor(sort=ORDER_SORT, value=page[-1].id, last_id=page[-1].id).encode()
 
 
+def items_of_orders(*, session: Session, order_ids: list[int]) -> dict[int, list[OrderItem]]:
+    """The items of each order, in one query (a DataLoader's batch)."""
+    found: dict[int, list[OrderItem]] = {order_id: [] for order_id in order_ids}
+    query = select(OrderItem).where(OrderItem.order_id.in_(order_ids)).order_by(OrderItem.id)
+    for item in session.scalars(query):
+        found[item.order_id].append(item)
+    return found
+
+
 def get_order(
     *,
     session: Session,

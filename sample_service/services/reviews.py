@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from sample_service.errors import NotFound
 from sample_service.models import Review, User
-from sample_service.pagination import Cursor, after
+from sample_service.pagination import Cursor, after, first_per_parent
 from sample_service.policy import authorize, may_edit_review
 from sample_service.services.transactions import commit_or_conflict, start_write
 from sample_service.services.users import STAFF_ROLES
@@ -52,6 +52,19 @@ def list_reviews(
     if len(reviews) <= limit:
         return page, None
     return page, Cursor(sort=REVIEW_SORT, value=page[-1].id, last_id=page[-1].id).encode()
+
+
+def first_reviews_of_products(
+    *, session: Session, product_ids: list[int], limit: int
+) -> dict[int, list[Review]]:
+    """The newest ``limit`` reviews of each product, in one query (GraphQL's DataLoader)."""
+    query = first_per_parent(
+        select(Review), Review.product_id, Review.id.desc(), parent_ids=product_ids, limit=limit
+    )
+    found: dict[int, list[Review]] = {product_id: [] for product_id in product_ids}
+    for review in session.scalars(query):
+        found[review.product_id].append(review)
+    return found
 
 
 def get_review(*, session: Session, review_id: int) -> Review:

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sample_service.encryption import FieldCipher
-from sample_service.errors import Conflict, NotFound
+from sample_service.errors import Conflict, NotFound, Unauthorized
 from sample_service.models import User
 from sample_service.schemas.users import ProfileRead, UserRead
 from sample_service.security import hash_password
@@ -44,6 +44,19 @@ def get_user(*, session: Session, user_id: int) -> User:
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
     return user
+
+
+def active_user(*, session: Session, user_id: int) -> User:
+    """The account a token names, or Unauthorized when it is gone or disabled since issued."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("the account behind this token no longer exists or is disabled")
+    return user
+
+
+def users_by_id(*, session: Session, user_ids: list[int]) -> dict[int, User]:
+    """Accounts by id, in one query (a DataLoader's batch)."""
+    return {user.id: user for user in session.scalars(select(User).where(User.id.in_(user_ids)))}
 
 
 def find_by_email(*, session: Session, email: str) -> User | None:
