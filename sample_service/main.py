@@ -129,7 +129,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = database
     app.state.redis = redis
     app.state.cache = Cache.from_settings(
-        settings, redis, enabled=lambda: not app.state.settings.cache_off
+        settings,
+        redis,
+        enabled=lambda: not app.state.settings.cache_off,
+        guarded=lambda: not app.state.settings.no_stampede_guard,
     )
     install_problem_handlers(app)
     install_openapi(app)

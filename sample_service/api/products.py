@@ -86,14 +86,12 @@ def list_products(
 async def _read(state: State, product_id: int) -> Representation:
     """Cache-aside: the cached bytes, else one bare-driver query whose result is then cached."""
     cache: Cache = state.cache
-    key = product_key(product_id)
-    packed = await cache.get(key)
-    if packed is not None:
-        return Representation.unpack(packed)
-    row = await catalog.fetch_product_row(database=state.db, product_id=product_id)
-    representation = product_representation(row)
-    await cache.set(key, representation.pack())
-    return representation
+
+    async def load() -> bytes:
+        row = await catalog.fetch_product_row(database=state.db, product_id=product_id)
+        return product_representation(row).pack()
+
+    return Representation.unpack(await cache.get_or_load(product_key(product_id), load))
 
 
 # The hot path, kept lean on purpose (measured: see db.py): `async def` with no
