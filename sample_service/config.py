@@ -58,10 +58,17 @@ class Settings(BaseSettings, LabSwitches):
     idempotency_retention_seconds: Annotated[int, Field(ge=1)] = 24 * 3600
     access_log: bool = True
 
-    # Rate limits: token bucket, ``capacity`` requests then ``refill_per_second``.
+    # Rate limits: token bucket, ``capacity`` requests then ``refill_per_second``; or a sliding
+    # window of ``capacity`` requests per ``capacity / refill_per_second`` seconds.
     rate_limit_enabled: bool = True
-    rate_limit_capacity: int = 120
+    rate_limit_algorithm: Literal["token_bucket", "sliding_window"] = "token_bucket"
+    rate_limit_capacity: int = 120  # anonymous callers, per IP; the default of every tier
     rate_limit_refill_per_second: float = 20.0
+    # Signed-in tiers; unset, customers get the anonymous rule and staff the customers' one.
+    customer_rate_limit_capacity: int | None = None
+    customer_rate_limit_refill_per_second: float | None = None
+    staff_rate_limit_capacity: int | None = None
+    staff_rate_limit_refill_per_second: float | None = None
     auth_rate_limit_capacity: int = 10
     auth_rate_limit_refill_per_second: float = 0.5
     api_key_rate_limit_capacity: int = 600
