@@ -76,6 +76,9 @@ class Settings(BaseSettings, LabSwitches):
 
     # Cache-aside for product reads.
     cache_ttl_seconds: Annotated[int, Field(ge=0)] = 60  # 0 turns the cache off
+    # Cache-Control of public catalog reads, for HTTP caches in front of the shop.
+    catalog_max_age_seconds: Annotated[int, Field(ge=0)] = 5
+    catalog_stale_while_revalidate_seconds: Annotated[int, Field(ge=0)] = 30
 
     # Lessons: the switches themselves are the fields inherited from LabSwitches (all off);
     # they are refused outside lab mode.

@@ -42,6 +42,7 @@ from sample_service.api.problems import install_problem_handlers
 from sample_service.cache import Cache, CacheHeaderMiddleware
 from sample_service.config import Settings, get_settings
 from sample_service.db import Database
+from sample_service.http_cache import CacheControlMiddleware
 from sample_service.middleware import BodyGuardMiddleware, RequestContextMiddleware
 from sample_service.ratelimit import RateLimiter, RateLimitMiddleware
 
@@ -150,6 +151,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         labswitches.count_queries(database.engine)
         database.read_listeners.append(labswitches.count_statement)  # the bare-driver reads
         app.add_middleware(labswitches.LabMiddleware, settings=settings)
+    app.add_middleware(
+        CacheControlMiddleware,
+        max_age=settings.catalog_max_age_seconds,
+        stale_while_revalidate=settings.catalog_stale_while_revalidate_seconds,
+    )
     # Compressed when the client sends Accept-Encoding: gzip and the body is worth it.
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_bytes)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -110,7 +110,7 @@ async def _read(state: State, product_id: int) -> Representation:
 )
 async def get_product(product_id: ProductId, request: Request) -> Response:
     representation = await _read(request.app.state, product_id)
-    headers = {"ETag": representation.etag, "Cache-Control": "no-cache"}
+    headers = {"ETag": representation.etag}  # Cache-Control: CacheControlMiddleware
     if none_match(request.headers.get("if-none-match"), representation.etag):
         return Response(status_code=304, headers=headers)
     return Response(representation.body, media_type=JSON, headers=headers)
