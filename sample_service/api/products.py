@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -88,6 +89,8 @@ async def _read(state: State, product_id: int) -> Representation:
     cache: Cache = state.cache
 
     async def load() -> bytes:
+        if state.settings.slow_read_ms:  # an expensive query: the window misses pile up in
+            await asyncio.sleep(state.settings.slow_read_ms / 1000)
         row = await catalog.fetch_product_row(database=state.db, product_id=product_id)
         return product_representation(row).pack()
 

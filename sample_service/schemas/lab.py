@@ -40,6 +40,9 @@ class LabSwitches(BaseModel):
     no_stampede_guard: bool = Field(
         default=False, description="Concurrent misses on one product each query the database."
     )
+    slow_read_ms: int = Field(
+        default=0, ge=0, le=10_000, description="Delay added to each uncached product read."
+    )
     no_row_lock: bool = Field(
         default=False,
         description="Order placement reads stock unlocked, before its write transaction "

@@ -99,18 +99,17 @@ def _burst_through_service(
     api: AppClient, shop: Shop, monkeypatch: pytest.MonkeyPatch, **settings: Any
 ) -> int:
     """Database reads of one product during a burst of concurrent first reads."""
-    client = api(**settings)
+    client = api(slow_read_ms=200, **settings)  # a slow query: the window misses pile up in
     product = shop.add_product(stock=5)
     real = catalog.fetch_product_row
     queries = 0
 
-    async def slow_fetch(**kwargs: Any) -> Any:
+    async def counted_fetch(**kwargs: Any) -> Any:
         nonlocal queries
         queries += 1
-        await asyncio.sleep(0.2)  # a slow query: the window in which misses pile up
         return await real(**kwargs)
 
-    monkeypatch.setattr(catalog, "fetch_product_row", slow_fetch)
+    monkeypatch.setattr(catalog, "fetch_product_row", counted_fetch)
     start = threading.Barrier(BURST)
 
     def read(_: int) -> int:
