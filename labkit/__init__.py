@@ -4,7 +4,7 @@ Only the names notebooks type live here; each comes from a module with one job
 (tests/test_public_api.py pins this list).
 """
 
-from labkit import concurrency, contract, journal, load, rest, security, transactions
+from labkit import caching, concurrency, contract, journal, load, rest, security, transactions
 from labkit.check import check
 from labkit.course import course
 from labkit.databases import Database, database, seed
@@ -22,6 +22,7 @@ __all__ = [
     "LabkitError",
     "LiveService",
     "Plan",
+    "caching",
     "check",
     "compare",
     "concurrency",

@@ -20,6 +20,7 @@ PUBLIC_NAMES = {
     "LabkitError",
     "LiveService",
     "Plan",
+    "caching",
     "check",
     "compare",
     "concurrency",
