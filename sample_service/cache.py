@@ -180,16 +180,27 @@ class Cache:
             value = await load()
             await self.set(key, value)
             return value
-        flight = self._flights.get(key)
-        if flight is not None:  # another request of this process is loading it
-            return await asyncio.shield(flight)
+        while (flight := self._flights.get(key)) is not None:  # another request is loading it
+            try:
+                return await asyncio.shield(flight)
+            except asyncio.CancelledError:
+                if not flight.cancelled():
+                    raise  # this request itself was cancelled
+                # The loading request was cancelled (its client left): load in its place.
+        return await self._lead(key, load)
+
+    async def _lead(self, key: str, load: Callable[[], Awaitable[bytes]]) -> bytes:
+        """Load ``key`` for every request of this process that misses it meanwhile."""
         flight = asyncio.get_running_loop().create_future()
         self._flights[key] = flight
         try:
             value = await self._load_across_workers(key, load)
             flight.set_result(value)
             return value
-        except BaseException as error:
+        except asyncio.CancelledError:
+            flight.cancel()
+            raise
+        except Exception as error:
             flight.set_exception(error)
             flight.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
             raise

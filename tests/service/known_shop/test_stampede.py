@@ -73,6 +73,22 @@ def test_a_failed_load_reaches_every_waiter_and_is_retried_next_time() -> None:
     assert later == b"value"
 
 
+def test_waiters_load_in_place_of_a_cancelled_loader() -> None:
+    cache = Cache(MemoryStore(), ttl_seconds=60)
+    loader = Loader()
+
+    async def run() -> bytes:
+        leader = asyncio.create_task(cache.get_or_load("k", loader))
+        await asyncio.sleep(0.01)  # the leader is loading
+        waiter = asyncio.create_task(cache.get_or_load("k", loader))
+        await asyncio.sleep(0.01)  # the waiter waits on the leader's flight
+        leader.cancel()  # its client disconnected
+        return await waiter
+
+    assert asyncio.run(run()) == b"value"
+    assert loader.calls == 2
+
+
 @pytest.fixture
 def redis_store() -> Iterator[Store]:
     if not REDIS_URL:
