@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 import numpy as np
@@ -19,6 +20,8 @@ import pandas as pd
 
 from labkit.errors import BadArgument
 from labkit.querylog import QUERY_COUNT_HEADER
+
+T = TypeVar("T")
 
 __all__ = [
     "FixedWindow",
@@ -31,6 +34,7 @@ __all__ = [
     "read_summary",
     "retrying",
     "seconds_until",
+    "side_by_side",
     "stale_reads",
     "zipf_keys",
 ]
@@ -132,6 +136,16 @@ def paced(clients: Sequence[httpx.Client], path: str, offsets: Sequence[float]) 
         response = clients[i % len(clients)].get(path)
         rows.append({"t": sent, "status": response.status_code, "client": i % len(clients)})
     return pd.DataFrame(rows)
+
+
+def side_by_side(runs: dict[str, Callable[[], T]]) -> dict[str, T]:
+    """Run each measurement at the same time (one thread each) and return their results.
+
+    Two services given the same traffic at once compare fairly and take half the time.
+    """
+    with ThreadPoolExecutor(len(runs)) as pool:
+        futures = {name: pool.submit(run) for name, run in runs.items()}
+        return {name: future.result() for name, future in futures.items()}
 
 
 def busiest(frame: pd.DataFrame, seconds: float) -> int:
