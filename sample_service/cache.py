@@ -33,6 +33,8 @@ LOOKUPS = Counter("shop_cache_lookups_total", "Product cache lookups", ["result"
 _HITS = LOOKUPS.labels("hit")
 _MISSES = LOOKUPS.labels("miss")
 _BYPASS = LOOKUPS.labels("bypass")
+# Misses minus loads is what the stampede guard saved the database.
+LOADS = Counter("shop_cache_loads_total", "Product loads from the database after a cache miss")
 
 # Set per request by CacheHeaderMiddleware (lab mode only); get() records its outcome there.
 _outcome: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
@@ -177,9 +179,7 @@ class Cache:
         if value is not None:
             return value
         if not (self._enabled() and self._guarded()):
-            value = await load()
-            await self.set(key, value)
-            return value
+            return await self._load_and_store(key, load)
         while (flight := self._flights.get(key)) is not None:  # another request is loading it
             try:
                 return await asyncio.shield(flight)
@@ -225,6 +225,7 @@ class Cache:
             await self.store.delete(lock)
 
     async def _load_and_store(self, key: str, load: Callable[[], Awaitable[bytes]]) -> bytes:
+        LOADS.inc()
         value = await load()
         await self.set(key, value)
         return value

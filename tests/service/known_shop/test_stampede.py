@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -137,10 +138,18 @@ def _burst_through_service(
     return queries
 
 
+def _loads(api: AppClient) -> float:
+    text = api().get("/metrics").text
+    match = re.search(r"^shop_cache_loads_total (\S+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
 def test_a_burst_of_misses_through_the_service_queries_once(
     api: AppClient, shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    before = _loads(api)
     assert _burst_through_service(api, shop, monkeypatch) == 1
+    assert _loads(api) == before + 1  # /metrics shows the one load
 
 
 def test_no_stampede_guard_switch_lets_every_miss_query(
