@@ -9,11 +9,17 @@ import pytest
 
 from sample_service.ratelimit import MemoryWindows, RedisWindows, Rule
 from tests.service.conftest import AppClient
-from tests.service.known_shop.conftest import bearer
-from tests.service.known_shop.test_ratelimit import SLOW, needs_redis, redis_prefix
+from tests.service.known_shop.conftest import CHILD_SETTINGS, Shop, bearer
+from tests.service.known_shop.test_ratelimit import (
+    SLOW,
+    _statuses_from_two_processes,
+    needs_redis,
+    redis_prefix,
+    sqlite_shop,
+)
 
 REDIS_URL = os.environ.get("REDIS_URL")
-__all__ = ["redis_prefix"]  # the fixture, shared with the token-bucket tests
+__all__ = ["redis_prefix", "sqlite_shop"]  # fixtures, shared with the token-bucket tests
 
 
 class Clock:
@@ -74,6 +80,21 @@ def test_redis_window_lets_exactly_its_limit_through_concurrent_takes(redis_pref
         return sum(decision.allowed for decision in taken)
 
     assert asyncio.run(run()) == 7
+
+
+@needs_redis
+def test_redis_windows_hold_across_two_service_processes(
+    sqlite_shop: Shop, redis_prefix: str
+) -> None:
+    settings = {
+        **CHILD_SETTINGS,
+        "redis_url": REDIS_URL,
+        "redis_prefix": redis_prefix,
+        "rate_limit_algorithm": "sliding_window",
+        "rate_limit_capacity": 6,
+        "rate_limit_refill_per_second": SLOW,
+    }
+    assert _statuses_from_two_processes(sqlite_shop, settings) == {200: 6, 429: 4}
 
 
 @pytest.mark.parametrize("algorithm", ["token_bucket", "sliding_window"])
