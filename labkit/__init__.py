@@ -5,6 +5,7 @@ Only the names notebooks type live here; each comes from a module with one job
 """
 
 from labkit import (
+    caching,
     concurrency,
     contract,
     journal,
@@ -43,6 +44,7 @@ __all__ = [
     "Plan",
     "backup",
     "bucket_bias",
+    "caching",
     "check",
     "checksums",
     "compare",

@@ -73,10 +73,17 @@ class Settings(BaseSettings, LabSwitches):
     idempotency_retention_seconds: Annotated[int, Field(ge=1)] = 24 * 3600
     access_log: bool = True
 
-    # Rate limits: token bucket, ``capacity`` requests then ``refill_per_second``.
+    # Rate limits: token bucket, ``capacity`` requests then ``refill_per_second``; or a sliding
+    # window of ``capacity`` requests per ``capacity / refill_per_second`` seconds.
     rate_limit_enabled: bool = True
-    rate_limit_capacity: int = 120
+    rate_limit_algorithm: Literal["token_bucket", "sliding_window"] = "token_bucket"
+    rate_limit_capacity: int = 120  # anonymous callers, per IP; the default of every tier
     rate_limit_refill_per_second: float = 20.0
+    # Signed-in tiers; unset, customers get the anonymous rule and staff the customers' one.
+    customer_rate_limit_capacity: int | None = None
+    customer_rate_limit_refill_per_second: float | None = None
+    staff_rate_limit_capacity: int | None = None
+    staff_rate_limit_refill_per_second: float | None = None
     auth_rate_limit_capacity: int = 10
     auth_rate_limit_refill_per_second: float = 0.5
     api_key_rate_limit_capacity: int = 600
@@ -90,6 +97,9 @@ class Settings(BaseSettings, LabSwitches):
 
     # Cache-aside for product reads.
     cache_ttl_seconds: Annotated[int, Field(ge=0)] = 60  # 0 turns the cache off
+    # Cache-Control of public catalog reads, for HTTP caches in front of the shop.
+    catalog_max_age_seconds: Annotated[int, Field(ge=0)] = 5
+    catalog_stale_while_revalidate_seconds: Annotated[int, Field(ge=0)] = 30
 
     # Operations: OTLP/HTTP traces (None = tracing off, nothing installed) and the
     # slow-query log (statements slower than this many ms, as JSON lines; None = off).

@@ -44,6 +44,7 @@ from sample_service.cache import Cache, CacheHeaderMiddleware
 from sample_service.config import Settings, get_settings
 from sample_service.db import Database
 from sample_service.graphql import install_graphql
+from sample_service.http_cache import CacheControlMiddleware
 from sample_service.middleware import (
     BodyGuardMiddleware,
     HeadMiddleware,
@@ -154,7 +155,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redis = redis
     app.state.payments = payments
     app.state.cache = Cache.from_settings(
-        settings, redis, enabled=lambda: not app.state.settings.cache_off
+        settings,
+        redis,
+        enabled=lambda: not app.state.settings.cache_off,
+        guarded=lambda: not app.state.settings.no_stampede_guard,
     )
     install_problem_handlers(app)
     install_openapi(app)
@@ -173,6 +177,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         labswitches.count_queries(database.engine)
         database.read_listeners.append(labswitches.count_statement)  # the bare-driver reads
         app.add_middleware(labswitches.LabMiddleware, settings=settings)
+    app.add_middleware(
+        CacheControlMiddleware,
+        max_age=settings.catalog_max_age_seconds,
+        stale_while_revalidate=settings.catalog_stale_while_revalidate_seconds,
+    )
     # Compressed when the client sends Accept-Encoding: gzip and the body is worth it.
     app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_minimum_bytes)
     app.add_middleware(BodyGuardMiddleware, max_body_bytes=settings.max_body_bytes)

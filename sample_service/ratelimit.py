@@ -1,11 +1,15 @@
-"""Token-bucket rate limiting, in memory (one process) or in Redis (several workers).
+"""Rate limiting by token bucket or sliding window, in memory (one process) or in Redis.
 
 A bucket holds up to ``capacity`` tokens and refills at ``refill_per_second``;
-each request takes one. Buckets are per user when the request carries a valid
-access token and per client IP otherwise; ``/v1/auth/token`` has its own,
-stricter bucket because password guessing is what limits exist to stop, and
-registration one stricter still, since each new account would bring a fresh budget. API keys
-(machine clients) get a bucket per key, with a rule of their own.
+each request takes one. The sliding window (``SHOP_RATE_LIMIT_ALGORITHM``) counts
+the requests of the last ``capacity / refill_per_second`` seconds instead: the same
+long-run rate, but a client that waits gets no stored-up burst beyond ``capacity``
+per window, wherever the window starts. Limits are per user when the request
+carries a valid access token (a rule per tier: customer, staff) and per client IP
+otherwise; ``/v1/auth/token`` has its own, stricter limit because password
+guessing is what limits exist to stop, and registration one stricter still, since
+each new account would bring a fresh budget. API keys (machine clients) get a
+limit per key, with a rule of their own.
 
 The client IP is the socket's peer. ``X-Forwarded-For`` and ``Forwarded`` are read only
 when that peer is one of the configured trusted proxies, and then only their rightmost
@@ -19,8 +23,8 @@ import ipaddress
 import logging
 import math
 import time
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -52,6 +56,11 @@ class Rule:
 
     capacity: int
     refill_per_second: float
+
+    @property
+    def window_seconds(self) -> float:
+        """The sliding window's length: the time a bucket takes to refill from empty."""
+        return self.capacity / self.refill_per_second
 
 
 @dataclass(frozen=True)
@@ -88,8 +97,20 @@ def decide(tokens: float, allowed: bool, rule: Rule) -> Decision:
     )
 
 
+def decide_window(count: int, wait: float, allowed: bool, rule: Rule) -> Decision:
+    """Header values from a window's count after the request and the seconds until its
+    oldest entry leaves (shared by both sliding-window backends)."""
+    return Decision(
+        allowed=allowed,
+        limit=rule.capacity,
+        remaining=max(0, rule.capacity - count),
+        reset_seconds=math.ceil(wait) if count else 0,
+        retry_after=max(1, math.ceil(wait)),
+    )
+
+
 class Buckets(Protocol):
-    """Where bucket levels live."""
+    """Where bucket levels (or window logs) live."""
 
     async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision: ...
 
@@ -113,6 +134,77 @@ class MemoryBuckets:
         if len(self._state) > self._max_keys:
             self._state.popitem(last=False)
         return decide(tokens, allowed, rule)
+
+
+class MemoryWindows:
+    """Sliding-window logs in this process: the times of the requests still in the window."""
+
+    def __init__(
+        self, *, max_keys: int = 100_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._logs: OrderedDict[str, deque[float]] = OrderedDict()
+        self._max_keys = max_keys
+        self._clock = clock  # tests move time by hand
+
+    async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
+        now = self._clock()
+        log_ = self._logs.pop(key, None) or deque()
+        while log_ and log_[0] <= now - rule.window_seconds:
+            log_.popleft()
+        allowed = len(log_) + cost <= rule.capacity
+        if allowed:
+            log_.extend([now] * cost)  # a request of cost n counts as n requests
+        self._logs[key] = log_
+        if len(self._logs) > self._max_keys:
+            self._logs.popitem(last=False)
+        wait = log_[0] + rule.window_seconds - now if log_ else 0.0
+        return decide_window(len(log_), wait, allowed, rule)
+
+
+# Trim, count, add and expire in one script: atomic across workers, on Redis's clock.
+# Members are unique (a per-key sequence), so two requests in one microsecond both count.
+_WINDOW_LUA = """
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2]) * 1000000
+local cost = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local allowed = 0
+if count + cost <= limit then
+  for _ = 1, cost do
+    local seq = redis.call('INCR', KEYS[2])
+    redis.call('ZADD', KEYS[1], now, tostring(seq))
+  end
+  count = count + cost
+  allowed = 1
+end
+local ttl = math.ceil(window / 1000) + 1000
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = 0
+if oldest[2] then
+  wait = (tonumber(oldest[2]) + window - now) / 1000000
+end
+return {allowed, count, tostring(wait)}
+"""
+
+
+class RedisWindows:
+    """Sliding-window logs in a Redis sorted set, shared by every worker."""
+
+    def __init__(self, redis: Redis, *, prefix: str) -> None:
+        self._prefix = prefix
+        self._script = redis.register_script(_WINDOW_LUA)
+
+    async def take(self, key: str, rule: Rule, cost: int = 1) -> Decision:
+        name = f"{self._prefix}rlw:{key}"
+        allowed, count, wait = await self._script(
+            keys=[name, f"{name}:seq"], args=[rule.capacity, rule.window_seconds, cost]
+        )
+        return decide_window(int(count), float(wait), bool(allowed), rule)
 
 
 # Read, refill, take and write in one script so concurrent workers cannot both
@@ -225,8 +317,15 @@ def _is_trusted(
     return address is not None and any(address in network for network in trusted)
 
 
+def _tier_rule(settings: Settings, tier: str) -> Rule | None:
+    """``<tier>_rate_limit_capacity`` and ``…_refill_per_second`` if that tier sets them."""
+    capacity = getattr(settings, f"{tier}_rate_limit_capacity")
+    refill = getattr(settings, f"{tier}_rate_limit_refill_per_second")
+    return Rule(capacity, refill) if capacity is not None and refill is not None else None
+
+
 class RateLimiter:
-    """Picks the bucket and rule for a request."""
+    """Picks the limit and rule for a request: auth, API key, or the caller's tier."""
 
     def __init__(
         self,
@@ -238,21 +337,31 @@ class RateLimiter:
         secret: str,
         api_key: Rule | None = None,
         trusted_proxies: tuple[Network, ...] = (),
+        customer: Rule | None = None,
+        staff: Rule | None = None,
     ) -> None:
         self.buckets = buckets
         self.default = default
         self.auth = auth
         self.api_key = api_key or default
         self.register = register
+        self.tiers = {"anonymous": default, "customer": customer or default}
+        self.tiers["staff"] = staff or self.tiers["customer"]
         self._secret = secret
         self._trusted = trusted_proxies
 
     @classmethod
     def from_settings(cls, settings: Settings, redis: Redis | None = None) -> RateLimiter:
-        """Redis buckets when a Redis client is given, memory buckets otherwise."""
-        buckets: Buckets = (
-            RedisBuckets(redis, prefix=settings.redis_prefix) if redis else MemoryBuckets()
-        )
+        """Redis when a Redis client is given, memory otherwise; the setting's algorithm."""
+        buckets: Buckets
+        if settings.rate_limit_algorithm == "sliding_window":
+            buckets = (
+                RedisWindows(redis, prefix=settings.redis_prefix) if redis else MemoryWindows()
+            )
+        else:
+            buckets = (
+                RedisBuckets(redis, prefix=settings.redis_prefix) if redis else MemoryBuckets()
+            )
         return cls(
             buckets,
             default=Rule(settings.rate_limit_capacity, settings.rate_limit_refill_per_second),
@@ -268,26 +377,32 @@ class RateLimiter:
                 settings.api_key_rate_limit_capacity, settings.api_key_rate_limit_refill_per_second
             ),
             trusted_proxies=tuple(settings.trusted_proxies),
+            customer=_tier_rule(settings, "customer"),
+            staff=_tier_rule(settings, "staff"),
         )
 
-    def identify(self, scope: Scope) -> str:
-        """``user:<id>`` for a valid bearer token, else ``ip:<address>``."""
+    def identify(self, scope: Scope) -> tuple[str, str]:
+        """The tier and key: (``customer``|``staff``, ``user:<id>``) for a valid bearer token,
+        else (``anonymous``, ``ip:<address>``). Admins count as staff."""
         for name, value in scope["headers"]:
             if name == b"authorization" and value[:7].lower() == b"bearer ":
                 try:
                     claims = decode_access_token(value[7:].decode("latin-1"), secret=self._secret)
                 except InvalidToken:
                     break
-                return f"user:{claims.user_id}"
-        return f"ip:{client_address(scope, self._trusted)}"
+                tier = "customer" if claims.role == "customer" else "staff"
+                return tier, f"user:{claims.user_id}"
+        return "anonymous", f"ip:{client_address(scope, self._trusted)}"
 
     async def charge(self, scope: Scope, cost: int) -> Decision:
-        """Take ``cost`` more tokens from the caller's bucket (a GraphQL query's cost)."""
+        """Take ``cost`` more from the caller's limit (a GraphQL query's cost)."""
+        tier, key = self.identify(scope)
+        rule = self.tiers[tier]
         try:
-            return await self.buckets.take(self.identify(scope), self.default, cost)
+            return await self.buckets.take(key, rule, cost)
         except Exception:  # fail open, as ``check`` does
             log.warning("rate limiter unavailable; request allowed", exc_info=True)
-            return Decision(True, self.default.capacity, self.default.capacity, 0, 0)
+            return Decision(True, rule.capacity, rule.capacity, 0, 0)
 
     async def check(self, scope: Scope) -> tuple[str, Decision]:
         """Take a token for this request; returns the bucket name and the decision."""
@@ -298,12 +413,11 @@ class RateLimiter:
         elif api_key_prefix(scope) is not None:
             name, rule = "api_key", self.api_key
         else:
-            name, rule = "default", self.default
-        if name == "default":
-            key = self.identify(scope)
-        elif name == "api_key":  # a bucket per key, wherever it is used from
+            tier, key = self.identify(scope)
+            name, rule = tier, self.tiers[tier]
+        if name == "api_key":  # a limit per key, wherever it is used from
             key = f"key:{api_key_prefix(scope)}"
-        else:  # anonymous by nature: the address's bucket, whatever token comes along
+        elif name in ("auth", "register"):  # anonymous by nature: the address's, whatever token
             key = f"{name}:ip:{client_address(scope, self._trusted)}"
         try:
             return name, await self.buckets.take(key, rule)

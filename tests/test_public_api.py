@@ -24,6 +24,7 @@ PUBLIC_NAMES = {
     "Plan",
     "backup",
     "bucket_bias",
+    "caching",
     "check",
     "checksums",
     "compare",

@@ -37,6 +37,12 @@ class LabSwitches(BaseModel):
         default=False, description="Sign-in skips the dummy hash for unknown emails."
     )
     cache_off: bool = Field(default=False, description="Product reads bypass the cache.")
+    no_stampede_guard: bool = Field(
+        default=False, description="Concurrent misses on one product each query the database."
+    )
+    slow_read_ms: int = Field(
+        default=0, ge=0, le=10_000, description="Delay added to each uncached product read."
+    )
     no_row_lock: bool = Field(
         default=False,
         description="Order placement reads stock unlocked, before its write transaction "
