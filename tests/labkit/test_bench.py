@@ -112,3 +112,11 @@ def test_cli_bench_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "lint_500" in out and "operations/s" in out
     assert not journal.path().exists()
+
+
+def test_import_time_is_measured_in_fresh_interpreters_beside_the_cli() -> None:
+    report = bench.run(only=["import_time"], record=False)
+
+    item = report.table.loc["import_time"]
+    assert item["unit"] == "imports/s" and 0 < item["seconds"] < 60
+    assert "`labkit --help`" in item["note"] and "bare interpreter" in item["note"]
