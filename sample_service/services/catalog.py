@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from sample_service.db import Database
 from sample_service.errors import BadRequest, NotFound, PreconditionFailed
-from sample_service.models import Category, Product
+from sample_service.models import MAX_ID, Category, Product
 from sample_service.pagination import Cursor, after
 from sample_service.services.transactions import commit_or_conflict, start_write
 
@@ -24,6 +24,7 @@ ProductSort = Literal["id", "-id", "price_cents", "-price_cents", "name", "-name
 _SORT_COLUMNS = {"id": Product.id, "price_cents": Product.price_cents, "name": Product.name}
 _PRODUCT_COLUMNS = [c for c in Product.__table__.c if c.name != "deleted_at"]
 _LIVE = Product.deleted_at.is_(None)
+_MAX_PRICE = 2**31 - 1  # price_cents is a 32-bit INTEGER
 _PRODUCT_BY_ID = select(*_PRODUCT_COLUMNS).where(Product.id == bindparam("product_id"), _LIVE)
 
 
@@ -189,11 +190,15 @@ def _filter_values(filters: ProductFilter) -> dict[str, Any]:
 
 
 def _cursor_value(cursor: Cursor, sort: ProductSort) -> Any:
-    """The cursor's sort value, refused (400) unless it has the sort column's type."""
-    wanted = str if sort.lstrip("-") == "name" else int
-    if type(cursor.value) is not wanted:
+    """The cursor's sort value, refused (400) unless it fits the sort column (and the id its own)."""
+    value, key = cursor.value, sort.lstrip("-")
+    if key == "name":
+        fits = isinstance(value, str)
+    else:
+        fits = type(value) is int and 0 <= value <= (MAX_ID if key == "id" else _MAX_PRICE)
+    if not fits or not 0 <= cursor.last_id <= MAX_ID:
         raise BadRequest(f"cursor does not fit sort={sort!r}; restart from the first page")
-    return cursor.value
+    return value
 
 
 @functools.cache
