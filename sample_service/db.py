@@ -149,14 +149,20 @@ class FastRead:
         compiled = stmt.compile(dialect=dialect)
         self.sql = str(compiled)
         self._order = list(compiled.positiontup or ())
+        # Values the dialect bound itself (SQLite's OFFSET 0 after a LIMIT placeholder).
+        self._fixed = {name: b.value for name, b in compiled.binds.items() if not b.required}
         self._columns = [str(column.key) for column in stmt.selected_columns]
         self._database = database
 
-    async def one(self, **params: Any) -> dict[str, Any] | None:
-        """The first row for these parameters, or None."""
-        values = [params[name] for name in self._order]
+    def _values(self, params: dict[str, Any]) -> list[Any]:
+        """The parameters in placeholder order; listeners hear of the run."""
         for listener in self._database.read_listeners:
             listener(self.sql)
+        return [params[name] if name in params else self._fixed[name] for name in self._order]
+
+    async def one(self, **params: Any) -> dict[str, Any] | None:
+        """The first row for these parameters, or None."""
+        values = self._values(params)
         tracer = self._database.tracer
         if tracer is None or not get_current_span().is_recording():
             return await self._fetch(values)  # untraced, or outside a traced request
@@ -171,6 +177,16 @@ class FastRead:
         else:
             row = await self._database.fetchrow(self.sql, values)
         return dict(zip(self._columns, row, strict=True)) if row is not None else None
+
+    async def all(self, **params: Any) -> list[dict[str, Any]]:
+        """Every row for these parameters, each as a dict (a page of a listing)."""
+        values = self._values(params)
+        if self._database.kind == "sqlite":
+            rows = self._database.sqlite_connection().execute(self.sql, values).fetchall()
+        else:
+            pool = await self._database.asyncpg_pool()
+            rows = await pool.fetch(self.sql, *values)
+        return [dict(zip(self._columns, row, strict=True)) for row in rows]
 
 
 class Database:

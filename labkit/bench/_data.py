@@ -1,8 +1,10 @@
-"""The data items: seeding, pagination at depth, the contract linter and plan parsing."""
+"""The data items: seeding, pagination at depth, the contract linter, plan parsing, import time."""
 
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -11,18 +13,25 @@ from labkit.databases import Database, database, seed
 
 __all__ = ["DATA_ITEMS", "bench_data"]
 
-DATA_ITEMS = ("seed_sqlite", "seed_postgres", "pagination", "lint_500", "plan_parsing")
+DATA_ITEMS = (
+    "seed_sqlite", "seed_postgres", "pagination", "lint_500", "plan_parsing", "import_time",
+)  # fmt: skip
 _WHAT = {
     "seed_sqlite": "seed orders end to end, SQLite",
     "seed_postgres": "seed orders end to end, PostgreSQL",
     "pagination": "offset vs keyset page at depth (SQLite)",
     "lint_500": "lint a 500-operation OpenAPI spec",
     "plan_parsing": "EXPLAIN parsed into a Plan (SQLite)",
+    "import_time": "`import labkit` in a fresh interpreter, warm",
 }
+# Timed inside the child, so the interpreter's own start-up is not counted.
+_TIMED_IMPORT = (
+    "import time; began = time.perf_counter(); import labkit; print(time.perf_counter() - began)"
+)
 
 
 def bench_data(names: list[str], orders: int, done: Callable[[BenchItem], None]) -> None:
-    """Seeding, pagination at depth, the contract linter and plan parsing."""
+    """Seeding, pagination at depth, the contract linter, plan parsing and import time."""
     if {"seed_sqlite", "pagination", "plan_parsing"} & set(names):
         with _scratch_database("sqlite") as db:
             report = seed(db, scale=orders)
@@ -37,6 +46,8 @@ def bench_data(names: list[str], orders: int, done: Callable[[BenchItem], None])
             done(_seed_item("seed_postgres", seed(pg, scale=orders).seconds, orders))
     if "lint_500" in names:
         done(_lint_item())
+    if "import_time" in names:
+        done(_import_item())
 
 
 @contextlib.contextmanager
@@ -119,6 +130,32 @@ def _lint_item() -> BenchItem:
         name="lint_500", what=_WHAT["lint_500"], seconds=seconds, rate=500 / seconds,
         unit="operations/s", note="best of 3",
     )  # fmt: skip
+
+
+def _import_item(repeats: int = 5) -> BenchItem:
+    """Best of `repeats` fresh interpreters importing labkit, beside `labkit --help` end to end."""
+    imports = [float(_run_python("-c", _TIMED_IMPORT).stdout.split()[-1]) for _ in range(repeats)]
+    bare = _best_of(lambda: _run_python("-c", "pass"), repeats)
+    cli_help = _best_of(lambda: _run_python("-m", "labkit.cli", "--help"), repeats)
+    seconds = min(imports)
+    return BenchItem(
+        name="import_time",
+        what=_WHAT["import_time"],
+        seconds=seconds,
+        rate=1 / seconds,
+        unit="imports/s",
+        note=(
+            f"best of {repeats}; `labkit --help` {cli_help:.3f} s end to end, "
+            f"a bare interpreter {bare:.3f} s"
+        ),
+    )
+
+
+def _run_python(*args: str) -> subprocess.CompletedProcess[str]:
+    """A fresh interpreter of this environment running `args`, its output captured."""
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, check=True, timeout=60
+    )
 
 
 def _best_of(action: Callable[[], object], repeats: int = 5) -> float:

@@ -15,10 +15,15 @@ if TYPE_CHECKING:
 
 __all__ = ["HTTP_ITEMS", "bench_http", "settings_for"]
 
-HTTP_ITEMS = ("ceiling", "fastapi_hello", "product", "product_uncached", "product_page", "order")
+HTTP_ITEMS = (
+    "ceiling", "fastapi_hello", "product", "product_uncached", "product_page",
+    "product_page_postgres", "order",
+)  # fmt: skip
 _SERVICE_SETTINGS = {"rate_limit_enabled": False}
 # The database path: a zero TTL turns the product cache off without lab mode's extra work.
 _UNCACHED_SETTINGS = {**_SERVICE_SETTINGS, "cache_ttl_seconds": 0}
+# Items served from PostgreSQL (`LABKIT_POSTGRES_URL`, else the embedded server); the rest: SQLite.
+_POSTGRES_ITEMS = {"product_page_postgres"}
 _CEILING_APPS = {
     "ceiling": "labkit.bench._hello:app",
     "fastapi_hello": "labkit.bench._hello_fastapi:app",
@@ -29,6 +34,7 @@ _PATHS = {
     "product": "/v1/products/{id}",
     "product_uncached": "/v1/products/{id}",
     "product_page": "/v1/products?limit=20",
+    "product_page_postgres": "/v1/products?limit=20",
     "order": "/v1/orders",
 }
 _WHAT = {
@@ -37,6 +43,7 @@ _WHAT = {
     "product": "GET a product by id, cache warm",
     "product_uncached": "GET a product by id, cache off (the database path)",
     "product_page": "GET a page of 20 products",
+    "product_page_postgres": "GET a page of 20 products, PostgreSQL",
     "order": "POST an order (Idempotency-Key)",
 }
 
@@ -54,11 +61,16 @@ def bench_http(
     for name in [name for name in names if name in _CEILING_APPS]:
         with LiveService(app=_CEILING_APPS[name], ready_path="/") as hello:
             done(_measure(Target(hello.url, _PATHS[name]), name, tool, duration, connections))
-    for settings in (_SERVICE_SETTINGS, _UNCACHED_SETTINGS):
-        shop_items = [n for n in names if settings_for(n) == settings]
+    shops: list[tuple[dict[str, Any], str]] = [
+        (_SERVICE_SETTINGS, "sqlite"),
+        (_UNCACHED_SETTINGS, "sqlite"),
+        (_SERVICE_SETTINGS, "postgres"),
+    ]
+    for settings, db in shops:
+        shop_items = [n for n in names if (settings_for(n), _database_for(n)) == (settings, db)]
         if not shop_items:
             continue
-        with LiveService(scale=1_000, settings=settings) as svc:
+        with LiveService(db=db, scale=1_000, settings=settings) as svc:
             shop = _ShopSession.open(svc)
             for name in shop_items:
                 done(_measure(shop.target(name), name, tool, duration, connections))
@@ -69,6 +81,10 @@ def settings_for(name: str) -> dict[str, Any] | None:
     if name not in HTTP_ITEMS or name in _CEILING_APPS:
         return None
     return _UNCACHED_SETTINGS if name == "product_uncached" else _SERVICE_SETTINGS
+
+
+def _database_for(name: str) -> str:
+    return "postgres" if name in _POSTGRES_ITEMS else "sqlite"
 
 
 @dataclass(frozen=True)

@@ -73,7 +73,7 @@ def _record(report: BenchReport) -> None:
     table = report.table
     for item in report.items:
         ratios = {}
-        for column in ("x_rps", "x_p50", "x_p99"):
+        for column in ("x_rps", "x_p50", "x_p99", "fastapi_x_rps", "fastapi_x_p99"):
             if column in table and pd.notna(table.loc[item.name, column]):
                 ratios[column] = float(table.loc[item.name, column])
         report.journal_ids.append(

@@ -138,7 +138,10 @@ def _bench(args: argparse.Namespace) -> int:
     print(report.text())
     generators = sorted({i.generator for i in report.items if i.generator})
     if generators:
-        print(f"\nload generator: {', '.join(generators)}; ratios (x_*) are to the ceiling item")
+        print(
+            f"\nload generator: {', '.join(generators)}; ratios x_* are to the ceiling item, "
+            "fastapi_x_* to the FastAPI hello-world"
+        )
     return 0
 
 

@@ -9,14 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labkit import _process, service
+from labkit import _process
 from labkit.cli._load import add_commands as add_load_commands
-from labkit.course import NOTEBOOKS_DIR
-from labkit.databases import Database, database, seed
-from labkit.doctor import doctor
 from labkit.errors import BadArgument, LabkitError, PortInUse, debug_enabled
 
 if TYPE_CHECKING:
+    from labkit.databases import Database
     from sample_service.seed import SeedReport
 
 __all__ = ["main"]
@@ -121,8 +119,11 @@ def _handout(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    from labkit.doctor import doctor
+    from labkit.service import reclaim_service_databases
+
     if args.clean:
-        dropped = service.reclaim_service_databases()
+        dropped = reclaim_service_databases()
         print(f"reclaimed {len(dropped)} service database(s) left by stopped processes")
     report = doctor(room=args.room)
     print(report.text())
@@ -131,6 +132,9 @@ def _doctor(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
+
+    from labkit import service
+    from labkit.databases import database
 
     if not _process.port_is_free(args.port):
         raise PortInUse(f"port {args.port} on 127.0.0.1 is in use; choose another with --port.")
@@ -155,6 +159,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _seed(args: argparse.Namespace) -> int:
+    from labkit.databases import database
+
     report = _seed_database(database(args.db), args.scale)
     print(report)
     return 0
@@ -163,6 +169,8 @@ def _seed(args: argparse.Namespace) -> int:
 def _seed_database(db: Database, scale: int) -> SeedReport:
     if scale < 1:
         raise BadArgument(f"--scale must be a positive number of orders, not {scale}.")
+    from labkit.databases import seed
+
     return seed(db, scale=scale)
 
 
@@ -185,6 +193,8 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def _notebooks_dir() -> Path:
+    from labkit.course import NOTEBOOKS_DIR
+
     for candidate in (Path.cwd() / "notebooks", NOTEBOOKS_DIR):
         if candidate.is_dir():
             return candidate

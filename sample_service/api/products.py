@@ -25,6 +25,8 @@ from sample_service.api.deps import (
 )
 from sample_service.api.problems import created_responses, problem_responses
 from sample_service.cache import Cache, product_key
+from sample_service.config import Settings
+from sample_service.db import Database, session_scope
 from sample_service.errors import BadRequest
 from sample_service.models import MAX_ID
 from sample_service.pagination import next_link
@@ -47,42 +49,71 @@ _ETAG_HEADER = {
 }
 
 
-def product_filter(
+async def product_filter(
     category_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     min_price_cents: Annotated[int | None, Query(ge=0, le=100_000_000)] = None,
     max_price_cents: Annotated[int | None, Query(ge=0, le=100_000_000)] = None,
     q: Annotated[str | None, Query(max_length=100, description="Text in the product name")] = None,
 ) -> catalog.ProductFilter:
-    """Query parameters that narrow a product listing."""
+    """Query parameters that narrow a product listing (async: no threadpool hop to build it)."""
     return catalog.ProductFilter(category_id, min_price_cents, max_price_cents, q)
 
 
+# The catalog page takes the read-by-id's lean path: `async def`, app state read directly,
+# one precompiled SELECT on the bare driver, rows validated and encoded once by pydantic.
+# The lesson switches that change the query (offset pages, the injectable search) keep
+# the ORM path in the threadpool, as they are there to be shown, not to be fast.
 @router.get(
     "",
     summary="List products, a page at a time",
+    response_model=ProductPage,
     responses=problem_responses(400, 422, 429),
 )
-def list_products(
+async def list_products(
     request: Request,
     response: Response,
-    session: SessionDep,
-    settings: SettingsDep,
     filters: Annotated[catalog.ProductFilter, Depends(product_filter)],
     sort: catalog.ProductSort = "id",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512, description="From a `next` link")] = None,
     # Not in the contract: refused unless the offset_pagination lesson switch is on.
     offset: Annotated[int | None, Query(ge=0, le=10**9, include_in_schema=False)] = None,
-) -> ProductPage:
+) -> Response:
+    state = request.app.state
+    settings: Settings = state.settings
     if offset is not None and not settings.offset_pagination:
         raise BadRequest("offset pagination is switched off; follow the `next` link (a cursor)")
-    page = catalog.list_products(
-        session=session, filters=filters, sort=sort, limit=limit, cursor=cursor,
-        offset=offset, unsafe_search=settings.injectable_search,
-    )  # fmt: skip
-    nxt = next_link(request, response, **page.next_query())
-    items = [ProductRead.model_validate(p) for p in page.items]
-    return ProductPage(items=items, next=nxt, next_cursor=page.next_cursor, limit=limit)
+    if offset is None and not (filters.q and settings.injectable_search):
+        page = await catalog.fetch_product_page(
+            database=state.db, filters=filters, sort=sort, limit=limit, cursor=cursor
+        )
+    else:
+        page = await run_in_threadpool(
+            _orm_page, state.db, filters, sort, limit, cursor, offset, settings.injectable_search
+        )
+    nxt = next_link(request, response, **page.next_query())  # sets `response`'s Link header
+    body = ProductPage(items=page.items, next=nxt, next_cursor=page.next_cursor, limit=limit)
+    link = response.headers.get("link")
+    return Response(
+        body.model_dump_json(), media_type=JSON, headers={"Link": link} if link else None
+    )
+
+
+def _orm_page(
+    database: Database,
+    filters: catalog.ProductFilter,
+    sort: catalog.ProductSort,
+    limit: int,
+    cursor: str | None,
+    offset: int | None,
+    unsafe_search: bool,
+) -> catalog.ProductPage:
+    """The listing through an ORM session, for the lesson switches that change its query."""
+    with session_scope(database) as session:
+        return catalog.list_products(
+            session=session, filters=filters, sort=sort, limit=limit, cursor=cursor,
+            offset=offset, unsafe_search=unsafe_search,
+        )  # fmt: skip
 
 
 async def _read(state: State, product_id: int) -> Representation:

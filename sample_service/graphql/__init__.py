@@ -87,7 +87,7 @@ class Query:
             limit=first + 1,
             cursor=after,
         )
-        return connection(page.items, first, "id", Product)  # type: ignore[arg-type]
+        return connection(page.items, first, "id", Product)
 
     @strawberry.field
     async def categories(self, info: Ctx) -> list[Category]:

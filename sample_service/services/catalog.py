@@ -7,15 +7,16 @@ commits here, so a caller (a route, a test, a notebook) cannot leave it half don
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Select, bindparam, func, select, text, update
+from sqlalchemy import Integer, Select, String, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from sample_service.db import Database
-from sample_service.errors import NotFound, PreconditionFailed
-from sample_service.models import Category, Product
+from sample_service.errors import BadRequest, NotFound, PreconditionFailed
+from sample_service.models import MAX_ID, Category, Product
 from sample_service.pagination import Cursor, after, first_per_parent
 from sample_service.services.transactions import commit_or_conflict, start_write
 
@@ -23,6 +24,7 @@ ProductSort = Literal["id", "-id", "price_cents", "-price_cents", "name", "-name
 _SORT_COLUMNS = {"id": Product.id, "price_cents": Product.price_cents, "name": Product.name}
 _PRODUCT_COLUMNS = [c for c in Product.__table__.c if c.name != "deleted_at"]
 _LIVE = Product.deleted_at.is_(None)
+_MAX_PRICE = 2**31 - 1  # price_cents is a 32-bit INTEGER
 _PRODUCT_BY_ID = select(*_PRODUCT_COLUMNS).where(Product.id == bindparam("product_id"), _LIVE)
 
 
@@ -38,9 +40,9 @@ class ProductFilter:
 
 @dataclass(frozen=True)
 class ProductPage:
-    """One page of products and how to ask for the next one."""
+    """One page of products (ORM objects, or rows as dicts from ``fetch_product_page``)."""
 
-    items: list[Product]
+    items: list[Any]
     next_cursor: str | None = None
     next_offset: int | None = None  # only when paging by offset
 
@@ -125,12 +127,27 @@ def list_products(
     if offset is not None:
         stmt = stmt.offset(offset)
     rows = list(session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    return _page(rows, sort=sort, limit=limit, offset=offset, value=getattr)
+
+
+def _page(
+    rows: list[Any],
+    *,
+    sort: ProductSort,
+    limit: int,
+    offset: int | None = None,
+    value: Any = dict.__getitem__,
+) -> ProductPage:
+    """``limit`` of the ``limit + 1`` rows read, and the next page's cursor when there is one.
+
+    ``value(row, name)`` reads a column: ``getattr`` for ORM objects, item access for dicts.
+    """
     items, more = rows[:limit], len(rows) > limit
     if not more:
         return ProductPage(items=items)
     last = items[-1]
     # Offset pages also carry the cursor of the same next page, so a lesson can time both.
-    next_cursor = Cursor(sort, getattr(last, key), last.id).encode()
+    next_cursor = Cursor(sort, value(last, sort.lstrip("-")), value(last, "id")).encode()
     return ProductPage(
         items=items,
         next_cursor=next_cursor,
@@ -162,6 +179,75 @@ def categories_by_id(*, session: Session, category_ids: list[int]) -> dict[int, 
     """Categories by id, in one query."""
     rows = session.scalars(select(Category).where(Category.id.in_(category_ids)))
     return {category.id: category for category in rows}
+
+
+async def fetch_product_page(
+    *,
+    database: Database,
+    filters: ProductFilter = ProductFilter(),
+    sort: ProductSort = "id",
+    limit: int = 20,
+    cursor: str | None = None,
+) -> ProductPage:
+    """``list_products``'s page on the hot path: no session, no ORM object per row.
+
+    One SELECT per shape of request (which filters, whether a cursor), compiled once and
+    run on the bare driver like ``fetch_product_row``; the values travel as parameters.
+    """
+    params = {name: value for name, value in _filter_values(filters).items() if value is not None}
+    shape = frozenset(params)
+    params["limit"] = limit + 1
+    if cursor is not None:
+        value_type = str if sort.lstrip("-") == "name" else int
+        start = Cursor.decode(cursor, sort=sort, value_type=value_type)
+        params |= {"after_value": _cursor_value(start, sort), "after_id": start.last_id}
+    rows = await database.fast_read(_page_query(sort, cursor is not None, shape)).all(**params)
+    return _page(rows, sort=sort, limit=limit)
+
+
+def _filter_values(filters: ProductFilter) -> dict[str, Any]:
+    """The filters as query parameters, the search text escaped for LIKE."""
+    return {
+        "category_id": filters.category_id,
+        "min_price_cents": filters.min_price_cents,
+        "max_price_cents": filters.max_price_cents,
+        "q": f"%{_escape_like(filters.q)}%" if filters.q else None,
+    }
+
+
+def _cursor_value(cursor: Cursor, sort: ProductSort) -> Any:
+    """The cursor's sort value, refused (400) unless it fits the sort column (and the id its own)."""
+    value, key = cursor.value, sort.lstrip("-")
+    if key == "name":
+        fits = isinstance(value, str)
+    else:
+        fits = type(value) is int and 0 <= value <= (MAX_ID if key == "id" else _MAX_PRICE)
+    if not fits or not 0 <= cursor.last_id <= MAX_ID:
+        raise BadRequest(f"cursor does not fit sort={sort!r}; restart from the first page")
+    return value
+
+
+@functools.cache
+def _page_query(sort: ProductSort, after_cursor: bool, filtered: frozenset[str]) -> Select[Any]:
+    """The page SELECT for one request shape, with placeholders; cached, so compiled once."""
+    descending = sort.startswith("-")
+    column = _SORT_COLUMNS[sort.lstrip("-")]
+    stmt = select(*_PRODUCT_COLUMNS).where(_LIVE)
+    if "category_id" in filtered:
+        stmt = stmt.where(Product.category_id == bindparam("category_id"))
+    if "min_price_cents" in filtered:
+        stmt = stmt.where(Product.price_cents >= bindparam("min_price_cents"))
+    if "max_price_cents" in filtered:
+        stmt = stmt.where(Product.price_cents <= bindparam("max_price_cents"))
+    if "q" in filtered:
+        stmt = stmt.where(Product.name.ilike(bindparam("q", type_=String()), escape="\\"))
+    if after_cursor:
+        # `after` reads the cursor's value and id; here both are placeholders.
+        last_id: Any = bindparam("after_id", type_=Integer())
+        bound = Cursor(sort, bindparam("after_value", type_=column.type), last_id)
+        stmt = stmt.where(after(column, Product.id, bound, descending=descending))
+    order = [column.desc(), Product.id.desc()] if descending else [column, Product.id]
+    return stmt.order_by(*order[: 1 if column is Product.id else 2]).limit(bindparam("limit"))
 
 
 def get_product(*, session: Session, product_id: int) -> Product:

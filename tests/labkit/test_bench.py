@@ -112,3 +112,34 @@ def test_cli_bench_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "lint_500" in out and "operations/s" in out
     assert not journal.path().exists()
+
+
+def test_import_time_is_measured_in_fresh_interpreters_beside_the_cli() -> None:
+    report = bench.run(only=["import_time"], record=False)
+
+    item = report.table.loc["import_time"]
+    assert item["unit"] == "imports/s" and 0 < item["seconds"] < 60
+    assert "`labkit --help`" in item["note"] and "bare interpreter" in item["note"]
+
+
+def test_shop_items_read_as_ratios_to_the_fastapi_hello_world_too() -> None:
+    report = bench.BenchReport(
+        items=[
+            bench.BenchItem("fastapi_hello", "hello", rps=1000.0, p50_ms=1.0, p99_ms=4.0),
+            bench.BenchItem("product_page", "page", rps=400.0, p50_ms=2.0, p99_ms=10.0),
+        ]
+    )
+
+    row = report.table.loc["product_page"]
+    assert (row["fastapi_x_rps"], row["fastapi_x_p99"]) == (0.4, 2.5)
+    assert "x_rps" not in report.table and "fastapi_x_rps" in report.text()
+
+
+def test_the_products_page_is_measured_on_sqlite_and_postgresql_beside_fastapi() -> None:
+    only = ["fastapi_hello", "product_page", "product_page_postgres"]
+    report = bench.run(only=only, duration=1, generator="locust", record=False)
+
+    table = report.table
+    assert list(table.index) == only
+    assert (table["errors"] == 0).all(), table[["errors", "note"]]
+    assert (table.loc[only[1:], "fastapi_x_rps"] > 0).all()

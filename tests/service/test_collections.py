@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from sample_service.models import Product
+from sample_service.pagination import Cursor
 from tests.service.conftest import AppClient, Seeded, assert_problem
 
 
@@ -108,3 +109,29 @@ def test_offset_is_refused_unless_the_switch_is_on(api: AppClient) -> None:
     second = client.get(first["next"]).json()
     by_cursor = _walk(client, limit=10)[:10]
     assert [i["id"] for i in first["items"] + second["items"]] == [i["id"] for i in by_cursor]
+
+
+@pytest.mark.parametrize(
+    ("sort", "value"),
+    [("price_cents", "cheap"), ("-name", 5), ("id", 1.5), ("-price_cents", 2**40)],
+)
+def test_a_cursor_whose_value_does_not_fit_the_sort_is_400(
+    client: TestClient, sort: str, value: object
+) -> None:
+    forged = Cursor(sort, value, 3).encode()
+
+    assert_problem(client.get("/v1/products", params={"sort": sort, "cursor": forged}), 400)
+
+
+def test_a_filtered_page_after_a_cursor_is_one_precompiled_query(client: TestClient) -> None:
+    heard: list[str] = []
+    client.app.state.db.read_listeners.append(heard.append)  # type: ignore[attr-defined]
+    params = {"sort": "-price_cents", "limit": 3, "min_price_cents": 100, "q": "a"}
+    first = client.get("/v1/products", params=params).json()
+
+    second = client.get("/v1/products", params={**params, "cursor": first["next_cursor"]})
+
+    assert second.status_code == 200 and len(heard) == 2
+    assert heard[0] != heard[1] and "LIMIT" in heard[1].upper()
+    prices = [item["price_cents"] for item in first["items"] + second.json()["items"]]
+    assert prices == sorted(prices, reverse=True)

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, inspect, text
 
+from labkit.databases import Database
 from sample_service import migrations
 from sample_service.config import Settings
 from sample_service.main import create_app
@@ -165,3 +166,19 @@ def test_seeded_data_is_the_same_on_every_database(seeded: Seeded) -> None:
     if isinstance(last, dt.datetime):  # PostgreSQL answers in the session's time zone
         last = last.astimezone(dt.UTC).replace(tzinfo=None)
     assert (total, str(last)[:19]) == (EXPECTED_SEED_TOTAL, EXPECTED_LAST_ORDER)
+
+
+def test_a_seed_spanning_several_insert_batches_loads_every_generated_row(
+    any_database: Database,
+) -> None:
+    scale = 3_000  # ~7,500 order items: more than one SQLite batch of 6,553 rows
+    expected = generate(scale, 42, "hash")["order_items"]
+
+    report = seed(any_database.url, scale=scale)
+
+    with any_database.engine.connect() as conn:
+        count, quantities, last = conn.execute(
+            text("SELECT count(*), sum(quantity), max(id) FROM order_items")
+        ).one()
+    assert report.rows["order_items"] == count == len(expected) > 6_553
+    assert (quantities, last) == (expected["quantity"].sum(), expected["id"].max())
