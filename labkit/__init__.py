@@ -4,7 +4,7 @@ Only the names notebooks type live here; each comes from a module with one job
 (tests/test_public_api.py pins this list).
 """
 
-from labkit import concurrency, contract, journal, load, rest, security, transactions
+from labkit import concurrency, contract, journal, load, rest, review, security, transactions
 from labkit.check import check
 from labkit.course import course
 from labkit.databases import Database, database, seed
@@ -37,6 +37,7 @@ __all__ = [
     "load",
     "request_queries",
     "rest",
+    "review",
     "security",
     "seed",
     "sequence_diagram",

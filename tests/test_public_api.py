@@ -35,6 +35,7 @@ PUBLIC_NAMES = {
     "load",
     "request_queries",
     "rest",
+    "review",
     "security",
     "seed",
     "sequence_diagram",
