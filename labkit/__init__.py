@@ -13,6 +13,7 @@ from labkit.doctor import doctor
 from labkit.errors import LabkitError
 from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
 from labkit.querylog import count_queries, request_queries
+from labkit.review import synthesize
 from labkit.service import LiveService
 from labkit.timing import expect_faster
 
@@ -42,6 +43,7 @@ __all__ = [
     "seed",
     "sequence_diagram",
     "suggest_indexes",
+    "synthesize",
     "transactions",
     "try_index",
 ]

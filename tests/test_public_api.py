@@ -40,6 +40,7 @@ PUBLIC_NAMES = {
     "seed",
     "sequence_diagram",
     "suggest_indexes",
+    "synthesize",
     "transactions",
     "try_index",
 }

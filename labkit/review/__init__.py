@@ -1,10 +1,46 @@
-"""The design review (notebook 14): an architect's own schema, read from wherever it lives.
+"""The design review (notebook 14): an architect's own schema, and synthetic data for it.
 
 >>> metadata = lk.review.load_schema("schema.sql")          # DDL, models, Alembic, a URL
+>>> data = lk.synthesize(metadata, rows=100_000, seed=1)    # every constraint honoured
+>>> report = lk.review.load(data, into=lk.database("postgres"))  # COPY; rows_per_second
 """
 
 from __future__ import annotations
 
+from labkit.review._load import LoadReport, load
 from labkit.review._schema import SchemaSource, load_schema, reflect, transpile_ddl
+from labkit.review._synth import SyntheticData, generate
 
-__all__ = ["SchemaSource", "load_schema", "reflect", "transpile_ddl"]
+__all__ = [
+    "LoadReport",
+    "SchemaSource",
+    "SyntheticData",
+    "load",
+    "load_schema",
+    "reflect",
+    "synthesize",
+    "transpile_ddl",
+]
+
+
+def synthesize(
+    schema: SchemaSource,
+    *,
+    rows: int | dict[str, int] = 1_000,
+    seed: int = 0,
+    skew: float = 1.2,
+    null_fraction: float = 0.05,
+) -> SyntheticData:
+    """Rows for every table of `schema` that satisfy its constraints (notebook 14).
+
+    Load them with `lk.review.load(data, into=db)`, which reports rows per second.
+
+    Args:
+        schema: anything `load_schema` reads (DDL, MetaData, models, Alembic folder, URL).
+        rows: rows per table, or a count per table name (missing tables get none).
+        seed: the same seed gives the same rows.
+        skew: Zipf exponent for foreign keys (above 1; higher means fewer, hotter parents).
+        null_fraction: share of NULLs in nullable columns that are not keys.
+    """
+    metadata = load_schema(schema)
+    return generate(metadata, rows, seed=seed, skew=skew, null_fraction=null_fraction)
