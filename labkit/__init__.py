@@ -13,7 +13,7 @@ from labkit.doctor import doctor
 from labkit.errors import LabkitError
 from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
 from labkit.querylog import count_queries, request_queries
-from labkit.review import synthesize
+from labkit.review import lint_schema, synthesize
 from labkit.service import LiveService
 from labkit.timing import expect_faster
 
@@ -35,6 +35,7 @@ __all__ = [
     "expect_faster",
     "explain",
     "journal",
+    "lint_schema",
     "load",
     "request_queries",
     "rest",

@@ -32,6 +32,7 @@ PUBLIC_NAMES = {
     "expect_faster",
     "explain",
     "journal",
+    "lint_schema",
     "load",
     "request_queries",
     "rest",

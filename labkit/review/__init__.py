@@ -1,20 +1,26 @@
-"""The design review (notebook 14): an architect's own schema, and synthetic data for it.
+"""The design review (notebook 14): an architect's own schema, synthetic data for it, a lint.
 
 >>> metadata = lk.review.load_schema("schema.sql")          # DDL, models, Alembic, a URL
 >>> data = lk.synthesize(metadata, rows=100_000, seed=1)    # every constraint honoured
 >>> report = lk.review.load(data, into=lk.database("postgres"))  # COPY; rows_per_second
+>>> lk.lint_schema(metadata)                                # findings with why and fix
 """
 
 from __future__ import annotations
 
+from labkit.review._lint import RULES, SchemaFinding, SchemaLintReport, lint_schema
 from labkit.review._load import LoadReport, load
 from labkit.review._schema import SchemaSource, load_schema, reflect, transpile_ddl
 from labkit.review._synth import SyntheticData, generate
 
 __all__ = [
+    "RULES",
     "LoadReport",
+    "SchemaFinding",
+    "SchemaLintReport",
     "SchemaSource",
     "SyntheticData",
+    "lint_schema",
     "load",
     "load_schema",
     "reflect",
