@@ -192,7 +192,9 @@ class _TableBuilder:
                 f"not {self.n}"
             )
             self.n = total
-        if total <= 4 * self.n or len(units) == 1:
+        if len(units) == 1 and units[0].columns[0].primary_key and units[0].foreign_key is None:
+            codes = np.arange(self.n)  # keys in insertion order, as a sequence would give them
+        elif total <= 4 * self.n or len(units) == 1:
             codes = (
                 self.rng.permutation(total)[: self.n]
                 if total <= 4 * self.n
@@ -395,6 +397,8 @@ def _strings(
         width = len(template) - 2 + digits
     text = pd.Series(numbers).map(template.format) if width <= limit else None
     if text is None:
+        if codes is None:  # any values will do: keep them within what fits
+            numbers = numbers % 16**limit
         hexed = pd.Series(numbers).map("{:x}".format)
         if hexed.str.len().max() > limit:
             not_honoured.append(f"{column.table.name}.{column.name}: length ≤ {limit}")
