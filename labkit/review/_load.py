@@ -67,7 +67,7 @@ def load(data: SyntheticData, into: Database | sa.Engine, *, create: bool = True
     """Create `data`'s tables in `into` (when `create`) and bulk-load its rows, parents first."""
     engine = into.engine if isinstance(into, Database) else into
     if create:
-        data.metadata.create_all(engine)
+        _create(data.metadata, engine)
     name = engine.dialect.name
     loader = {"sqlite": _sqlite, "postgresql": _postgres, "duckdb": _duckdb}.get(name)
     if loader is None:
@@ -95,6 +95,22 @@ def load(data: SyntheticData, into: Database | sa.Engine, *, create: bool = True
         data.seconds,
         data.not_honoured,
     )
+
+
+def _create(metadata: sa.MetaData, engine: sa.Engine) -> None:
+    """Create the tables; on DuckDB without SERIAL (it has none), as the rows carry their keys."""
+    if engine.dialect.name != "duckdb":
+        metadata.create_all(engine)
+        return
+    keys = [c for t in metadata.tables.values() for c in t.primary_key.columns]
+    saved = [c.autoincrement for c in keys]
+    try:
+        for column in keys:
+            column.autoincrement = False
+        metadata.create_all(engine)
+    finally:
+        for column, value in zip(keys, saved, strict=True):
+            column.autoincrement = value
 
 
 def _quote(name: str) -> str:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from labkit.databases import Database
+from labkit.databases import Database, database
 from labkit.errors import ReviewError
 from labkit.review import load, load_schema, synthesize
-from tests.conftest import DATABASE_KINDS, fresh_database
+from tests.conftest import DATABASE_KINDS, fresh_database, unique_name
 
 SELF_REFERENCE = """
 CREATE TABLE categories (
@@ -171,3 +171,16 @@ def test_a_composite_key_smaller_than_asked_is_reported() -> None:
 def test_a_required_parent_without_rows_is_a_review_error() -> None:
     with pytest.raises(ReviewError):
         synthesize(SELF_REFERENCE, rows={"employees": 10})
+
+
+def test_duckdb_takes_the_rows_from_a_dataframe() -> None:
+    db = database("duckdb", name=unique_name("synth"), fresh=True)
+    try:
+        metadata = load_schema(COMPOSITE)
+        report = load(synthesize(metadata, rows=1_000, seed=5), db)
+        assert report.engine == "duckdb"
+        with db.engine.connect() as connection:
+            for name, n in report.rows.items():
+                assert connection.exec_driver_sql(f"SELECT count(*) FROM {name}").scalar_one() == n
+    finally:
+        db.drop()
