@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from labkit.databases import Database, database
 from labkit.errors import ReviewError
 from labkit.review import load, load_schema, synthesize
+from labkit.review._bench import synthesis_item
 from tests.conftest import DATABASE_KINDS, fresh_database, unique_name
 
 SELF_REFERENCE = """
@@ -184,3 +185,9 @@ def test_duckdb_takes_the_rows_from_a_dataframe() -> None:
                 assert connection.exec_driver_sql(f"SELECT count(*) FROM {name}").scalar_one() == n
     finally:
         db.drop()
+
+
+def test_the_bench_item_measures_rows_per_second_of_a_real_load() -> None:
+    item = synthesis_item("sqlite", rows=2_000)
+    assert item.name == "synth_sqlite" and item.unit == "rows/s"
+    assert item.rate is not None and item.rate > 0
