@@ -4,6 +4,7 @@
 >>> data = lk.synthesize(metadata, rows=100_000, seed=1)    # every constraint honoured
 >>> report = lk.review.load(data, into=lk.database("postgres"))  # COPY; rows_per_second
 >>> lk.lint_schema(metadata)                                # findings with why and fix
+>>> lk.review.review_workload(db, [lk.review.Query("q", sql, params, 10)])  # one index set
 """
 
 from __future__ import annotations
@@ -12,18 +13,22 @@ from labkit.review._lint import RULES, SchemaFinding, SchemaLintReport, lint_sch
 from labkit.review._load import LoadReport, load
 from labkit.review._schema import SchemaSource, load_schema, reflect, transpile_ddl
 from labkit.review._synth import SyntheticData, generate
+from labkit.review._workload import Query, WorkloadReview, review_workload
 
 __all__ = [
     "RULES",
     "LoadReport",
+    "Query",
     "SchemaFinding",
     "SchemaLintReport",
     "SchemaSource",
     "SyntheticData",
+    "WorkloadReview",
     "lint_schema",
     "load",
     "load_schema",
     "reflect",
+    "review_workload",
     "synthesize",
     "transpile_ddl",
 ]
