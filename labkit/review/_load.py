@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
 from labkit.databases import Database
 from labkit.errors import ReviewError
@@ -66,19 +67,23 @@ class LoadReport:
 def load(data: SyntheticData, into: Database | sa.Engine, *, create: bool = True) -> LoadReport:
     """Create `data`'s tables in `into` (when `create`) and bulk-load its rows, parents first."""
     engine = into.engine if isinstance(into, Database) else into
-    if create:
-        _create(data.metadata, engine)
     name = engine.dialect.name
     loader = {"sqlite": _sqlite, "postgresql": _postgres, "duckdb": _duckdb}.get(name)
     if loader is None:
         raise ReviewError(f"no bulk loader for {name!r}; load into SQLite, PostgreSQL or DuckDB.")
+    keys_after = create and name == "postgresql"
+    if create and not keys_after:
+        _create(data.metadata, engine)
     frames = [
         (t, data.frames[t.name]) for t in data.metadata.sorted_tables if t.name in data.frames
     ]
     connection = engine.raw_connection()
     started = time.perf_counter()
     try:
-        loader(connection, frames)
+        if keys_after:
+            _postgres_keys_after(engine, frames)
+        else:
+            loader(connection, frames)
     except Exception as error:
         connection.rollback()
         raise ReviewError(
@@ -151,6 +156,12 @@ def _python_values(series: pd.Series, column: sa.Column[object]) -> list[object]
 
 
 def _postgres(connection: Any, frames: list[tuple[sa.Table, pd.DataFrame]]) -> None:
+    _copy(connection, frames)
+    connection.commit()
+
+
+def _copy(connection: Any, frames: list[tuple[sa.Table, pd.DataFrame]]) -> None:
+    """COPY each frame from an in-memory CSV buffer (psycopg's copy protocol)."""
     with connection.cursor() as cursor:
         for table, frame in frames:
             binary = [c.name for c in table.columns if isinstance(c.type, sa.LargeBinary)]
@@ -166,7 +177,27 @@ def _postgres(connection: Any, frames: list[tuple[sa.Table, pd.DataFrame]]) -> N
             )
             with cursor.copy(sql) as copy:
                 copy.write(buffer)
-    connection.commit()
+
+
+def _postgres_keys_after(engine: sa.Engine, frames: list[tuple[sa.Table, pd.DataFrame]]) -> None:
+    """pg_restore's order: tables, COPY, then foreign keys and indexes, each checked in bulk.
+
+    Adding a foreign key to a full table validates every row with one join, where checking
+    during COPY fires a trigger per row; the database still checks every constraint, and all
+    of it is one transaction.
+    """
+    with engine.begin() as connection:
+        for table, _ in frames:
+            for column in table.columns:
+                if isinstance(column.type, sa.Enum):
+                    column.type.create(connection, checkfirst=True)
+            connection.execute(CreateTable(table, include_foreign_key_constraints=[]))
+        _copy(connection.connection.driver_connection, frames)
+        for table, _ in frames:
+            for fk in table.foreign_key_constraints:
+                connection.execute(AddConstraint(fk))
+            for index in table.indexes:
+                connection.execute(CreateIndex(index))
 
 
 def _duckdb(connection: Any, frames: list[tuple[sa.Table, pd.DataFrame]]) -> None:

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+import sample_service.models
 from labkit.databases import Database, database
 from labkit.errors import ReviewError
 from labkit.review import load, load_schema, synthesize
@@ -191,3 +192,21 @@ def test_the_bench_item_measures_rows_per_second_of_a_real_load() -> None:
     item = synthesis_item("sqlite", rows=2_000)
     assert item.name == "synth_sqlite" and item.unit == "rows/s"
     assert item.rate is not None and item.rate > 0
+
+
+@pytest.mark.parametrize("kind", DATABASE_KINDS)
+def test_the_shops_own_models_get_rows_every_constraint_accepts(kind: str) -> None:
+    with fresh_database(kind, "synth") as db:
+        data = synthesize(sample_service.models, rows=300, seed=11)
+        report = load(data, db)
+        assert data.not_honoured == []
+        assert report.total_rows == 300 * len(sample_service.models.metadata.tables)
+        assert not any(_violations(db, sample_service.models.metadata).values())
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres-embedded"])
+def test_the_bulk_path_lets_the_database_refuse_a_broken_row(kind: str) -> None:
+    data = synthesize(SELF_REFERENCE, rows=200, seed=9)
+    data.frames["employees"].loc[5, "category_id"] = 10_000  # no such category
+    with fresh_database(kind, "synth") as db, pytest.raises(ReviewError):
+        load(data, db)
