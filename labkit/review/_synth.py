@@ -9,6 +9,7 @@ column sets from drawing distinct codes in the product of their domains. CHECKs 
 
 from __future__ import annotations
 
+import html
 import math
 import time
 import uuid
@@ -45,6 +46,15 @@ class SyntheticData:
     def rows(self) -> dict[str, int]:
         """Rows generated per table."""
         return {name: len(frame) for name, frame in self.frames.items()}
+
+    def _repr_html_(self) -> str:
+        table = pd.DataFrame({"table": list(self.rows), "rows": list(self.rows.values())})
+        skipped = "".join(f"<li>{html.escape(item)}</li>" for item in self.not_honoured)
+        return (
+            f"<p>Synthetic data, seed {self.seed}, generated in {self.seconds:.2f} s</p>"
+            + str(table.to_html(index=False))
+            + (f"<p>Not honoured:</p><ul>{skipped}</ul>" if skipped else "")
+        )
 
     def __repr__(self) -> str:
         total = sum(self.rows.values())

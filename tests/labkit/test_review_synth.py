@@ -210,3 +210,8 @@ def test_the_bulk_path_lets_the_database_refuse_a_broken_row(kind: str) -> None:
     data.frames["employees"].loc[5, "category_id"] = 10_000  # no such category
     with fresh_database(kind, "synth") as db, pytest.raises(ReviewError):
         load(data, db)
+
+
+def test_the_data_renders_its_row_counts_and_what_it_could_not_honour() -> None:
+    page = synthesize(CHECKS, rows=50)._repr_html_()
+    assert "bookings" in page and "lower(contact)" in page.lower()
