@@ -64,7 +64,47 @@ def transpile_ddl(ddl: str, engine: str, *, read: str = "postgres") -> list[str]
             f"cannot transpile DDL for engine {engine!r}; use one of {sorted(set(_DIALECTS))}."
         )
     write = _SQLiteKeepingTypes if dialect == "sqlite" else dialect
-    return [tree.sql(dialect=write) for tree in _parse(ddl, read)]
+    trees = [part for tree in _parse(ddl, read) for part in _portable(tree, dialect)]
+    return [tree.sql(dialect=write) for tree in trees]
+
+
+#: MySQL table options (ENGINE=InnoDB, CHARSET=...) that other engines refuse.
+_MYSQL_TABLE_OPTIONS = (
+    exp.EngineProperty,
+    exp.CharacterSetProperty,
+    exp.CollateProperty,
+    exp.AutoIncrementProperty,
+    exp.SchemaCommentProperty,
+)
+
+
+def _portable(tree: exp.Expr, dialect: str) -> list[exp.Expr]:
+    """MySQL's table-level `KEY name (cols)` as CREATE INDEX, `UNIQUE KEY name` unnamed, and
+    no AUTOINCREMENT on SQLite (an INTEGER PRIMARY KEY numbers itself; other keys cannot)."""
+    if not isinstance(tree, exp.Create) or not isinstance(tree.this, exp.Schema):
+        return [tree]
+    table = tree.this.this
+    indexes: list[exp.Expr] = []
+    for index in list(tree.this.find_all(exp.IndexColumnConstraint)):
+        columns = ", ".join(c.sql(dialect=dialect) for c in index.expressions)
+        indexes.append(
+            sqlglot.parse_one(
+                f"CREATE INDEX {index.this.sql(dialect=dialect)} ON "
+                f"{table.sql(dialect=dialect)} ({columns})",
+                read=dialect,
+            )
+        )
+        index.pop()
+    for unique in tree.this.find_all(exp.UniqueColumnConstraint):
+        if isinstance(unique.this, exp.Schema) and unique.this.this is not None:
+            unique.this.set("this", None)
+    for option in list(tree.find_all(*_MYSQL_TABLE_OPTIONS)):
+        option.pop()
+    if dialect == "sqlite":
+        for auto in list(tree.find_all(exp.AutoIncrementColumnConstraint)):
+            holder = auto.parent
+            (holder if isinstance(holder, exp.ColumnConstraint) else auto).pop()
+    return [tree, *indexes]
 
 
 def _parse(ddl: str, read: str) -> list[exp.Expr]:

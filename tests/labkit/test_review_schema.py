@@ -89,3 +89,32 @@ def test_transpiling_to_each_engine_keeps_every_statement() -> None:
 def test_what_is_not_a_schema_is_a_review_error(source: str) -> None:
     with pytest.raises(ReviewError):
         load_schema(source)
+
+
+MYSQL_DUMP = """
+CREATE TABLE `users` (
+  `id` INT NOT NULL AUTO_INCREMENT,
+  `email` VARCHAR(190) NOT NULL,
+  PRIMARY KEY (`id`),
+  UNIQUE KEY `uq_email` (`email`)
+) ENGINE=InnoDB AUTO_INCREMENT=42 DEFAULT CHARSET=utf8mb4;
+CREATE TABLE `posts` (
+  `id` INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  `user_id` INT NOT NULL,
+  KEY `ix_posts_user` (`user_id`),
+  CONSTRAINT `fk_user` FOREIGN KEY (`user_id`) REFERENCES `users` (`id`)
+) ENGINE=InnoDB;
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres-embedded"])
+def test_a_mysql_dump_becomes_the_same_schema_elsewhere(kind: str) -> None:
+    with fresh_database(kind, "schema") as db:
+        metadata = load_schema(MYSQL_DUMP, engine=db, read="mysql")
+        posts, users = metadata.tables["posts"], metadata.tables["users"]
+        assert [i.name for i in posts.indexes] == ["ix_posts_user"]
+        assert [fk.column.table.name for fk in posts.foreign_keys] == ["users"]
+        assert any(
+            isinstance(u, sa.UniqueConstraint) and [c.name for c in u.columns] == ["email"]
+            for u in users.constraints
+        ) or any(i.unique for i in users.indexes)
