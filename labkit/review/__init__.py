@@ -9,14 +9,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from labkit.review._lint import RULES, SchemaFinding, SchemaLintReport, lint_schema
 from labkit.review._load import LoadReport, load
 from labkit.review._schema import SchemaSource, load_schema, reflect, transpile_ddl
-from labkit.review._synth import SyntheticData, generate
+from labkit.review._synth import Distribution, SyntheticData, generate
 from labkit.review._workload import Query, WorkloadReview, review_workload
 
 __all__ = [
     "RULES",
+    "Distribution",
     "LoadReport",
     "Query",
     "SchemaFinding",
@@ -41,6 +44,7 @@ def synthesize(
     seed: int = 0,
     skew: float = 1.2,
     null_fraction: float = 0.05,
+    columns: Mapping[str, Distribution] | None = None,
 ) -> SyntheticData:
     """Rows for every table of `schema` that satisfy its constraints (notebook 14).
 
@@ -52,6 +56,11 @@ def synthesize(
         seed: the same seed gives the same rows.
         skew: Zipf exponent for foreign keys (above 1; higher means fewer, hotter parents).
         null_fraction: share of NULLs in nullable columns that are not keys.
+        columns: your own distribution for plain columns, by "table.column": weights per value
+            (`{"new": 0.8, "paid": 0.2}`) or a function `(rng, n) -> n values`. The CHECKs are
+            then yours to keep; the database still refuses rows that break them.
     """
     metadata = load_schema(schema)
-    return generate(metadata, rows, seed=seed, skew=skew, null_fraction=null_fraction)
+    return generate(
+        metadata, rows, seed=seed, skew=skew, null_fraction=null_fraction, columns=columns
+    )

@@ -13,6 +13,7 @@ import html
 import math
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from labkit.errors import ReviewError
 from labkit.review._checks import ColumnRule, TableRules, parse_checks
 
-__all__ = ["SyntheticData", "generate"]
+__all__ = ["Distribution", "SyntheticData", "generate"]
 
 _EPOCH = np.datetime64("2024-01-01T00:00:00", "us")
 _SPAN_SECONDS = 2 * 365 * 24 * 3600
@@ -73,6 +74,17 @@ class _Unit:
     values: dict[str, pd.Series] = field(default_factory=dict)
 
 
+#: A column's own distribution: weights per value, or a function of (rng, n) giving n values.
+Distribution = Mapping[Any, float] | Callable[[np.random.Generator, int], Any]
+
+
+@dataclass(frozen=True)
+class _Options:
+    skew: float
+    null_fraction: float
+    columns: Mapping[str, Distribution]
+
+
 def generate(
     metadata: sa.MetaData,
     rows: int | dict[str, int],
@@ -80,17 +92,25 @@ def generate(
     seed: int = 0,
     skew: float = 1.2,
     null_fraction: float = 0.05,
+    columns: Mapping[str, Distribution] | None = None,
 ) -> SyntheticData:
     """Rows for every table of `metadata`; the same `seed` gives the same rows."""
     if skew <= 1:
         raise ReviewError(f"skew={skew} is not a Zipf exponent; pass a value above 1 (e.g. 1.2).")
+    known = {f"{t.name}.{c.name}" for t in metadata.tables.values() for c in t.columns}
+    unknown = sorted(set(columns or {}) - known)
+    if unknown:
+        raise ReviewError(
+            f"columns={unknown} name no column of the schema; write them as 'table.column'."
+        )
+    options = _Options(skew, null_fraction, columns or {})
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     frames: dict[str, pd.DataFrame] = {}
     not_honoured: list[str] = []
     for table in metadata.sorted_tables:
         wanted = rows.get(table.name, 0) if isinstance(rows, dict) else rows
-        builder = _TableBuilder(table, wanted, rng, frames, skew, null_fraction)
+        builder = _TableBuilder(table, wanted, rng, frames, options)
         frames[table.name] = builder.build()
         not_honoured += builder.not_honoured
     return SyntheticData(metadata, frames, not_honoured, seed, time.perf_counter() - started)
@@ -105,11 +125,15 @@ class _TableBuilder:
         rows: int,
         rng: np.random.Generator,
         frames: dict[str, pd.DataFrame],
-        skew: float,
-        null_fraction: float,
+        options: _Options,
     ) -> None:
         self.table, self.n, self.rng, self.frames = table, rows, rng, frames
-        self.skew, self.null_fraction = skew, null_fraction
+        self.skew, self.null_fraction = options.skew, options.null_fraction
+        self.custom = {
+            key.split(".", 1)[1]: value
+            for key, value in options.columns.items()
+            if key.split(".", 1)[0] == table.name
+        }
         self.not_honoured: list[str] = []
         checks = [str(c.sqltext) for c in table.constraints if isinstance(c, sa.CheckConstraint)]
         self.rules: TableRules = parse_checks(checks)
@@ -244,11 +268,33 @@ class _TableBuilder:
             return
         column = unit.columns[0]
         rule = self.rules.columns.get(column.name, ColumnRule())
+        if column.name in self.custom:
+            if codes is not None:
+                raise ReviewError(
+                    f"{self.table.name}.{column.name} is a key or unique; its values cannot come "
+                    "from a distribution of your own. Leave it out of columns=."
+                )
+            unit.values[column.name] = self._custom(self.custom[column.name])
+            return
         values = _column_values(column, rule, self.n, self.rng, codes, self.not_honoured)
         optional = column.nullable and codes is None and not column.primary_key
         if optional and self.null_fraction > 0:
             values = values.mask(self.rng.random(self.n) < self.null_fraction)
         unit.values[column.name] = values
+
+    def _custom(self, distribution: Distribution) -> pd.Series:
+        """Values from the caller's distribution: weights per value, or a function of rng, n."""
+        if isinstance(distribution, Mapping):
+            values = list(distribution)
+            weights = np.asarray([distribution[v] for v in values], dtype=float)
+            picks = self.rng.choice(len(values), self.n, p=weights / weights.sum())
+            return pd.Series(np.asarray(values, dtype=object)[picks])
+        drawn = pd.Series(distribution(self.rng, self.n))
+        if len(drawn) != self.n:
+            raise ReviewError(
+                f"a distribution for {self.table.name} returned {len(drawn)} values, not {self.n}."
+            )
+        return drawn
 
     def _draw_reference(
         self, unit: _Unit, fk: sa.ForeignKeyConstraint, codes: np.ndarray | None

@@ -215,3 +215,26 @@ def test_the_bulk_path_lets_the_database_refuse_a_broken_row(kind: str) -> None:
 def test_the_data_renders_its_row_counts_and_what_it_could_not_honour() -> None:
     page = synthesize(CHECKS, rows=50)._repr_html_()
     assert "bookings" in page and "lower(contact)" in page.lower()
+
+
+def test_columns_follow_a_distribution_of_your_own() -> None:
+    data = synthesize(
+        CHECKS,
+        rows=4_000,
+        seed=3,
+        columns={
+            "products.status": {"live": 0.9, "draft": 0.1},
+            "bookings.seats": lambda rng, n: rng.integers(1, 3, n),
+        },
+    )
+    share = (data.frames["products"]["status"] == "live").mean()
+    assert 0.85 < share < 0.95
+    assert set(data.frames["bookings"]["seats"]) == {1, 2}
+
+
+@pytest.mark.parametrize("columns", [{"products.nope": {"a": 1.0}}, {"products.sku": {"a": 1.0}}])
+def test_a_distribution_for_a_missing_or_unique_column_is_a_review_error(
+    columns: dict[str, dict[str, float]],
+) -> None:
+    with pytest.raises(ReviewError):
+        synthesize(CHECKS, rows=10, columns=columns)
