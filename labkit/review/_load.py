@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ from labkit.errors import ReviewError
 from labkit.review._synth import SyntheticData
 
 __all__ = ["LoadReport", "load"]
+
+Frames = list[tuple[sa.Table, pd.DataFrame]]
 
 
 @dataclass(frozen=True)
@@ -77,21 +80,17 @@ def load(data: SyntheticData, into: Database | sa.Engine, *, create: bool = True
     frames = [
         (t, data.frames[t.name]) for t in data.metadata.sorted_tables if t.name in data.frames
     ]
-    connection = engine.raw_connection()
     started = time.perf_counter()
     try:
         if keys_after:
             _postgres_keys_after(engine, frames)
         else:
-            loader(connection, frames)
+            _on_driver_connection(engine, loader, frames)
     except Exception as error:
-        connection.rollback()
         raise ReviewError(
             f"{name} refused the generated rows ({str(error).splitlines()[0]}); a CHECK the "
             f"generator could not honour is the likely cause: {data.not_honoured or 'none listed'}"
         ) from error
-    finally:
-        connection.close()
     seconds = time.perf_counter() - started
     return LoadReport(
         "postgres" if name == "postgresql" else name,
@@ -100,6 +99,20 @@ def load(data: SyntheticData, into: Database | sa.Engine, *, create: bool = True
         data.seconds,
         data.not_honoured,
     )
+
+
+def _on_driver_connection(
+    engine: sa.Engine, loader: Callable[[Any, Frames], None], frames: Frames
+) -> None:
+    """Run `loader` on a driver connection, rolled back when it fails."""
+    connection = engine.raw_connection()
+    try:
+        loader(connection, frames)
+    except Exception:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
 
 
 def _create(metadata: sa.MetaData, engine: sa.Engine) -> None:
@@ -126,7 +139,7 @@ def _columns(table: sa.Table) -> str:
     return ", ".join(_quote(c.name) for c in table.columns)
 
 
-def _sqlite(connection: Any, frames: list[tuple[sa.Table, pd.DataFrame]]) -> None:
+def _sqlite(connection: Any, frames: Frames) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     # Synthetic rows can be regenerated from their seed: no need to sync each page to disk.
@@ -155,12 +168,12 @@ def _python_values(series: pd.Series, column: sa.Column[object]) -> list[object]
     return values
 
 
-def _postgres(connection: Any, frames: list[tuple[sa.Table, pd.DataFrame]]) -> None:
+def _postgres(connection: Any, frames: Frames) -> None:
     _copy(connection, frames)
     connection.commit()
 
 
-def _copy(connection: Any, frames: list[tuple[sa.Table, pd.DataFrame]]) -> None:
+def _copy(connection: Any, frames: Frames) -> None:
     """COPY each frame from an in-memory CSV buffer (psycopg's copy protocol)."""
     with connection.cursor() as cursor:
         for table, frame in frames:
@@ -179,7 +192,7 @@ def _copy(connection: Any, frames: list[tuple[sa.Table, pd.DataFrame]]) -> None:
                 copy.write(buffer)
 
 
-def _postgres_keys_after(engine: sa.Engine, frames: list[tuple[sa.Table, pd.DataFrame]]) -> None:
+def _postgres_keys_after(engine: sa.Engine, frames: Frames) -> None:
     """pg_restore's order: tables, COPY, then foreign keys and indexes, each checked in bulk.
 
     Adding a foreign key to a full table validates every row with one join, where checking
@@ -200,7 +213,7 @@ def _postgres_keys_after(engine: sa.Engine, frames: list[tuple[sa.Table, pd.Data
                 connection.execute(CreateIndex(index))
 
 
-def _duckdb(connection: Any, frames: list[tuple[sa.Table, pd.DataFrame]]) -> None:
+def _duckdb(connection: Any, frames: Frames) -> None:
     duck = connection.driver_connection
     for table, frame in frames:
         duck.register("_labkit_frame", frame)
