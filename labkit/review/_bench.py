@@ -40,9 +40,8 @@ def synthesis_item(kind: str = "sqlite", rows: int = 50_000) -> BenchItem:
     """Generate `rows` per table of `BENCH_SCHEMA` and load them into a fresh `kind` database."""
     db = database(kind, name="labkit_bench_synth", fresh=True)
     try:
-        metadata = load_schema(BENCH_SCHEMA, engine=db)
-        data = generate(metadata, rows, seed=0)
-        report = load(data, db, create=False)
+        data = generate(load_schema(BENCH_SCHEMA), rows, seed=0)
+        report = load(data, db)  # creates the tables: PostgreSQL adds keys after COPY
     finally:
         db.drop()
     return BenchItem(
