@@ -98,9 +98,17 @@ class WorkloadReview:
 
 
 def review_workload(
-    db: Database | sa.Engine, queries: Sequence[Query], *, repeat: int = 3
+    db: Database | sa.Engine,
+    workload: Sequence[Query | Mapping[str, Any]],
+    *,
+    repeat: int = 3,
 ) -> WorkloadReview:
-    """Recommend one index set for `queries` on `db`, measured; the schema is left as it was."""
+    """Recommend one index set for a workload on `db`, measured; the schema is left as it was.
+
+    `workload` lists `Query` objects or dicts with the same keys (`name`, `sql`, `params`,
+    `frequency`), as a YAML file of queries reads.
+    """
+    queries = [q if isinstance(q, Query) else _query(q) for q in workload]
     if not queries:
         raise ReviewError("the workload has no queries; pass a list of lk.review.Query(...).")
     engine = db.engine if isinstance(db, Database) else db
@@ -145,6 +153,16 @@ def review_workload(
         sum(t.size_bytes or 0 for _, t in kept),
         sum(t.insert_ms_per_1k or 0.0 for _, t in kept),
     )
+
+
+def _query(entry: Mapping[str, Any]) -> Query:
+    try:
+        return Query(**entry)
+    except TypeError as error:
+        raise ReviewError(
+            f"workload entry {dict(entry)!r} is not a query ({error}); give it name and sql, "
+            "optionally params and frequency."
+        ) from error
 
 
 def _time(db: Database | sa.Engine, query: Query, repeat: int) -> float:

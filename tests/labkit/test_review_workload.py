@@ -57,9 +57,20 @@ def test_one_composite_serves_both_queries_and_nothing_is_left_behind(kind: str)
         assert "Workload on" in review._repr_html_()
 
 
-def test_an_empty_workload_is_a_review_error() -> None:
+@pytest.mark.parametrize("workload", [[], [{"name": "q"}], [{"sql": "SELECT 1", "weight": 2}]])
+def test_an_empty_or_malformed_workload_is_a_review_error(
+    workload: list[dict[str, object]],
+) -> None:
     with fresh_database("sqlite", "workload") as db, pytest.raises(ReviewError):
-        review_workload(db, [])
+        review_workload(db, workload)
+
+
+def test_queries_can_be_plain_dicts_as_a_yaml_file_reads() -> None:
+    with fresh_database("sqlite", "workload") as db:
+        load(synthesize(SCHEMA, rows=300, seed=4), db)
+        entry = {"name": "count", "sql": "SELECT count(*) FROM customers", "frequency": 2}
+        review = review_workload(db, [entry], repeat=1)
+        assert list(review.per_query["query"]) == ["count"]
 
 
 def test_a_workload_no_index_helps_gets_no_recommendation() -> None:
