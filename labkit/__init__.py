@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         load,
         resilience,
         rest,
+        review,
         security,
         slo,
         styles,
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
     from labkit.profiling import profile
     from labkit.querylog import count_queries, request_queries
     from labkit.resilience import PaymentsProvider
+    from labkit.review import lint_schema, synthesize
     from labkit.service import LiveService
     from labkit.timing import expect_faster
 
@@ -69,12 +71,14 @@ __all__ = [
     "explain",
     "histogram_quantile",
     "journal",
+    "lint_schema",
     "load",
     "profile",
     "request_queries",
     "resilience",
     "rest",
     "restore",
+    "review",
     "scrape",
     "security",
     "seed",
@@ -82,6 +86,7 @@ __all__ = [
     "slo",
     "styles",
     "suggest_indexes",
+    "synthesize",
     "transactions",
     "try_index",
 ]
@@ -94,6 +99,7 @@ _SUBMODULES = {
     "journal",
     "load",
     "resilience",
+    "review",
     "rest",
     "security",
     "slo",
@@ -122,6 +128,7 @@ _HOMES = {
     "expect_faster": "labkit.timing",
     "explain": "labkit.plans",
     "histogram_quantile": "labkit.metrics",
+    "lint_schema": "labkit.review",
     "profile": "labkit.profiling",
     "request_queries": "labkit.querylog",
     "restore": "labkit.backup",
@@ -129,6 +136,7 @@ _HOMES = {
     "seed": "labkit.databases",
     "sequence_diagram": "labkit.diagrams",
     "suggest_indexes": "labkit.plans",
+    "synthesize": "labkit.review",
     "try_index": "labkit.plans",
 }
 
@@ -154,7 +162,7 @@ class _Labkit(types.ModuleType):
     """labkit's module type: a public function keeps its name when its namesake module loads.
 
     The import system binds every loaded submodule on its package, so without this guard
-    importing `labkit.explain` anywhere would turn `lk.explain` (the function) into the module.
+    importing `labkit.course` anywhere would turn `lk.course` (the function) into the module.
     """
 
     def __setattr__(self, name: str, value: Any) -> None:

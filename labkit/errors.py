@@ -18,6 +18,7 @@
     ├── JournalError             the journal could not be read or written
     ├── LoadError                a load test could not run or gave no result
     ├── QueryLogError            queries could not be counted on that target
+    ├── ReviewError              a design review could not read its schema or workload
     └── TimingClaimError         a timing claim missed its margin (also an AssertionError)
         └── MachineTooBusy       ... while the machine was too busy to tell
 
@@ -49,6 +50,7 @@ __all__ = [
     "MachineTooBusy",
     "PortInUse",
     "QueryLogError",
+    "ReviewError",
     "ServerStartError",
     "ServerUnreachable",
     "SpecLoadError",
@@ -145,6 +147,10 @@ class LoadError(LabkitError):
 
 class QueryLogError(LabkitError):
     """Queries could not be counted on that target."""
+
+
+class ReviewError(LabkitError):
+    """A design review could not use a schema, workload or engine it was given."""
 
 
 class TimingClaimError(LabkitError, AssertionError):
