@@ -15,12 +15,14 @@ from labkit.explain import Plan, compare, explain, suggest_indexes, try_index
 from labkit.querylog import count_queries, request_queries
 from labkit.service import LiveService
 from labkit.timing import expect_faster
+from labkit.worker import LiveWorker
 
 __all__ = [
     "Database",
     "Diagram",
     "LabkitError",
     "LiveService",
+    "LiveWorker",
     "Plan",
     "check",
     "compare",

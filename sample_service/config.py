@@ -70,6 +70,13 @@ class Settings(BaseSettings, LabSwitches):
     # Cache-aside for product reads.
     cache_ttl_seconds: Annotated[int, Field(ge=0)] = 60  # 0 turns the cache off
 
+    # Async work: the job queue in the shop's own database, run by `python -m sample_service.worker`.
+    job_visibility_seconds: Annotated[float, Field(gt=0)] = 30.0  # a claim hides a job this long
+    job_max_attempts: Annotated[int, Field(ge=1)] = 5  # then the job is dead-lettered
+    job_retry_base_seconds: Annotated[float, Field(ge=0)] = 1.0  # doubled per failed attempt
+    job_poll_seconds: Annotated[float, Field(gt=0)] = 0.2  # an idle worker's nap
+    job_result_ttl_seconds: Annotated[int, Field(ge=1)] = 3600  # then the result is 410 Gone
+
     # Lessons: the switches themselves are the fields inherited from LabSwitches (all off);
     # they are refused outside lab mode.
     lab_mode: bool = False

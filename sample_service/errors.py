@@ -79,6 +79,12 @@ class OutOfStock(Conflict):
     slug, title = "out-of-stock", "Out of stock"
 
 
+class Gone(ServiceError):
+    """The resource existed but is no more (an expired job result); asking again will not help."""
+
+    status, slug, title = 410, "gone", "Gone"
+
+
 class PreconditionFailed(ServiceError):
     """``If-Match`` named a version that is no longer current."""
 

@@ -19,6 +19,7 @@ PUBLIC_NAMES = {
     "Diagram",
     "LabkitError",
     "LiveService",
+    "LiveWorker",
     "Plan",
     "check",
     "compare",

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from sample_service.errors import Conflict, NotFound, OutOfStock, Unprocessable
+from sample_service.messaging.outbox import record_order_event
 from sample_service.models import IdempotencyKey, Order, OrderItem, Product, User
 from sample_service.pagination import Cursor, after
 from sample_service.schemas.catalog import as_utc
@@ -132,6 +133,7 @@ def place_order(
         claim.status_code = 201
         claim.response_body = body
         claim.resource_path = f"/v1/orders/{placed.id}"
+        record_order_event(session, kind="order.placed", order=placed)  # commits with the order
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -282,6 +284,7 @@ def cancel_order(
         )
         order.status = "cancelled"
         order.updated_at = now
+        record_order_event(session, kind="order.cancelled", order=order)
         session.commit()
     except BaseException:
         session.rollback()
