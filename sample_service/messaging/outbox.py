@@ -40,7 +40,10 @@ def record_order_event(session: Session, *, kind: str, order: Order) -> OutboxEv
     return event
 
 
-def _unpublished(batch: int) -> Select[tuple[str, str, dict[str, Any]]]:
+_Event = tuple[str, str, dict[str, Any]]  # id, topic, payload
+
+
+def _unpublished(batch: int) -> Select[_Event]:
     """The oldest unpublished events, locked so a second relay skips them (PostgreSQL)."""
     return (
         select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.payload)
@@ -51,16 +54,16 @@ def _unpublished(batch: int) -> Select[tuple[str, str, dict[str, Any]]]:
     )
 
 
-def _publish(events: Sequence[Row[Any]], publish: Publish) -> None:
-    for event_id, topic, payload in events:
-        publish(queue=EVENTS, kind=topic, payload=payload, message_id=event_id)
+def _publish(events: Sequence[Row[_Event]], publish: Publish) -> None:
+    for event in events:
+        publish(queue=EVENTS, kind=event.topic, payload=event.payload, message_id=event.id)
 
 
-def _mark(conn: Connection, events: Sequence[Row[Any]]) -> None:
+def _mark(conn: Connection, events: Sequence[Row[_Event]]) -> None:
     if events:
         conn.execute(
             update(OutboxEvent)
-            .where(OutboxEvent.id.in_([event[0] for event in events]))
+            .where(OutboxEvent.id.in_([event.id for event in events]))
             .values(published_at=dt.datetime.now(dt.UTC))
         )
 
