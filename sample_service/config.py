@@ -77,6 +77,13 @@ class Settings(BaseSettings, LabSwitches):
     job_poll_seconds: Annotated[float, Field(gt=0)] = 0.2  # an idle worker's nap
     job_result_ttl_seconds: Annotated[int, Field(ge=1)] = 3600  # then the result is 410 Gone
 
+    # Where outbox events travel: the jobs table, or a broker at RABBITMQ_URL / REDIS_URL.
+    event_transport: Literal["database", "rabbitmq", "redis"] = "database"
+    rabbitmq_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SHOP_RABBITMQ_URL", "RABBITMQ_URL")
+    )
+    event_stream: str = "shop.events"  # the RabbitMQ queue or Redis stream of events
+
     # Lessons: the switches themselves are the fields inherited from LabSwitches (all off);
     # they are refused outside lab mode.
     lab_mode: bool = False

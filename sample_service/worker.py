@@ -13,12 +13,14 @@ import os
 import signal
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Engine
 
 from sample_service.config import Settings
 from sample_service.db import make_engine
 from sample_service.messaging import consumers, exports, outbox
+from sample_service.messaging.brokers import transport_from_settings
 from sample_service.messaging.queue import EVENTS, EXPORTS, Claimed, DatabaseQueue
 
 log = logging.getLogger("sample_service.worker")
@@ -46,14 +48,17 @@ class Worker:
             visibility_seconds=settings.job_visibility_seconds,
             max_attempts=settings.job_max_attempts,
         )
+        self.events = transport_from_settings(settings, consumer=name)  # None: the jobs table
         self.stopping = threading.Event()
 
     def step(self) -> bool:
         """Relay once and run one job; False when there was nothing to do."""
-        relayed = outbox.relay_once(self.engine, self.queue.publish) if self.relay else 0
+        publish = self.queue.publish if self.events is None else self.events.publish
+        relayed = outbox.relay_once(self.engine, publish) if self.relay else 0
+        consumed = self.events is not None and self.events.consume_one(self._apply_event)
         job = self.queue.claim(self.queues, worker=self.name)
         if job is None:
-            return relayed > 0
+            return relayed > 0 or consumed
         try:
             result = self._run(job)
         except exports.Cancelled:
@@ -77,16 +82,23 @@ class Worker:
             )
         if job.message_id is None:
             raise ValueError(f"event job {job.id} carries no message id")
-        consumers.apply_order_event(
-            self.engine, message_id=job.message_id, kind=job.kind, payload=job.payload
-        )
+        self._apply_event(job.message_id, job.kind, job.payload)
         return None
+
+    def _apply_event(self, message_id: str, kind: str, payload: dict[str, Any]) -> None:
+        consumers.apply_order_event(self.engine, message_id=message_id, kind=kind, payload=payload)
 
     def run(self) -> None:
         """Loop until SIGTERM (or ``stopping`` is set), sleeping briefly when idle."""
         while not self.stopping.is_set():
             if not self.step():
                 self.stopping.wait(self.settings.job_poll_seconds)
+        self.close()
+
+    def close(self) -> None:
+        """Close the broker connection (unacked messages return) and the database pool."""
+        if self.events is not None:
+            self.events.close()
         self.engine.dispose()
 
 

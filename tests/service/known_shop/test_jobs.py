@@ -34,7 +34,7 @@ def make_worker(shop: Shop) -> Iterator[MakeWorker]:
 
     yield make
     for worker in made:
-        worker.engine.dispose()
+        worker.close()
 
 
 def drain(worker: Worker) -> int:

@@ -63,7 +63,7 @@ def _drain_events(shop: Shop) -> int:
             steps += 1
         return steps
     finally:
-        worker.engine.dispose()
+        worker.close()
 
 
 def test_an_order_and_its_event_commit_together(
