@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sample_service.errors import Conflict, Gone, NotFound
 from sample_service.messaging.queue import EXPORTS
-from sample_service.models import Job, User
+from sample_service.models import Job, OutboxEvent, User
 from sample_service.schemas.catalog import as_utc
 from sample_service.schemas.jobs import OrdersExport
 from sample_service.services.transactions import start_write
@@ -78,3 +79,21 @@ def job_result(*, session: Session, job_id: int, user: User) -> str:
     if job.expires_at is not None and as_utc(job.expires_at) <= dt.datetime.now(dt.UTC):
         raise Gone(f"the result of job {job_id} expired at {as_utc(job.expires_at).isoformat()}")
     return job.result
+
+
+def backlog(*, session: Session) -> tuple[dict[tuple[str, str], int], int, float]:
+    """Jobs by (queue, status), unpublished outbox events, and the oldest one's age in seconds."""
+    jobs = session.execute(
+        select(Job.queue, Job.status, func.count()).group_by(Job.queue, Job.status)
+    )
+    waiting = session.execute(
+        select(func.count(), func.min(OutboxEvent.created_at)).where(
+            OutboxEvent.published_at.is_(None)
+        )
+    ).one()
+    lag = (
+        0.0
+        if waiting[1] is None
+        else (dt.datetime.now(dt.UTC) - as_utc(waiting[1])).total_seconds()
+    )
+    return {(queue, status): int(n) for queue, status, n in jobs}, int(waiting[0]), max(lag, 0.0)

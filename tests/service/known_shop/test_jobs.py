@@ -140,3 +140,12 @@ def test_export_refuses_an_unknown_status_with_422(client: TestClient) -> None:
     response = client.post("/v1/exports/orders", json={"status": "lost"},
                            headers=bearer(client, "staff@shop.test"))  # fmt: skip
     assert response.status_code == 422
+
+
+def test_metrics_show_the_queue_and_the_outbox_backlog(client: TestClient) -> None:
+    _export(client)
+    body = client.get("/metrics").text
+    queued = [line for line in body.splitlines()
+              if line.startswith('shop_jobs{queue="exports",status="queued"}')]  # fmt: skip
+    assert queued and float(queued[0].split()[-1]) >= 1, body[-2000:]
+    assert "shop_outbox_unpublished " in body and "shop_outbox_lag_seconds " in body
