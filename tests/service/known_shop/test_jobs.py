@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -10,7 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from sample_service.messaging.queue import EXPORTS
+from labkit import _process
+from labkit.worker import LiveWorker
+from sample_service.db import make_engine
+from sample_service.messaging.queue import EXPORTS, DatabaseQueue
 from sample_service.models import Job, Order
 from sample_service.worker import Worker
 from tests.service.known_shop.conftest import Shop, bearer
@@ -149,3 +153,35 @@ def test_metrics_show_the_queue_and_the_outbox_backlog(client: TestClient) -> No
               if line.startswith('shop_jobs{queue="exports",status="queued"}')]  # fmt: skip
     assert queued and float(queued[0].split()[-1]) >= 1, body[-2000:]
     assert "shop_outbox_unpublished " in body and "shop_outbox_lag_seconds " in body
+
+
+def test_live_workers_scale_and_take_over_a_job_whose_worker_died(
+    client: TestClient, shop: Shop
+) -> None:
+    settings = {"job_visibility_seconds": 0.5, "job_poll_seconds": 0.05}
+    engine = make_engine(shop.db.url)
+    with LiveWorker(shop.db.url, processes=2, settings=settings) as workers:
+        killed = workers.pids[0]
+        workers.kill()  # a crash: SIGKILL, no goodbye
+        assert not _process.is_running(killed)
+        workers.scale(0)
+        job_id = _export(client)
+        # A worker claims the job and dies holding it: the job reappears after its lease.
+        dying = DatabaseQueue(engine, visibility_seconds=0.5)
+        while (claimed := dying.claim([EXPORTS], worker="died")) is not None:
+            if claimed.id != job_id:  # older jobs of other tests: finish them
+                dying.complete(claimed.id, worker="died")
+            else:
+                break
+        assert claimed is not None
+        workers.scale(3)
+        pids = workers.pids
+        assert len(pids) == 3
+        staff = bearer(client, "staff@shop.test")
+        deadline = time.monotonic() + 30
+        while (job := client.get(f"/v1/jobs/{job_id}", headers=staff).json())["status"] != "done":
+            assert time.monotonic() < deadline, job
+            time.sleep(0.05)
+    engine.dispose()
+    assert job["attempts"] == 2
+    assert not any(_process.is_running(pid) for pid in pids)
