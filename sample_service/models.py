@@ -301,7 +301,8 @@ class Job(Base):
 
     A worker claims a row by moving ``available_at`` past now (its visibility timeout);
     a worker that dies leaves the row to be claimed again once that time passes, and
-    after ``max_attempts`` claims the row goes ``dead`` (the dead-letter state).
+    after ``max_attempts`` claims the row goes ``dead`` (the dead-letter state). Jobs that
+    share a ``key`` are claimed one at a time, oldest first (per-order ordering).
     """
 
     __tablename__ = "jobs"
@@ -315,6 +316,8 @@ class Job(Base):
     queue: Mapped[str] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(40))
     message_id: Mapped[str | None] = mapped_column(String(36))
+    # Jobs with one key (an order's id) run one at a time, in id order.
+    key: Mapped[str | None] = mapped_column(String(40), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     status: Mapped[str] = mapped_column(String(12), default="queued", server_default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

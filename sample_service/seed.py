@@ -49,6 +49,7 @@ SECONDS_PER_YEAR = 365 * 86_400
 LOAD_ORDER = (
     "categories", "users", "products", "orders", "order_items",
     "reviews", "idempotency_keys", "refresh_tokens", "audit_log", "api_keys", "recovery_codes",
+    "product_sales",
 )  # fmt: skip
 
 
@@ -264,6 +265,15 @@ def generate(scale: int, random_seed: int, password_hash: str) -> dict[str, pd.D
             "used_at": issued + 600,
         }
     )
+    # The sales read model caught up with every seeded order (their events long delivered);
+    # the queue tables start empty: a freshly seeded shop has no work in flight.
+    live = tables["orders"]["status"].to_numpy()[item_order - 1] != "cancelled"
+    sold = pd.DataFrame({"product_id": item_product[live], "quantity": quantity[live],
+                         "at": order_created[item_order - 1][live]})  # fmt: skip
+    sales = sold.groupby("product_id").agg(
+        orders=("quantity", "size"), units=("quantity", "sum"), updated_at=("at", "max")
+    )
+    tables["product_sales"] = sales.reset_index()
     return tables
 
 
@@ -354,10 +364,11 @@ def _load_postgres(engine: Engine, tables: dict[str, pd.DataFrame]) -> None:
                 with cursor.copy(sql) as copy, path.open("rb") as source:
                     while chunk := source.read(1 << 20):
                         copy.write(chunk)
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                    f"(SELECT coalesce(max(id), 1) FROM {name}))"
-                )
+                if "id" in frame.columns:  # a read model keyed by product has no sequence
+                    cursor.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                        f"(SELECT coalesce(max(id), 1) FROM {name}))"
+                    )
             for fk in foreign_keys:
                 cursor.execute(str(AddConstraint(fk).compile(dialect=engine.dialect)))
         raw.commit()

@@ -29,8 +29,10 @@ Handler = Callable[[str, str, dict[str, Any]], object]
 class EventTransport(Protocol):
     """What the worker needs of a broker: publish, take one message, count dead letters."""
 
-    def publish(self, *, queue: str, kind: str, payload: dict[str, Any], message_id: str) -> None:
-        """Send one event (the outbox relay's publish)."""
+    def publish(
+        self, *, queue: str, kind: str, payload: dict[str, Any], message_id: str, key: str = ""
+    ) -> None:
+        """Send one event (the outbox relay's publish); ``key`` names what it is about."""
 
     def consume_one(self, handle: Handler) -> bool:
         """Deliver at most one message to ``handle``; False when none was waiting."""
@@ -67,12 +69,13 @@ class RabbitTransport:
         self._messages: Any = None
 
     def publish(
-        self, *, queue: str, kind: str, payload: dict[str, Any], message_id: str, attempt: int = 1
-    ) -> None:
+        self, *, queue: str, kind: str, payload: dict[str, Any], message_id: str, key: str = "",
+        attempt: int = 1,
+    ) -> None:  # fmt: skip
         """Publish persistently to the durable queue (``queue`` names the logical stream)."""
         properties = self._pika.BasicProperties(
             message_id=message_id, type=kind, delivery_mode=2, content_type="application/json",
-            headers={"x-attempt": attempt, "x-queue": queue},
+            headers={"x-attempt": attempt, "x-queue": queue, "x-key": key},
         )  # fmt: skip
         self._channel.basic_publish("", self.queue, json.dumps(payload), properties)
 
@@ -92,7 +95,8 @@ class RabbitTransport:
                 self._channel.basic_nack(method.delivery_tag, requeue=False)  # → the DLX
                 return True
             self.publish(queue=self.queue, kind=properties.type, payload=payload,
-                         message_id=properties.message_id, attempt=attempt + 1)  # fmt: skip
+                         message_id=properties.message_id, attempt=attempt + 1,
+                         key=str((properties.headers or {}).get("x-key", "")))  # fmt: skip
         self._channel.basic_ack(method.delivery_tag)
         return True
 
@@ -138,9 +142,16 @@ class RedisStreamTransport:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    def publish(self, *, queue: str, kind: str, payload: dict[str, Any], message_id: str) -> None:
+    def publish(
+        self, *, queue: str, kind: str, payload: dict[str, Any], message_id: str, key: str = ""
+    ) -> None:
         """Append the event to the stream (``queue`` names the logical stream)."""
-        fields = {"message_id": message_id, "kind": kind, "payload": json.dumps(payload)}
+        fields = {
+            "message_id": message_id,
+            "kind": kind,
+            "key": key,
+            "payload": json.dumps(payload),
+        }
         self._redis.xadd(self.stream, fields)
 
     def _next(self) -> tuple[bytes, dict[bytes, bytes]] | None:

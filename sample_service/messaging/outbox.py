@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sample_service.messaging.queue import EVENTS, write_transaction
 from sample_service.models import Order, OutboxEvent
 
-#: ``publish(queue=, kind=, payload=, message_id=)``: the database queue's, or a broker's.
+#: ``publish(queue=, kind=, payload=, message_id=, key=)``: the database queue's, or a broker's.
 Publish = Callable[..., Any]
 
 
@@ -40,13 +40,13 @@ def record_order_event(session: Session, *, kind: str, order: Order) -> OutboxEv
     return event
 
 
-_Event = tuple[str, str, dict[str, Any]]  # id, topic, payload
+_Event = tuple[str, str, str, dict[str, Any]]  # id, topic, key, payload
 
 
 def _unpublished(batch: int) -> Select[_Event]:
     """The oldest unpublished events, locked so a second relay skips them (PostgreSQL)."""
     return (
-        select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.payload)
+        select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.key, OutboxEvent.payload)
         .where(OutboxEvent.published_at.is_(None))
         .order_by(OutboxEvent.created_at, OutboxEvent.id)
         .limit(batch)
@@ -56,7 +56,13 @@ def _unpublished(batch: int) -> Select[_Event]:
 
 def _publish(events: Sequence[Row[_Event]], publish: Publish) -> None:
     for event in events:
-        publish(queue=EVENTS, kind=event.topic, payload=event.payload, message_id=event.id)
+        publish(
+            queue=EVENTS,
+            kind=event.topic,
+            payload=event.payload,
+            message_id=event.id,
+            key=event.key,  # one order's events in order
+        )
 
 
 def _mark(conn: Connection, events: Sequence[Row[_Event]]) -> None:

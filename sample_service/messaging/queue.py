@@ -17,7 +17,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, exists, func, insert, select, update
+from sqlalchemy.orm import aliased
 
 from sample_service.models import Job
 
@@ -68,6 +69,7 @@ class DatabaseQueue:
         payload: dict[str, Any],
         message_id: str | None = None,
         owner_id: int | None = None,
+        key: str | None = None,
     ) -> int:
         """Add a job visible now; returns its id (the outbox relay's publish, too)."""
         with self._write() as conn:
@@ -78,6 +80,7 @@ class DatabaseQueue:
                 payload=payload,
                 message_id=message_id,
                 owner_id=owner_id,
+                key=key,
                 max_attempts=self.max_attempts,
             )
 
@@ -101,9 +104,15 @@ class DatabaseQueue:
                     error=func.coalesce(Job.error, "visibility timeout on the last attempt"),
                 )
             )
+            earlier = aliased(Job)
+            key_busy = exists().where(  # an older job of the same key is not finished yet
+                earlier.key == Job.key,
+                earlier.id < Job.id,
+                earlier.status.in_(("queued", "running")),
+            )
             oldest = (
                 select(Job.id)
-                .where(*visible, Job.attempts < Job.max_attempts)
+                .where(*visible, Job.attempts < Job.max_attempts, ~key_busy)
                 .order_by(Job.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)  # SQLite renders no FOR UPDATE: not needed
@@ -198,6 +207,7 @@ def enqueue(
     payload: dict[str, Any],
     message_id: str | None = None,
     owner_id: int | None = None,
+    key: str | None = None,
     max_attempts: int = 5,
 ) -> int:
     """Insert a job in the caller's transaction (so it commits with the caller's change)."""
@@ -209,6 +219,7 @@ def enqueue(
             payload=payload,
             message_id=message_id,
             owner_id=owner_id,
+            key=key,
             max_attempts=max_attempts,
             available_at=_now(),
         )

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("queue", sa.String(length=40), nullable=False),
         sa.Column("kind", sa.String(length=40), nullable=False),
         sa.Column("message_id", sa.String(length=36), nullable=True),
+        sa.Column("key", sa.String(length=40), nullable=True),
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("status", sa.String(length=12), server_default="queued", nullable=False),
         sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
@@ -48,6 +49,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_jobs")),
     )
     op.create_index("ix_jobs_claim", "jobs", ["queue", "status", "available_at"])
+    op.create_index(op.f("ix_jobs_key"), "jobs", ["key"])
     op.create_table(
         "outbox",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -84,5 +86,6 @@ def downgrade() -> None:
     op.drop_table("processed_messages")
     op.drop_index(op.f("ix_outbox_published_at"), table_name="outbox")
     op.drop_table("outbox")
+    op.drop_index(op.f("ix_jobs_key"), table_name="jobs")
     op.drop_index("ix_jobs_claim", table_name="jobs")
     op.drop_table("jobs")

@@ -87,3 +87,17 @@ def test_a_lease_running_out_on_the_last_attempt_dead_letters(engine: Engine) ->
     assert queue.claim([name], worker="crashed") is not None
     assert queue.claim([name], worker="b") is None
     assert queue.counts(name) == {"dead": 1}
+
+
+def test_jobs_of_one_key_run_one_at_a_time_in_order(engine: Engine) -> None:
+    queue, name = DatabaseQueue(engine), _queue_name()
+    placed = queue.publish(queue=name, kind="order.placed", payload={}, key="order-1")
+    cancelled = queue.publish(queue=name, kind="order.cancelled", payload={}, key="order-1")
+    other = queue.publish(queue=name, kind="order.placed", payload={}, key="order-2")
+    first, second = queue.claim([name], worker="a"), queue.claim([name], worker="b")
+    assert first is not None and second is not None
+    assert (first.id, second.id) == (placed, other)  # order-1's second event waits
+    assert queue.claim([name], worker="c") is None
+    queue.complete(placed, worker="a")
+    third = queue.claim([name], worker="c")
+    assert third is not None and third.id == cancelled
