@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from labkit.review import lint_schema, synthesize
     from labkit.service import LiveService
     from labkit.timing import expect_faster
+    from labkit.worker import LiveWorker
 
 __all__ = [
     "Database",
@@ -51,6 +52,7 @@ __all__ = [
     "FaultProxy",
     "LabkitError",
     "LiveService",
+    "LiveWorker",
     "PaymentsProvider",
     "Plan",
     "backup",
@@ -112,6 +114,7 @@ _HOMES = {
     "FaultProxy": "labkit.faults",
     "LabkitError": "labkit.errors",
     "LiveService": "labkit.service",
+    "LiveWorker": "labkit.worker",
     "PaymentsProvider": "labkit.resilience",
     "Plan": "labkit.plans",
     "backup": "labkit.backup",

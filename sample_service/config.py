@@ -128,6 +128,20 @@ class Settings(BaseSettings, LabSwitches):
     # gRPC for the catalog beside HTTP, on this loopback port; None: no gRPC server.
     grpc_port: int | None = None
 
+    # Async work: the job queue in the shop's own database, run by `python -m sample_service.worker`.
+    job_visibility_seconds: Annotated[float, Field(gt=0)] = 30.0  # a claim hides a job this long
+    job_max_attempts: Annotated[int, Field(ge=1)] = 5  # then the job is dead-lettered
+    job_retry_base_seconds: Annotated[float, Field(ge=0)] = 1.0  # doubled per failed attempt
+    job_poll_seconds: Annotated[float, Field(gt=0)] = 0.2  # an idle worker's nap
+    job_result_ttl_seconds: Annotated[int, Field(ge=1)] = 3600  # then the result is 410 Gone
+
+    # Where outbox events travel: the jobs table, or a broker at RABBITMQ_URL / REDIS_URL.
+    event_transport: Literal["database", "rabbitmq", "redis"] = "database"
+    rabbitmq_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("SHOP_RABBITMQ_URL", "RABBITMQ_URL")
+    )
+    event_stream: str = "shop.events"  # the RabbitMQ queue or Redis stream of events
+
     # Lessons: the switches themselves are the fields inherited from LabSwitches (all off);
     # they are refused outside lab mode.
     lab_mode: bool = False

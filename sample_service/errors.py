@@ -87,6 +87,12 @@ class PaymentRequired(ServiceError):
     status, slug, title = 402, "payment-declined", "Payment declined"
 
 
+class Gone(ServiceError):
+    """The resource existed but is no more (an expired job result); asking again will not help."""
+
+    status, slug, title = 410, "gone", "Gone"
+
+
 class PreconditionFailed(ServiceError):
     """``If-Match`` named a version that is no longer current."""
 

@@ -28,6 +28,7 @@ from sample_service.api import (
     categories,
     health,
     idempotency,
+    jobs,
     lab,
     orders,
     orders_v2,
@@ -170,6 +171,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (auth, users, orders, orders_v2, idempotency, reviews, lab, api_keys, admin):
         app.include_router(module.router)
     install_graphql(app)
+    app.include_router(jobs.router)  # 202 + job resources; a worker process does the work
 
     # Added innermost first: the request-context middleware must wrap everything.
     if settings.lab_mode:

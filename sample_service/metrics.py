@@ -21,6 +21,12 @@ LATENCY = Histogram(
 )
 IN_FLIGHT = Gauge("shop_http_requests_in_flight", "HTTP requests being handled now")
 DB_POOL = Gauge("shop_db_pool_connections", "Connections of the sync pool by state", ["state"])
+JOBS = Gauge("shop_jobs", "Jobs in the database queue by queue and status", ["queue", "status"])
+OUTBOX_UNPUBLISHED = Gauge("shop_outbox_unpublished", "Outbox events not yet published")
+OUTBOX_LAG = Gauge(
+    "shop_outbox_lag_seconds",
+    "Age of the oldest unpublished outbox event: how far read models may trail the orders",
+)
 
 
 # Labelled children by label values: ``labels()`` takes a lock and builds a key on
@@ -45,3 +51,12 @@ def record_pool(stats: dict[str, int]) -> None:
     """Copy the pool's counts into gauges at scrape time (they change on every checkout)."""
     for state, value in stats.items():
         DB_POOL.labels(state).set(value)
+
+
+def record_backlog(jobs: dict[tuple[str, str], int], unpublished: int, lag_seconds: float) -> None:
+    """Copy the async backlog into gauges at scrape time; statuses now empty drop out."""
+    JOBS.clear()
+    for (queue, status), count in jobs.items():
+        JOBS.labels(queue, status).set(count)
+    OUTBOX_UNPUBLISHED.set(unpublished)
+    OUTBOX_LAG.set(lag_seconds)

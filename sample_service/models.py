@@ -319,4 +319,85 @@ class SagaStep(Base):
     created_at: Mapped[dt.datetime] = _now_column()
 
 
+JOB_STATUSES = ("queued", "running", "done", "dead", "cancelled")
+
+
+class Job(Base):
+    """A unit of work in the shop's own queue: a slow export or one published event.
+
+    A worker claims a row by moving ``available_at`` past now (its visibility timeout);
+    a worker that dies leaves the row to be claimed again once that time passes, and
+    after ``max_attempts`` claims the row goes ``dead`` (the dead-letter state). Jobs that
+    share a ``key`` are claimed one at a time, oldest first (per-order ordering).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status_known"),
+        CheckConstraint("progress BETWEEN 0 AND 100", name="progress_range"),
+        Index("ix_jobs_claim", "queue", "status", "available_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(40))
+    message_id: Mapped[str | None] = mapped_column(String(36))
+    # Jobs with one key (an order's id) run one at a time, in id order.
+    key: Mapped[str | None] = mapped_column(String(40), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(12), default="queued", server_default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    available_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+    progress: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    result: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = _now_column()
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<Job id={self.id!r} kind={self.kind!r} status={self.status!r}>"
+
+
+class OutboxEvent(Base):
+    """A domain event written in the same transaction as the change it reports.
+
+    The relay publishes rows whose ``published_at`` is NULL; a crash between publishing
+    and marking publishes the row again, which the consumer's processed ids absorb.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = _now_column()
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ProcessedMessage(Base):
+    """A message id a consumer has applied: the second delivery of it changes nothing."""
+
+    __tablename__ = "processed_messages"
+
+    consumer: Mapped[str] = mapped_column(String(40), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    processed_at: Mapped[dt.datetime] = _now_column()
+
+
+class ProductSales(Base):
+    """Units sold per product, a read model kept from order events (eventually consistent)."""
+
+    __tablename__ = "product_sales"
+
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    orders: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[dt.datetime] = _now_column()
+
+
 metadata = Base.metadata

@@ -20,6 +20,7 @@ PUBLIC_NAMES = {
     "FaultProxy",
     "LabkitError",
     "LiveService",
+    "LiveWorker",
     "PaymentsProvider",
     "Plan",
     "backup",

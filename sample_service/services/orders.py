@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from sample_service.errors import BadRequest, Conflict, NotFound, OutOfStock, Unprocessable
+from sample_service.messaging.outbox import record_order_event
 from sample_service.models import IdempotencyKey, Order, OrderItem, Product, User
 from sample_service.pagination import Cursor, after
 from sample_service.resilience.payments import PaymentsClient
@@ -139,6 +140,7 @@ def place_order(
         products = unlocked if unlocked is not None else _live_products(session, ids, lock=True)
         placed = _create_order(session=session, user_id=user_id, order=order, products=products)
         claim.resource_path = f"/v1/orders/{placed.id}"
+        record_order_event(session, kind="order.placed", order=placed)  # commits with the order
         if payments is None:
             checkout.finish_claim(claim, placed, 201)
         else:
@@ -314,6 +316,7 @@ def cancel_order(
         )
         order.status = "cancelled"
         order.updated_at = now
+        record_order_event(session, kind="order.cancelled", order=order)
         session.commit()
     except BaseException:
         session.rollback()

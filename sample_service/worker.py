@@ -1,0 +1,123 @@
+"""The worker: ``python -m sample_service.worker`` claims jobs and relays the outbox.
+
+Run as many as you like: each claim is atomic (``messaging/queue.py``), so N workers share
+one queue without taking a job twice. SIGTERM finishes the job in hand, then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+
+from sample_service.config import Settings
+from sample_service.db import make_engine
+from sample_service.messaging import consumers, exports, outbox
+from sample_service.messaging.brokers import transport_from_settings
+from sample_service.messaging.queue import EVENTS, EXPORTS, Claimed, DatabaseQueue
+
+log = logging.getLogger("sample_service.worker")
+
+
+class Worker:
+    """One consumer loop over the database queue, optionally relaying the outbox too."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        name: str,
+        queues: Sequence[str],
+        relay: bool,
+        engine: Engine | None = None,
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.queues = list(queues)
+        self.relay = relay
+        self.engine = engine or make_engine(settings.database_url, pool_size=2, max_overflow=2)
+        self.queue = DatabaseQueue(
+            self.engine,
+            visibility_seconds=settings.job_visibility_seconds,
+            max_attempts=settings.job_max_attempts,
+        )
+        self.events = transport_from_settings(settings, consumer=name)  # None: the jobs table
+        self.stopping = threading.Event()
+
+    def step(self) -> bool:
+        """Relay once and run one job; False when there was nothing to do."""
+        publish = self.queue.publish if self.events is None else self.events.publish
+        relayed = outbox.relay_once(self.engine, publish) if self.relay else 0
+        consumed = self.events is not None and self.events.consume_one(self._apply_event)
+        job = self.queue.claim(self.queues, worker=self.name)
+        if job is None:
+            return relayed > 0 or consumed
+        try:
+            result = self._run(job)
+        except exports.Cancelled:
+            return True  # the row already says cancelled; nothing to record
+        except Exception as exc:  # any failure is the job's, recorded on it; the loop goes on
+            delay = self.settings.job_retry_base_seconds * 2 ** (job.attempts - 1)
+            status = self.queue.fail(job.id, worker=self.name, error=repr(exc), retry_in=delay)
+            log.warning("job %s (%s) failed: %r; now %s", job.id, job.kind, exc, status)
+            return True
+        ttl = dt.timedelta(seconds=self.settings.job_result_ttl_seconds)
+        expires = dt.datetime.now(dt.UTC) + ttl if result is not None else None
+        self.queue.complete(job.id, worker=self.name, result=result, expires_at=expires)
+        return True
+
+    def _run(self, job: Claimed) -> str | None:
+        if job.kind == "orders.export":
+            return exports.export_orders(
+                self.engine,
+                job.payload,
+                report=lambda p: self.queue.progress(job.id, worker=self.name, percent=p),
+            )
+        if job.message_id is None:
+            raise ValueError(f"event job {job.id} carries no message id")
+        self._apply_event(job.message_id, job.kind, job.payload)
+        return None
+
+    def _apply_event(self, message_id: str, kind: str, payload: dict[str, Any]) -> None:
+        consumers.apply_order_event(self.engine, message_id=message_id, kind=kind, payload=payload)
+
+    def run(self) -> None:
+        """Loop until SIGTERM (or ``stopping`` is set), sleeping briefly when idle."""
+        while not self.stopping.is_set():
+            if not self.step():
+                self.stopping.wait(self.settings.job_poll_seconds)
+        self.close()
+
+    def close(self) -> None:
+        """Close the broker connection (unacked messages return) and the database pool."""
+        if self.events is not None:
+            self.events.close()
+        self.engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse arguments, start one worker and run it until SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m sample_service.worker")
+    parser.add_argument("--name", default=f"worker-{os.getpid()}")
+    parser.add_argument("--queues", default=f"{EXPORTS},{EVENTS}", help="comma-separated")
+    parser.add_argument("--no-relay", action="store_true", help="do not relay the outbox")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    worker = Worker(
+        Settings(), name=args.name, queues=args.queues.split(","), relay=not args.no_relay
+    )
+    signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: worker.stopping.set())
+    log.info("%s ready on %s", worker.name, ",".join(worker.queues))
+    worker.run()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""RabbitMQ and Redis Streams as event transports: acks, redelivery, dead letters, dedup.
+
+Each runs when its server's URL is set (RABBITMQ_URL, REDIS_URL), on a queue or stream of
+the test's own that is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from sample_service.messaging import consumers
+from sample_service.messaging.brokers import EventTransport, RabbitTransport, RedisStreamTransport
+from sample_service.models import ProductSales
+from sample_service.worker import Worker
+from tests.service.known_shop.conftest import Shop, bearer
+
+URL_OF = {"rabbitmq": "RABBITMQ_URL", "redis": "REDIS_URL"}
+MakeTransport = Callable[..., EventTransport]
+
+
+@pytest.fixture(params=sorted(URL_OF))
+def broker(request: pytest.FixtureRequest) -> Iterator[tuple[str, str, str]]:
+    """(kind, url, a queue or stream name of the test's own); skipped without the server."""
+    kind = request.param
+    url = os.environ.get(URL_OF[kind])
+    if not url:
+        pytest.skip(f"{URL_OF[kind]} is not set; set it to test the {kind} transport")
+    name = f"labkit-test-{uuid.uuid4().hex[:10]}"
+    yield kind, url, name
+    _make(kind, url, name, "cleanup").drop()  # type: ignore[attr-defined]
+
+
+def _make(kind: str, url: str, name: str, consumer: str, **options: Any) -> EventTransport:
+    options.setdefault("poll_seconds", 0.05)
+    if kind == "rabbitmq":
+        options.pop("visibility_seconds", None)  # redelivery comes with the lost connection
+        return RabbitTransport(url, queue=name, **options)
+    return RedisStreamTransport(url, consumer=consumer, stream=name, **options)
+
+
+@pytest.fixture
+def make(broker: tuple[str, str, str]) -> Iterator[MakeTransport]:
+    """``make(consumer, **options)`` → a transport on the test's queue, closed afterwards."""
+    made: list[EventTransport] = []
+
+    def build(consumer: str = "c1", **options: Any) -> EventTransport:
+        made.append(_make(*broker, consumer, **options))
+        return made[-1]
+
+    yield build
+    for transport in made:
+        transport.close()
+
+
+def _event(product: int = 1, quantity: int = 1) -> dict[str, Any]:
+    return {"items": [{"product_id": product, "quantity": quantity}]}
+
+
+def _drain(transport: EventTransport, handle: Callable[..., object]) -> None:
+    while transport.consume_one(handle):
+        pass
+
+
+def test_a_failing_message_is_dead_lettered_after_max_attempts(make: MakeTransport) -> None:
+    transport = make(max_attempts=3, visibility_seconds=0.001)
+    transport.publish(queue="events", kind="order.placed", payload=_event(), message_id="m1")
+    tries: list[str] = []
+
+    def always_fails(message_id: str, _kind: str, _payload: dict[str, Any]) -> None:
+        tries.append(message_id)
+        time.sleep(0.002)  # idle past the visibility timeout, so a stream entry is claimable
+        raise RuntimeError("poison")
+
+    _drain(transport, always_fails)
+    assert tries == ["m1"] * 3
+    _wait_for(lambda: transport.dead_letters() == 1)
+
+
+def test_a_message_a_consumer_died_holding_is_delivered_again(make: MakeTransport) -> None:
+    first = make("c1", visibility_seconds=0.001)
+    first.publish(queue="events", kind="order.placed", payload=_event(), message_id="m1")
+
+    def dies(_message_id: str, _kind: str, _payload: dict[str, Any]) -> None:
+        raise SystemExit("killed mid-message")
+
+    with pytest.raises(SystemExit):
+        first.consume_one(dies)
+    first.close()  # its connection goes, as the process's would
+    time.sleep(0.01)
+    seen: list[str] = []
+    second = make("c2", visibility_seconds=0.001)
+    _wait_for(lambda: second.consume_one(lambda m, _k, _p: seen.append(m)))
+    assert seen == ["m1"]
+
+
+def test_orders_reach_the_read_model_through_the_broker_exactly_once(
+    client: TestClient, shop: Shop, broker: tuple[str, str, str]
+) -> None:
+    kind, url, name = broker
+    product = shop.add_product(stock=20)
+    for quantity in (1, 2, 3):
+        response = client.post(
+            "/v1/orders",
+            json={"items": [{"product_id": product, "quantity": quantity}]},
+            headers={**bearer(client, "alice@shop.test"), "Idempotency-Key": str(uuid.uuid4())},
+        )
+        assert response.status_code == 201
+    settings = shop.settings(event_transport=kind, event_stream=name, job_poll_seconds=0.05,
+                             **{f"{kind}_url": url})  # fmt: skip
+    worker = Worker(settings, name="w1", queues=("exports",), relay=True)
+    try:
+        assert worker.events is not None
+        # A duplicate of the first event, as a relay crash before marking would send.
+        duplicate = _first_unpublished(shop, product)
+        worker.events.publish(queue="events", **duplicate)
+        _wait_for(lambda: not worker.step() and _sales(shop, product) == (3, 6))
+    finally:
+        worker.close()
+
+
+def test_the_consumer_applies_each_message_id_once(shop: Shop, make: MakeTransport) -> None:
+    product = shop.add_product(stock=5)
+    transport = make()
+    for message_id in ("a", "b", "a"):
+        transport.publish(queue="events", kind="order.placed", payload=_event(product, 2),
+                          message_id=f"{product}-{message_id}")  # fmt: skip
+    engine = shop.db.engine
+    _drain(transport, lambda m, k, p: consumers.apply_order_event(engine, message_id=m, kind=k,
+                                                                  payload=p))  # fmt: skip
+    assert _sales(shop, product) == (2, 4)
+
+
+def _first_unpublished(shop: Shop, product: int) -> dict[str, Any]:
+    from sample_service.models import OutboxEvent
+
+    with shop.db.engine.connect() as conn:
+        for event_id, topic, payload in conn.execute(
+            select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.payload).where(
+                OutboxEvent.published_at.is_(None)
+            )
+        ):
+            if payload["items"][0]["product_id"] == product:
+                return {"kind": topic, "payload": payload, "message_id": event_id}
+    raise AssertionError("no unpublished event for the product")
+
+
+def _sales(shop: Shop, product: int) -> tuple[int, int]:
+    with shop.db.engine.connect() as conn:
+        row = conn.execute(
+            select(ProductSales.orders, ProductSales.units).where(
+                ProductSales.product_id == product
+            )
+        ).first()
+    return (0, 0) if row is None else (row[0], row[1])
+
+
+def _wait_for(condition: Callable[[], object], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.02)
