@@ -28,8 +28,8 @@ test: $(STAMP) ## set up, then run every test, notebooks included
 	$(BIN)/python -m pytest -n auto --dist loadfile --nbval-lax --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check labkit sample_service tests
-	$(BIN)/ruff format --check labkit sample_service tests
+	$(BIN)/ruff check labkit sample_service tests notebooks
+	$(BIN)/ruff format --check labkit sample_service tests notebooks
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache
