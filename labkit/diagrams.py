@@ -20,6 +20,7 @@ from mermaid.flowchart import Link as FlowLink
 from mermaid.sequence import ArrowTypes, Participant, SequenceDiagram
 from mermaid.sequence import Link as SeqLink
 
+from labkit._types import SchemaSource
 from labkit.errors import DiagramError
 
 if TYPE_CHECKING:
@@ -59,7 +60,7 @@ def _label(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
-def _metadata_from(source: Any) -> sa.MetaData:
+def _metadata_from(source: object) -> sa.MetaData:
     """Accept MetaData, a declarative Base, an Engine, or anything with `.engine`."""
     if isinstance(source, sa.MetaData):
         return source
@@ -200,7 +201,7 @@ def _relationship(
 
 
 def er_diagram(
-    source: Any, *, tables: Iterable[str] | None = None, title: str = "schema"
+    source: SchemaSource, *, tables: Iterable[str] | None = None, title: str = "schema"
 ) -> Diagram:
     """Draw the entity-relationship diagram of a schema, keys and cardinality included.
 
