@@ -81,5 +81,8 @@ class Course:
 
 
 def course() -> Course:
-    """Return the course map (00 to 14) with which notebooks this checkout has."""
+    """Return the course map (00 to 14) with which notebooks this checkout has.
+
+    Taught in 00_welcome.
+    """
     return Course(tuple(Module(*row) for row in _MODULES))

@@ -33,7 +33,10 @@ MERMAID_MIME = "text/vnd.mermaid"
 
 @dataclass(frozen=True)
 class Diagram:
-    """Mermaid source plus how to show it; the text is the whole state."""
+    """Mermaid source plus how to show it; the text is the whole state.
+
+    Taught in 00_welcome and 02_schema_design.
+    """
 
     text: str
     kind: str
@@ -205,6 +208,8 @@ def er_diagram(
 ) -> Diagram:
     """Draw the entity-relationship diagram of a schema, keys and cardinality included.
 
+    Taught in 00_welcome and 02_schema_design.
+
     `source` is SQLAlchemy MetaData, a declarative Base, an Engine, or a labkit
     `Database` (its live schema is reflected). Crow's feet come from the foreign
     keys: a nullable key makes the parent optional, a unique key makes it 1:1;
@@ -274,6 +279,8 @@ def sequence_diagram(
     autonumber: bool = True,
 ) -> Diagram:
     """Draw who calls whom, in order: `(source, target, message[, "reply"])` per step.
+
+    Taught in 05_orm_and_n_plus_one.
 
     A fourth element `"reply"` draws a dashed return arrow.
 

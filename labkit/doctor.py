@@ -80,6 +80,8 @@ class DoctorReport:
 def doctor() -> DoctorReport:
     """Check Python, packages, databases, optional servers, ports and JupyterLab.
 
+    Taught in 00_welcome.
+
     Example: `assert lk.doctor().ok`
     """
     checks: list[Callable[[], Check]] = [

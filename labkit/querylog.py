@@ -85,6 +85,8 @@ def _engine_of(target: object) -> sa.Engine:
 def count_queries(target: DatabaseLike) -> Iterator[QueryLog]:
     """Record every statement `target`'s engine runs inside the block.
 
+    Taught in 05_orm_and_n_plus_one.
+
     `target` is an Engine, Connection, Session, AsyncEngine, AsyncSession or labkit Database.
     Statements are kept with whitespace collapsed, so repeats compare equal.
 
@@ -107,6 +109,8 @@ def count_queries(target: DatabaseLike) -> Iterator[QueryLog]:
 
 def request_queries(response: httpx.Response) -> int:
     """How many SQL statements the service ran for this response (lab mode only).
+
+    Taught in 05_orm_and_n_plus_one.
 
     >>> r = svc.client().get("/v1/orders", headers=auth)
     >>> lk.request_queries(r)

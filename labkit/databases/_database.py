@@ -25,7 +25,10 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 @dataclass(frozen=True)
 class Database:
-    """One database: its kind, its SQLAlchemy URL and (created on first use) an engine."""
+    """One database: its kind, its SQLAlchemy URL and (created on first use) an engine.
+
+    Taught in 00_welcome.
+    """
 
     kind: Kind
     url: str
@@ -55,6 +58,8 @@ class Database:
 
 def database(spec: str = "sqlite", *, name: str = "shop", fresh: bool = False) -> Database:
     """Return the database `spec` names: "sqlite", "postgres", "duckdb" or a SQLAlchemy URL.
+
+    Taught in 00_welcome, 02_schema_design and 03_indexes_and_explain.
 
     Args:
         spec: a kind, or a URL (`sqlite:///shop.db`, `postgresql://…`, `duckdb:///x.duckdb`).

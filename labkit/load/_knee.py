@@ -84,6 +84,8 @@ def find_knee(
 ) -> Knee:
     """Run one load step per entry of `users` and return the `Knee` with a table of the steps.
 
+    Taught in 09_load_testing.
+
     Each step is a fresh Locust run of `step_duration` seconds, so its percentiles are its own.
 
     Example: `knee = lk.load.find_knee(svc, users=(1, 2, 4, 8, 16)); knee.plot()`

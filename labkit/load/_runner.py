@@ -63,6 +63,8 @@ def run(
 ) -> LoadRun:
     """Load `target` with a Locust scenario for `duration` seconds and return the measured `LoadRun`.
 
+    Taught in 09_load_testing.
+
     Args:
         target: a URL, or a running `LiveService` (its settings and process are then known).
         scenario: "catalog", "orders", "shop_day", or the path of your own locustfile.
