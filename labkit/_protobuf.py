@@ -61,7 +61,10 @@ def proto_messages(proto_text: str) -> dict[str, Any]:
 
 def cross_decode(writer: str, reader: str, message: str, **fields: Any) -> dict[str, Any]:
     """Encode ``fields`` with the ``writer`` schema, decode with ``reader``: what an old
-    client sees of a newer server's message (unknown fields are skipped, not errors)."""
+    client sees of a newer server's message (unknown fields are skipped, not errors).
+
+    Taught in 13_api_styles.
+    """
     from google.protobuf.json_format import MessageToDict
 
     wire = proto_messages(writer)[message](**fields).SerializeToString()

@@ -66,6 +66,8 @@ def backup(db: Database, path: str | Path | None = None) -> Backup:
     """Back `db` up to `path` (by default under the labkit folder) and time it.
 
     A file for PostgreSQL (custom format) and SQLite, a folder of Parquet files for DuckDB.
+
+    Taught in 10_observability.
     """
     target = Path(path) if path is not None else _default_path(db)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +90,8 @@ def restore(taken: Backup, into: Database | None = None) -> Restore:
     """Restore a backup into `into` (by default the database it was taken of), replacing it.
 
     The database is recreated empty first, so a dropped or damaged one comes back whole.
+
+    Taught in 10_observability.
     """
     target = into or taken.db
     if not taken.path.exists():
@@ -115,6 +119,8 @@ def checksums(db: Database) -> pd.DataFrame:
     """One row per table: its row count and a SHA-256 of its rows in primary-key order.
 
     Two databases with equal checksums hold the same rows; compare before and after a restore.
+
+    Taught in 10_observability.
     """
     inspector = sa.inspect(db.engine)
     rows = []

@@ -47,6 +47,8 @@ def zipf_keys(count: int, *, keys: Sequence[int], s: float = 1.1, seed: int = 8)
     cache hits often.
 
     >>> lk.caching.zipf_keys(5, keys=[1, 2, 3])
+
+    Taught in 08_caching_and_rate_limits.
     """
     if count < 1 or not keys:
         raise BadArgument(f"zipf_keys needs count >= 1 and some keys (got {count}, {keys!r})")
@@ -59,6 +61,8 @@ def read_keys(client: httpx.Client, keys: Iterable[int]) -> pd.DataFrame:
     """Read ``/v1/products/{key}`` for each key in turn: status, latency, cache outcome, queries.
 
     ``cache`` is the service's ``X-Cache`` (lab mode) and ``queries`` its statement count.
+
+    Taught in 08_caching_and_rate_limits.
     """
     rows = []
     for key in keys:
@@ -77,7 +81,10 @@ def read_keys(client: httpx.Client, keys: Iterable[int]) -> pd.DataFrame:
 
 
 def read_summary(runs: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per run: requests, hit ratio, P50 and P95 latency, database queries."""
+    """One row per run: requests, hit ratio, P50 and P95 latency, database queries.
+
+    Taught in 08_caching_and_rate_limits.
+    """
     return pd.DataFrame(
         {
             name: {
@@ -98,6 +105,8 @@ def seconds_until(
     """Seconds until ``condition()`` holds (polled), ``math.inf`` if not within ``timeout``.
 
     Measures a stale window: how long readers still see the old value after a write.
+
+    Taught in 08_caching_and_rate_limits.
     """
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
@@ -108,7 +117,10 @@ def seconds_until(
 
 
 def burst(client: httpx.Client, path: str, n: int) -> list[httpx.Response]:
-    """``n`` GETs of ``path`` released together from ``n`` threads (a stampede on one key)."""
+    """``n`` GETs of ``path`` released together from ``n`` threads (a stampede on one key).
+
+    Taught in 08_caching_and_rate_limits.
+    """
     start = threading.Barrier(n)
 
     def one(_: int) -> httpx.Response:
@@ -125,6 +137,8 @@ def paced(clients: Sequence[httpx.Client], path: str, offsets: Sequence[float]) 
     Returns one row per request: when it was sent (``t``, seconds), its ``status`` and which
     ``client`` sent it; several clients pointed at several workers show where each worker's
     limit applies.
+
+    Taught in 08_caching_and_rate_limits.
     """
     rows = []
     start = time.perf_counter()
@@ -142,6 +156,8 @@ def side_by_side(runs: dict[str, Callable[[], T]]) -> dict[str, T]:
     """Run each measurement at the same time (one thread each) and return their results.
 
     Two services given the same traffic at once compare fairly and take half the time.
+
+    Taught in 08_caching_and_rate_limits.
     """
     with ThreadPoolExecutor(len(runs)) as pool:
         futures = {name: pool.submit(run) for name, run in runs.items()}
@@ -149,7 +165,10 @@ def side_by_side(runs: dict[str, Callable[[], T]]) -> dict[str, T]:
 
 
 def busiest(frame: pd.DataFrame, seconds: float) -> int:
-    """The most requests let through (2xx) in any span of ``seconds``, from a `paced` frame."""
+    """The most requests let through (2xx) in any span of ``seconds``, from a `paced` frame.
+
+    Taught in 08_caching_and_rate_limits.
+    """
     times = np.sort(frame.loc[frame["status"] < 300, "t"].to_numpy())
     if len(times) == 0:
         return 0
@@ -162,6 +181,8 @@ def stale_reads(writer: httpx.Client, reader: httpx.Client, product_id: int, rea
 
     The reader reads first, so its worker holds the product in its cache; a staff client is
     needed to write.
+
+    Taught in 08_caching_and_rate_limits.
     """
     path = f"/v1/products/{product_id}"
     reader.get(path).raise_for_status()
@@ -180,6 +201,8 @@ def retrying(
 
     Returns requests sent, work completed (2xx) and 429s received: the cost a client that
     hammers puts on the service for the same work.
+
+    Taught in 08_caching_and_rate_limits.
     """
     sent = done = refused = 0
     end = time.perf_counter() + seconds
@@ -202,6 +225,8 @@ class FixedWindow:
 
     Written by hand because it is the lesson: its count resets at each window boundary,
     so ``limit`` requests just before and ``limit`` just after a boundary all pass.
+
+    Taught in 08_caching_and_rate_limits.
     """
 
     limit: int
@@ -223,6 +248,8 @@ def http_cache_client(base_url: str, *, headers: dict[str, str] | None = None) -
 
     Like a browser's: it lives in memory for this client only, and
     ``response.extensions["caching"]`` tells whether an answer came from it.
+
+    Taught in 08_caching_and_rate_limits.
     """
     import sqlite3
 
@@ -244,6 +271,8 @@ def layers(clients: Sequence[httpx.Client], keys: Iterable[int]) -> pd.DataFrame
 
     One row per layer: requests that reached it, and how many it answered itself
     (each client's HTTP cache, the service's cache, the database).
+
+    Taught in 08_caching_and_rate_limits.
     """
     reads = served_by_http = reached_app = app_hits = queries = 0
     for i, key in enumerate(keys):

@@ -29,6 +29,8 @@ def all_at_once(count: int, work: Callable[[A], T], arg: A) -> list[T]:
 
     A barrier rather than a loop of submits: every thread is ready before any starts, so the
     requests really overlap (what a race needs). An exception in any thread is raised here.
+
+    Taught in 06_transactions_and_idempotency.
     """
     barrier = threading.Barrier(count)
 

@@ -18,6 +18,7 @@ from mermaid.erdiagram import Link as ERLink
 from mermaid.sequence import ArrowTypes, Participant, SequenceDiagram
 from mermaid.sequence import Link as SeqLink
 
+from labkit._types import SchemaSource
 from labkit.errors import DiagramError
 
 __all__ = ["Diagram", "DiagramError", "er_diagram", "sequence_diagram"]
@@ -27,7 +28,10 @@ MERMAID_MIME = "text/vnd.mermaid"
 
 @dataclass(frozen=True)
 class Diagram:
-    """Mermaid source plus how to show it; the text is the whole state."""
+    """Mermaid source plus how to show it; the text is the whole state.
+
+    Taught in 00_welcome and 02_schema_design.
+    """
 
     text: str
     kind: str
@@ -49,7 +53,12 @@ class Diagram:
         return target
 
 
-def _metadata_from(source: Any) -> sa.MetaData:
+def _label(text: str) -> str:
+    """Mermaid labels break on double quotes; use the entity Mermaid understands."""
+    return text.replace('"', "#quot;")
+
+
+def _metadata_from(source: object) -> sa.MetaData:
     """Accept MetaData, a declarative Base, an Engine, or anything with `.engine`."""
     if isinstance(source, sa.MetaData):
         return source
@@ -190,9 +199,11 @@ def _relationship(
 
 
 def er_diagram(
-    source: Any, *, tables: Iterable[str] | None = None, title: str = "schema"
+    source: SchemaSource, *, tables: Iterable[str] | None = None, title: str = "schema"
 ) -> Diagram:
     """Draw the entity-relationship diagram of a schema, keys and cardinality included.
+
+    Taught in 00_welcome and 02_schema_design.
 
     `source` is SQLAlchemy MetaData, a declarative Base, an Engine, or a labkit
     `Database` (its live schema is reflected). Crow's feet come from the foreign
@@ -234,6 +245,8 @@ def sequence_diagram(
     autonumber: bool = True,
 ) -> Diagram:
     """Draw who calls whom, in order: `(source, target, message[, "reply"])` per step.
+
+    Taught in 05_orm_and_n_plus_one.
 
     A fourth element `"reply"` draws a dashed return arrow.
 

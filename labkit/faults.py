@@ -55,6 +55,8 @@ class FaultProxy:
             the host must be loopback.
         port: where to listen; by default a free port.
         seed: seeds which connections `reset_rate` picks, so runs repeat.
+
+    Taught in 11_resilience.
     """
 
     def __init__(self, upstream: str, *, port: int = 0, seed: int = 0) -> None:

@@ -86,6 +86,8 @@ def record(
 ) -> int:
     """Append one experiment and return its id.
 
+    Taught in 09_load_testing.
+
     Args:
         kind: what ran, e.g. "load", "knee", "bench".
         metrics: the numbers; known names (rps, p95_ms, error_rate, …) get columns of their own.
@@ -125,6 +127,8 @@ def record(
 def runs(kind: str | None = None, *, last: int | None = None) -> pd.DataFrame:
     """Return the journal's runs as a DataFrame, oldest first; `kind` filters, `last` keeps the newest N.
 
+    Taught in 09_load_testing.
+
     Example: `lk.journal.runs("load", last=5)[["scenario", "users", "rps", "p95_ms"]]`
     """
     where = "WHERE kind = ?" if kind else ""
@@ -135,6 +139,8 @@ def runs(kind: str | None = None, *, last: int | None = None) -> pd.DataFrame:
 
 def query(sql: str, params: list[Any] | None = None) -> pd.DataFrame:
     """Run SQL against the journal (its table is `runs`) and return the result as a DataFrame.
+
+    Taught in 09_load_testing.
 
     Example: `lk.journal.query("SELECT scenario, max(rps) FROM runs GROUP BY ALL")`
     """

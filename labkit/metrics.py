@@ -42,6 +42,8 @@ def scrape(source: str | LiveService, path: str = "/metrics") -> pd.DataFrame:
 
     Columns: ``sample`` (e.g. ``…_bucket``), ``value``, and one column per label (``le`` as
     a float for bucket rows). `source` is a `LiveService`, a base URL or the text itself.
+
+    Taught in 10_observability.
     """
     text = _exposition(source, path)
     rows = [
@@ -62,6 +64,8 @@ def histogram_quantile(
 
     Returns the groups with their request ``count`` and the estimate in column ``q<NN>``
     (seconds for a latency histogram).
+
+    Taught in 10_observability.
     """
     buckets = frame[frame["sample"] == f"{metric}_bucket"]
     if buckets.empty:
@@ -125,6 +129,8 @@ def bucket_bias(
 
     One row per layout and quantile: ``exact_ms``, ``estimate_ms``, ``error_ms`` and the
     width of the bucket the exact value falls in (``bucket_ms``), the bound on the error.
+
+    Taught in 10_observability.
     """
     values = sorted(samples_s)
     if not values:

@@ -26,7 +26,10 @@ __all__ = ["database_outage"]
 
 @contextmanager
 def database_outage(db: Database) -> Iterator[None]:
-    """Make `db` unreachable inside the block, and reachable again when it ends."""
+    """Make `db` unreachable inside the block, and reachable again when it ends.
+
+    Taught in 10_observability.
+    """
     if db.kind != "postgres":
         raise LabkitError(
             f"an outage needs a database server; {db.kind} runs inside the service's process. "

@@ -86,6 +86,8 @@ def profile(call: Callable[[], Any], *, repeat: int = 1, interval: float = 0.001
 
     Profiles the calling thread: call the service's functions (or an in-process app through
     a client that runs it in this thread), not a service in another process.
+
+    Taught in 10_observability.
     """
     profiler = Profiler(interval=interval, async_mode="disabled")
     result = None

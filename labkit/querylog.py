@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from labkit._types import DatabaseLike
 from labkit.errors import QueryLogError
 
 __all__ = ["QUERY_COUNT_HEADER", "QueryLog", "QueryLogError", "count_queries", "request_queries"]
@@ -61,7 +62,7 @@ class QueryLog:
         )
 
 
-def _engine_of(target: Any) -> sa.Engine:
+def _engine_of(target: object) -> sa.Engine:
     """The sync Engine behind an Engine, Connection, Session, async engine or session, or Database."""
     if isinstance(target, sa.Engine):
         return target
@@ -81,8 +82,10 @@ def _engine_of(target: Any) -> sa.Engine:
 
 
 @contextmanager
-def count_queries(target: Any) -> Iterator[QueryLog]:
+def count_queries(target: DatabaseLike) -> Iterator[QueryLog]:
     """Record every statement `target`'s engine runs inside the block.
+
+    Taught in 05_orm_and_n_plus_one.
 
     `target` is an Engine, Connection, Session, AsyncEngine, AsyncSession or labkit Database.
     Statements are kept with whitespace collapsed, so repeats compare equal.
@@ -106,6 +109,8 @@ def count_queries(target: Any) -> Iterator[QueryLog]:
 
 def request_queries(response: httpx.Response) -> int:
     """How many SQL statements the service ran for this response (lab mode only).
+
+    Taught in 05_orm_and_n_plus_one.
 
     >>> r = svc.client().get("/v1/orders", headers=auth)
     >>> lk.request_queries(r)

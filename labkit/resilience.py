@@ -47,7 +47,10 @@ Targets = str | LiveService | Sequence[str | LiveService]
 
 
 class PaymentsProvider(LiveService):
-    """The payments provider (`sample_service.payments`) in a child process on a loopback port."""
+    """The payments provider (`sample_service.payments`) in a child process on a loopback port.
+
+    Taught in 11_resilience.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(PROVIDER_APP, ready_path="/health", **kwargs)
@@ -102,7 +105,10 @@ class PaymentsProvider(LiveService):
 
 @dataclass(frozen=True)
 class Call:
-    """One HTTP request to send; headers go with every attempt (an idempotency key too)."""
+    """One HTTP request to send; headers go with every attempt (an idempotency key too).
+
+    Taught in 11_resilience.
+    """
 
     method: str
     path: str
@@ -120,6 +126,8 @@ def order_calls(
     """`n` order placements (endless when None), each with an Idempotency-Key of its own.
 
     Several product ids are used in turn, so concurrent orders do not queue on one row lock.
+
+    Taught in 11_resilience.
     """
     products = itertools.cycle([product_id] if isinstance(product_id, int) else product_id)
     for _ in itertools.count() if n is None else range(n):
@@ -143,6 +151,8 @@ def fire(
     one (what a load balancer does). `duration` stops taking new calls after that many
     seconds, so `calls` may be endless. Columns: call, attempt, target, path, start, end
     (`time.monotonic()`), seconds, status (0 when no response came), error, final.
+
+    Taught in 11_resilience.
     """
     with Load(targets, calls, concurrency=concurrency, timeout=timeout, attempts=attempts) as load:
         load.wait(duration)
@@ -155,6 +165,8 @@ class Load:
     >>> with lk.resilience.Load(svc, itertools.repeat(call), concurrency=4) as load:
     ...     svc.restart()
     >>> load.result                      # one row per attempt
+
+    Taught in 11_resilience.
     """
 
     def __init__(
@@ -262,7 +274,10 @@ def _attempt(
 
 
 def summary(frame: pd.DataFrame, by: str = "path") -> pd.DataFrame:
-    """Per group: calls, the share answered 2xx, P50 and P99 in milliseconds."""
+    """Per group: calls, the share answered 2xx, P50 and P99 in milliseconds.
+
+    Taught in 11_resilience.
+    """
     final = frame[frame["final"]] if "final" in frame else frame
     grouped = final.groupby(by)
     return pd.DataFrame(
@@ -281,6 +296,8 @@ class Sampler:
     >>> with lk.resilience.Sampler(svc, "shop_breaker_state", {"dependency": "payments"}) as s:
     ...     lk.resilience.fire(svc, calls)
     >>> s.result                         # columns: at (time.monotonic()), value
+
+    Taught in 11_resilience.
     """
 
     def __init__(
@@ -327,7 +344,10 @@ class Sampler:
 def metric(
     service: LiveService, name: str, labels: Mapping[str, str] | None = None
 ) -> float | None:
-    """The current value of one series of `service`'s /metrics (None when absent)."""
+    """The current value of one series of `service`'s /metrics (None when absent).
+
+    Taught in 11_resilience.
+    """
     with service.client() as http:
         return _value(http.get("/metrics").text, name, dict(labels or {}))
 

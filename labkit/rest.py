@@ -27,7 +27,10 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def exchange(response: httpx.Response, why: str = "") -> dict[str, Any]:
-    """One request and its answer as a table row: what was asked, the status, the problem."""
+    """One request and its answer as a table row: what was asked, the status, the problem.
+
+    Taught in 04_rest_in_practice.
+    """
     content_type = response.headers.get("content-type", "")
     problem: dict[str, Any] = response.json() if content_type == PROBLEM_JSON else {}
     return {
@@ -93,6 +96,8 @@ def walk(
     Works for cursor and offset pagination alike (pass ``offset=0`` for offset): the walk
     never builds a URL, it follows what the service links. ``between(walk_so_far)`` runs
     after each page, e.g. to insert or delete rows while the walk is under way.
+
+    Taught in 04_rest_in_practice.
     """
     result = Walk()
     url: str | None = path
@@ -140,6 +145,8 @@ def grow_catalog(db: Database, *, products: int) -> int:
 
     Prices repeat (10,000 distinct values), so sorting by price has many ties. Returns the
     number of live products afterwards.
+
+    Taught in 04_rest_in_practice.
     """
     with db.engine.begin() as conn:
         conn.execute(sa.text(_BULK_PRODUCTS), {"count": products})
@@ -153,6 +160,8 @@ class LinkClient:
     >>> links = LinkClient(client)
     >>> order = links.follow(order, "self")
     >>> links.can(order, "cancel")
+
+    Taught in 04_rest_in_practice.
     """
 
     def __init__(self, client: httpx.Client) -> None:

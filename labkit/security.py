@@ -90,6 +90,8 @@ def hashing_cost(
     """Median argon2id time per hash for each ``(time_cost, memory_kib)``.
 
     >>> lk.security.hashing_cost([(1, 8192), (3, 65536)])
+
+    Taught in 07_auth_and_security.
     """
     rows = []
     for time_cost, memory_kib in params:
@@ -103,6 +105,8 @@ def guess_rates(*, seconds: float = 0.3) -> pd.DataFrame:
     """Offline guesses per second on this machine: SHA-256 vs argon2id at its library defaults.
 
     What an attacker holding a leaked table gets per core; the ratio is the defence.
+
+    Taught in 07_auth_and_security.
     """
     target = PasswordHasher().hash("hunter2-but-longer")
     sha_target = hashlib.sha256(b"hunter2-but-longer").hexdigest()
@@ -140,6 +144,8 @@ def decode_jwt(token: str) -> dict[str, Any]:
     """Split a JWT by hand into header, claims and signature, verifying nothing.
 
     Shows that a JWT is signed, not encrypted: anyone can read the claims.
+
+    Taught in 07_auth_and_security.
     """
     parts = token.split(".")
     if len(parts) != 3:
@@ -152,6 +158,8 @@ def forged_tokens(token: str, *, secret: str) -> dict[str, str]:
     """Four tokens a server must refuse, made from a real one: each breaks one rule.
 
     ``secret`` is the service's (known in a lab) so the expired token is otherwise valid.
+
+    Taught in 07_auth_and_security.
     """
     head, body, _signature = token.split(".")
     claims = _b64url_json(body)
@@ -173,6 +181,8 @@ def brute_force(
     """Try each password in turn, as an online attacker would; one row per attempt.
 
     The rate limit shows as 429s and a ``Retry-After`` the attacker must wait.
+
+    Taught in 07_auth_and_security.
     """
     rows, start = [], time.perf_counter()
     for n, guess in enumerate(guesses, 1):
@@ -229,6 +239,8 @@ def sign_in_timing(
     """Time failed sign-ins for an existing and a missing account, interleaved.
 
     Interleaving spreads any drift in machine load over both groups equally.
+
+    Taught in 07_auth_and_security.
     """
     times: dict[str, list[float]] = {known: [], unknown: []}
     for _ in range(samples):
@@ -246,6 +258,8 @@ def compare_timing(*, size: int = 1_000_000, repeat: int = 31) -> pd.DataFrame:
     """Median µs of ``==`` and ``hmac.compare_digest`` on two strings differing first or last.
 
     Noisy by nature (a micro-benchmark on a shared machine); read the shape, not digits.
+
+    Taught in 07_auth_and_security.
     """
     secret = b"s" * size
     early, late = b"x" + secret[1:], secret[:-1] + b"x"
@@ -262,14 +276,17 @@ def compare_timing(*, size: int = 1_000_000, repeat: int = 31) -> pd.DataFrame:
 
 
 def missing_headers(response: httpx.Response) -> list[str]:
-    """The ``SECURITY_HEADERS`` a response lacks."""
+    """The ``SECURITY_HEADERS`` a response lacks. Taught in 07_auth_and_security."""
     return [name for name in SECURITY_HEADERS if name not in response.headers]
 
 
 def preflight(
     client: httpx.Client, path: str, *, origin: str, method: str = "POST"
 ) -> dict[str, Any]:
-    """Send a CORS preflight as a browser would; what the service allowed."""
+    """Send a CORS preflight as a browser would; what the service allowed.
+
+    Taught in 07_auth_and_security.
+    """
     response = client.options(path, headers={"Origin": origin,
                                              "Access-Control-Request-Method": method})  # fmt: skip
     return {"origin": origin, "status": response.status_code,
@@ -278,7 +295,7 @@ def preflight(
 
 @dataclass(frozen=True)
 class Operation:
-    """One call in an access matrix."""
+    """One call in an access matrix. Taught in 07_auth_and_security."""
 
     name: str
     method: str
@@ -292,6 +309,8 @@ def access_matrix(
     """Call every operation as every client; the status codes, operations by roles.
 
     Run only operations that do not change state, or ones safe to repeat.
+
+    Taught in 07_auth_and_security.
     """
     rows = {}
     for op in operations:
@@ -317,7 +336,10 @@ def _request_fields(spec: Mapping[str, Any]) -> Iterable[tuple[str, Mapping[str,
 
 
 def url_inputs(spec: Mapping[str, Any]) -> list[str]:
-    """Request parameters and body fields that take a URL: where SSRF (API7) could start."""
+    """Request parameters and body fields that take a URL: where SSRF (API7) could start.
+
+    Taught in 07_auth_and_security.
+    """
     hints = ("url", "uri", "callback", "webhook")
     return sorted(
         field
@@ -328,7 +350,10 @@ def url_inputs(spec: Mapping[str, Any]) -> list[str]:
 
 
 def find_secrets(texts: Iterable[str], secrets: Iterable[str]) -> list[str]:
-    """The secrets (shown by their first 6 characters) that occur in any of the texts."""
+    """The secrets (shown by their first 6 characters) that occur in any of the texts.
+
+    Taught in 07_auth_and_security.
+    """
     corpus = "\n".join(texts)
     return [secret[:6] + "…" for secret in secrets if secret and secret in corpus]
 
@@ -338,6 +363,8 @@ def owasp_table(findings: Mapping[str, Mapping[str, object]]) -> pd.DataFrame:
 
     ``findings`` maps ``"API1"``… to columns such as ``attack``, ``defence on`` and
     ``switch on``; a category without a finding is an error, so none is left out.
+
+    Taught in 07_auth_and_security.
     """
     missing = [code for code in OWASP_API_2023 if code not in findings]
     if missing:

@@ -39,6 +39,8 @@ _LOG_NAME = "service.log"
 class LiveService:
     """Run an ASGI app under uvicorn in a child process on a free 127.0.0.1 port.
 
+    Taught in 00_welcome, 05_orm_and_n_plus_one and 09_load_testing.
+
     Args:
         app: "module:attribute" of an ASGI app; by default the sample shop service.
         db: for the sample service, "sqlite" (a fresh temporary file), "postgres", a URL or a
@@ -191,7 +193,7 @@ class LiveService:
         """Return a client signed in as a seeded account: a role or an e-mail (close it).
 
         `who` is ``"admin"``, ``"staff"``, ``"customer"`` (alice), or any seeded e-mail; the
-        password is the seed's own. Taught in 04_rest_in_practice.
+        password is the seed's own. Taught in 04_rest_in_practice, used in 05_orm_and_n_plus_one.
 
         >>> with svc.login("admin") as admin:
         ...     admin.get("/v1/users/me").json()["role"]

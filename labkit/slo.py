@@ -50,6 +50,8 @@ class SLO:
 
     `objective` is the good fraction (0.999); a request is bad when its status is 5xx, or,
     for a latency SLO, when it took longer than `threshold_s`.
+
+    Taught in 10_observability.
     """
 
     name: str
@@ -175,6 +177,8 @@ def prometheus_rules(
 
     One recording rule per window (the error ratio), one alert per burn-rate rule, as the
     SRE workbook writes them; `selector` narrows the series (``route="/v1/orders"``).
+
+    Taught in 10_observability.
     """
     windows = sorted({w for rule in rules for w in (rule.long_window, rule.short_window)})
     record = f"slo:{slo.name}:error_ratio"

@@ -208,7 +208,10 @@ def _count(client: httpx.Client, page_sizes: list[int], rows: list[dict[str, Any
 
 
 def deep_query(levels: int) -> str:
-    """A query nesting product → category → products ``levels`` times (depth grows by 4 each)."""
+    """A query nesting product → category → products ``levels`` times (depth grows by 4 each).
+
+    Taught in 13_api_styles.
+    """
     inner = "id"
     for _ in range(levels):
         inner = f"category {{ products(first: 1) {{ edges {{ node {{ {inner} }} }} }} }}"
@@ -216,7 +219,10 @@ def deep_query(levels: int) -> str:
 
 
 def alias_flood(count: int) -> str:
-    """One query asking for the categories ``count`` times under different aliases."""
+    """One query asking for the categories ``count`` times under different aliases.
+
+    Taught in 13_api_styles.
+    """
     return "{ " + " ".join(f"a{i}: categories {{ id }}" for i in range(count)) + " }"
 
 
@@ -348,7 +354,10 @@ def grpc_load(
 
 
 def sdl(client: httpx.Client) -> str:
-    """The live schema as SDL, read by introspection (on only in lab mode)."""
+    """The live schema as SDL, read by introspection (on only in lab mode).
+
+    Taught in 13_api_styles.
+    """
     from graphql import build_client_schema, get_introspection_query, print_schema
 
     answer = graphql(client, get_introspection_query())

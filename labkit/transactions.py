@@ -121,6 +121,8 @@ def lost_updates(
 
     A lost update is a decrement that happened (its client saw success) but left no trace in
     the stock: ``clients - (before - after)`` per round.
+
+    Taught in 06_transactions_and_idempotency.
     """
     _require_postgres(db, "the lost-update experiment")
     if strategy not in STRATEGIES:
@@ -141,7 +143,10 @@ def lost_updates(
 
 
 def read_twice(db: Database, isolation: str) -> dict[str, Any]:
-    """Read a row twice in one transaction while another commits a change in between."""
+    """Read a row twice in one transaction while another commits a change in between.
+
+    Taught in 06_transactions_and_idempotency.
+    """
     _require_postgres(db, "isolation levels")
     _reset(db)
     with db.engine.connect() as reader, db.engine.connect() as writer:
@@ -173,6 +178,8 @@ def write_skew(db: Database, isolation: str, *, retry_failed: bool = False) -> d
     Interleaved step by step on two connections: both read, both write, both commit. Under
     ``REPEATABLE READ`` both commit and nobody is on call; under ``SERIALIZABLE`` the second
     commit fails with SQLSTATE 40001, and ``retry_failed`` runs it again with backoff.
+
+    Taught in 06_transactions_and_idempotency.
     """
     _require_postgres(db, "write skew")
     _reset(db)
@@ -241,6 +248,8 @@ def deadlocks(db: Database, *, trials: int = 10, fixed_order: bool = False) -> l
 
     Returns one row per transaction per trial: its lock order, outcome (``committed`` or the
     SQLSTATE, ``40P01`` for a deadlock victim) and milliseconds.
+
+    Taught in 06_transactions_and_idempotency.
     """
     _require_postgres(db, "the deadlock experiment")
     _reset(db)
@@ -270,6 +279,8 @@ def pool_sizing(
 
     Returns throughput and the wait for a connection (checkout), mean and 95th percentile:
     a pool smaller than the concurrency makes requests queue for a connection.
+
+    Taught in 06_transactions_and_idempotency.
     """
     _require_postgres(db, "the pool experiment")
     engine = sa.create_engine(db.url, pool_size=pool_size, max_overflow=0, pool_timeout=60)
@@ -309,7 +320,10 @@ def _warm(engine: sa.Engine, size: int) -> None:
 
 
 def timed(operation: Callable[[], Any]) -> tuple[Any, float]:
-    """The result of ``operation`` (or the exception it raised) and the seconds it took."""
+    """The result of ``operation`` (or the exception it raised) and the seconds it took.
+
+    Taught in 06_transactions_and_idempotency.
+    """
     start = time.perf_counter()
     try:
         result: Any = operation()
@@ -323,6 +337,8 @@ def second_writer(db: Database, *, busy_timeout_s: float = 0.2) -> dict[str, Any
 
     The second connection waits up to its busy timeout for the first writer, then gets
     "database is locked"; once the first ends, it gets in.
+
+    Taught in 06_transactions_and_idempotency.
     """
     if db.kind != "sqlite":
         raise LabkitError(f"second_writer shows SQLite's write lock; got a {db.kind} database")

@@ -20,7 +20,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sample_service import metrics
-from sample_service.api.problems import crash_response, problem_response
+from sample_service.api.problems import crash_response, error_response, problem_response
+from sample_service.errors import PayloadTooLarge, UnsupportedMediaType
 from sample_service.text import has_control_characters
 
 _REQUEST_ID_OK = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -237,14 +238,15 @@ class BodyGuardMiddleware:
         chunked = _header(scope, b"transfer-encoding") is not None
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             detail = f"body of {int(length)} bytes exceeds the limit of {self.max_body_bytes}"
-            await problem_response(Request(scope), status=413, detail=detail)(scope, receive, send)
+            await error_response(Request(scope), PayloadTooLarge(detail))(scope, receive, send)
             return
         has_body = chunked or (length is not None and length not in (b"", b"0"))
         content_type = _header(scope, b"content-type")
         if has_body and (content_type is None or not _is_accepted_type(content_type)):
             seen = content_type.decode("latin-1") if content_type else "none"
             detail = f"content-type {seen} is not accepted; send application/json"
-            await problem_response(Request(scope), status=415, detail=detail)(scope, receive, send)
+            refusal = UnsupportedMediaType(detail)
+            await error_response(Request(scope), refusal)(scope, receive, send)
             return
         is_form = content_type is not None and content_type.lower().startswith(
             b"application/x-www-form-urlencoded"
@@ -266,6 +268,9 @@ class BodyGuardMiddleware:
                 seen += len(chunk)
                 # Raised inside the route's body read, so the app's handler renders them.
                 if seen > self.max_body_bytes:
+                    # Raised inside the route's body read. FastAPI turns any other exception
+                    # there into a 400, so this is an HTTPException, which the problem
+                    # handler renders as PayloadTooLarge like the check above.
                     raise HTTPException(413, f"body exceeds {self.max_body_bytes} bytes")
                 if control.search(tail + chunk):
                     raise HTTPException(422, _control_detail("body"))

@@ -38,7 +38,10 @@ _TASK_MODULES = (
 
 
 class Checker:
-    """The `lk.check` object: call it with a task id, or use a task's name as a method."""
+    """The `lk.check` object: call it with a task id, or use a task's name as a method.
+
+    Taught in 01_api_contract.
+    """
 
     def __call__(self, task_id: str, answer: Any) -> CheckResult:
         """Check `answer` for exercise task `task_id` (e.g. "03.1") and keep the attempt."""

@@ -28,7 +28,10 @@ _APPLICATION_NAME = f"labkit-{os.getpid()}"
 
 @dataclass(frozen=True)
 class Database:
-    """One database: its kind, its SQLAlchemy URL and (created on first use) an engine."""
+    """One database: its kind, its SQLAlchemy URL and (created on first use) an engine.
+
+    Taught in 00_welcome.
+    """
 
     kind: Kind
     url: str
@@ -62,6 +65,8 @@ class Database:
 
 def database(spec: str = "sqlite", *, name: str = "shop", fresh: bool = False) -> Database:
     """Return the database `spec` names: "sqlite", "postgres", "duckdb" or a SQLAlchemy URL.
+
+    Taught in 00_welcome, 02_schema_design and 03_indexes_and_explain.
 
     Args:
         spec: a kind, or a URL (`sqlite:///shop.db`, `postgresql://…`, `duckdb:///x.duckdb`).

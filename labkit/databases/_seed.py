@@ -16,6 +16,8 @@ __all__ = ["seed"]
 def seed(db: Database, *, scale: int = 1_000, random_seed: int = 42) -> SeedReport:
     """Create the shop's schema in `db` and fill it with deterministic data (`scale` orders).
 
+    Taught in 00_welcome and 03_indexes_and_explain.
+
     The same scale and seed give the same rows on every engine, DuckDB included, so plans and
     timings compare like with like. Example: `lk.seed(lk.database("postgres"), scale=100_000)`.
     """

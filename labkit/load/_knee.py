@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from labkit._types import ServiceTarget
 from labkit.errors import LoadError
 from labkit.load._monitor import Progress, Tick, pick_progress
 from labkit.load._result import HEADLINE
@@ -71,7 +72,7 @@ class Knee:
 
 
 def find_knee(
-    target: Any,
+    target: ServiceTarget,
     scenario: str | os.PathLike[str] = "catalog",
     users: Sequence[int] = (1, 2, 4, 8, 16),
     step_duration: float = 5,
@@ -82,6 +83,8 @@ def find_knee(
     record: bool = True,
 ) -> Knee:
     """Run one load step per entry of `users` and return the `Knee` with a table of the steps.
+
+    Taught in 09_load_testing.
 
     Each step is a fresh Locust run of `step_duration` seconds, so its percentiles are its own.
 

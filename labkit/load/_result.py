@@ -130,7 +130,10 @@ class RunComparison:
 
 @dataclass(frozen=True, repr=False)
 class LoadRun:
-    """One Locust run: per-endpoint `stats`, the per-second `history`, CPU use and the settings."""
+    """One Locust run: per-endpoint `stats`, the per-second `history`, CPU use and the settings.
+
+    Taught in 09_load_testing.
+    """
 
     target: str
     scenario: str

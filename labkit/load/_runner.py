@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from labkit._process import spawn, stop
+from labkit._types import ServiceTarget
 from labkit.errors import LoadError
 from labkit.load._monitor import CpuMonitor, Progress, Tick, pick_progress
 from labkit.load._parse import AGGREGATED, last_aggregate, read_failures, read_history, read_stats
@@ -47,7 +48,7 @@ class Target:
 
 
 def run(
-    target: Any,
+    target: ServiceTarget,
     scenario: str | os.PathLike[str] = "catalog",
     users: int = 10,
     spawn_rate: float | None = None,
@@ -61,6 +62,8 @@ def run(
     label: str | None = None,
 ) -> LoadRun:
     """Load `target` with a Locust scenario for `duration` seconds and return the measured `LoadRun`.
+
+    Taught in 09_load_testing.
 
     Args:
         target: a URL, or a running `LiveService` (its settings and process are then known).
@@ -146,7 +149,7 @@ def journal_or_warn(
         return None, f"not journaled: {exc}"
 
 
-def resolve_target(target: Any, settings: Mapping[str, Any] | None = None) -> Target:
+def resolve_target(target: ServiceTarget, settings: Mapping[str, Any] | None = None) -> Target:
     """Turn a URL or a running service into a `Target`."""
     url = target if isinstance(target, str) else getattr(target, "url", None)
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):

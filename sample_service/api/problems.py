@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from sample_service.errors import PROBLEM_BASE, RETRY_AFTER_SECONDS, ServiceError
+from sample_service.errors import PROBLEM_BASE, RETRY_AFTER_SECONDS, PayloadTooLarge, ServiceError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("sample_service.errors")
@@ -105,8 +105,8 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-async def _service_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ServiceError)
+def error_response(request: Request, exc: ServiceError) -> JSONResponse:
+    """Render a domain error; middleware that answers before routing uses it too."""
     return problem_response(
         request,
         status=exc.status,
@@ -116,6 +116,11 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
         headers=exc.headers,
         **exc.extra,
     )
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    return error_response(request, exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -135,6 +140,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else "request failed"
+    if exc.status_code == PayloadTooLarge.status:  # a streamed body over the limit
+        return error_response(request, PayloadTooLarge(detail))
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route matches {request.url.path}"
     headers = dict(exc.headers or {})

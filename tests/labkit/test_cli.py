@@ -6,6 +6,7 @@ import importlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -61,7 +62,8 @@ def test_seed_fills_a_database_and_reports_rows_per_second(tmp_path: Path) -> No
     result = _labkit("seed", "--db", f"sqlite:///{tmp_path / 'shop.db'}", "--scale", "300")
     assert result.returncode == 0, result.stderr
     assert re.search(r"rows? per second|rows/s", result.stdout)
-    assert (tmp_path / "shop.db").stat().st_size > 0
+    with sqlite3.connect(tmp_path / "shop.db") as conn:
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == (300,)
 
 
 @pytest.mark.parametrize(
@@ -147,3 +149,13 @@ def test_load_refuses_settings_for_a_service_it_does_not_start() -> None:
     result = _labkit("load", "http://127.0.0.1:9", "--set", "latency_ms=20")
     assert result.returncode == 2
     assert "--set" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_debug_shows_the_traceback_instead_of_one_line() -> None:
+    plain = _labkit("seed", "--db", "nosuchkind")
+    debug = _labkit("--debug", "seed", "--db", "nosuchkind")
+
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+    assert plain.stderr.count("\n") == 1 and "DatabaseSpecError" not in plain.stderr
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    assert "DatabaseSpecError" in debug.stderr

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from labkit.databases import Database, database, seed
-from labkit.errors import LabkitError
+from labkit.errors import DatabaseSpecError, ServerUnreachable
 from tests.conftest import unique_name
 
 
@@ -63,19 +63,19 @@ def test_a_url_names_its_kind(tmp_path: Path) -> None:
     assert database(f"duckdb:///{tmp_path / 'b.duckdb'}").kind == "duckdb"
 
 
-@pytest.mark.parametrize("spec", ["mysql://root@localhost/shop", "not a url"])
-def test_an_unknown_database_is_a_labkit_error(spec: str) -> None:
-    with pytest.raises(LabkitError):
+@pytest.mark.parametrize("spec", ["mysql://root@localhost/shop", "not a url", "nosuchkind"])
+def test_an_unknown_database_is_a_spec_error(spec: str) -> None:
+    with pytest.raises(DatabaseSpecError):
         database(spec)
 
 
 def test_a_database_name_that_is_not_an_identifier_is_refused() -> None:
-    with pytest.raises(LabkitError):
+    with pytest.raises(DatabaseSpecError):
         database("postgres", name='shop"; DROP DATABASE postgres; --')
 
 
-def test_an_unreachable_postgres_url_is_a_labkit_error() -> None:
-    with pytest.raises(LabkitError, match="cannot reach PostgreSQL"):
+def test_an_unreachable_postgres_url_is_a_server_unreachable_error() -> None:
+    with pytest.raises(ServerUnreachable, match="cannot reach PostgreSQL"):
         database("postgresql://postgres@127.0.0.1:1/nothing")
 
 

@@ -41,6 +41,18 @@ def test_a_recorded_run_round_trips_with_its_context(own_journal: Path) -> None:
     assert '"n_plus_one": true' in switches and "rate_limit_enabled" not in switches
 
 
+def test_every_switch_of_the_service_schema_is_kept_apart_and_nothing_else() -> None:
+    import json
+
+    from sample_service.schemas.lab import LabSwitches
+
+    switches = LabSwitches().model_dump()
+    journal.record("load", {"rps": 1.0}, settings={**switches, "rate_limit_enabled": False})
+
+    kept = json.loads(journal.query("SELECT switches FROM runs")["switches"][0])
+    assert kept == switches
+
+
 def test_runs_are_stamped_with_the_git_commit() -> None:
     head = subprocess.run(
         ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from labkit.databases import Database, database
-from labkit.errors import LabkitError
+from labkit.errors import BadArgument, PortInUse, ServerStartError
 from labkit.service import LiveService
 
 HELLO = "tests.labkit.asgi_apps:hello"
@@ -33,7 +33,7 @@ def test_stop_is_safe_to_call_twice() -> None:
 
 
 def test_a_crash_at_start_raises_with_the_last_log_lines() -> None:
-    with pytest.raises(LabkitError, match="database URL is not configured"):
+    with pytest.raises(ServerStartError, match="database URL is not configured"):
         LiveService("tests.labkit.asgi_broken:app", ready_path=None, startup_timeout=20).start()
 
 
@@ -42,13 +42,13 @@ def test_a_port_in_use_is_refused_with_what_to_do() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(LabkitError, match="already in use"):
+        with pytest.raises(PortInUse, match="already in use"):
             LiveService(HELLO, port=port, ready_path=None).start()
 
 
 def test_a_service_that_never_gets_ready_times_out_and_is_stopped() -> None:
     service = LiveService("tests.labkit.asgi_apps:never_ready", startup_timeout=2)
-    with pytest.raises(LabkitError, match="within 2 s"):
+    with pytest.raises(ServerStartError, match="within 2 s"):
         service.start()
     assert not service.running
 
@@ -109,5 +109,5 @@ def test_login_signs_in_as_a_seeded_role_or_email_and_refuses_an_unknown_role() 
                 assert client.get("/v1/users/me").json()["email"] == email
         with service.login("bob@shop.test") as bob:
             assert bob.get("/v1/users/me").json()["email"] == "bob@shop.test"
-        with pytest.raises(LabkitError, match="no seeded account"):
+        with pytest.raises(BadArgument, match="no seeded account"):
             service.login("root")
