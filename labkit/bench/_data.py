@@ -15,6 +15,7 @@ __all__ = ["DATA_ITEMS", "bench_data"]
 
 DATA_ITEMS = (
     "seed_sqlite", "seed_postgres", "pagination", "lint_500", "plan_parsing", "import_time",
+    "contract_load_lint_yaml", "contract_diff_500", "synth_sqlite", "synth_postgres", "overload",
 )  # fmt: skip
 _WHAT = {
     "seed_sqlite": "seed orders end to end, SQLite",
@@ -23,6 +24,11 @@ _WHAT = {
     "lint_500": "lint a 500-operation OpenAPI spec",
     "plan_parsing": "EXPLAIN parsed into a Plan (SQLite)",
     "import_time": "`import labkit` in a fresh interpreter, warm",
+    "contract_load_lint_yaml": "load and lint a 4 MB OpenAPI YAML from disk (target <= 2 s)",
+    "contract_diff_500": "diff two 500-operation OpenAPI versions (target <= 2 s)",
+    "synth_sqlite": "synthetic rows for any schema, SQLite bulk load",
+    "synth_postgres": "synthetic rows for any schema, PostgreSQL bulk load",
+    "overload": "300 concurrent clients at GET /v1/products?limit=50: throughput, P99, 503s",
 }
 # Timed inside the child, so the interpreter's own start-up is not counted.
 _TIMED_IMPORT = (
@@ -48,6 +54,37 @@ def bench_data(names: list[str], orders: int, done: Callable[[BenchItem], None])
         done(_lint_item())
     if "import_time" in names:
         done(_import_item())
+    for name in ("contract_load_lint_yaml", "contract_diff_500"):
+        if name in names:
+            done(_contract_item(name))
+    for kind in ("sqlite", "postgres"):
+        if f"synth_{kind}" in names:
+            from labkit.review._bench import synthesis_item
+
+            done(synthesis_item(kind))
+    if "overload" in names:
+        done(_overload_item())
+
+
+def _contract_item(name: str) -> BenchItem:
+    from labkit.contract._bench import bench_diff_500, bench_load_lint_yaml
+
+    measure = bench_load_lint_yaml if name == "contract_load_lint_yaml" else bench_diff_500
+    figures = measure()
+    return BenchItem(
+        name=name, what=_WHAT[name], seconds=figures["seconds"], rate=figures["rate"],
+        unit=figures["unit"], note=figures["note"],
+    )  # fmt: skip
+
+
+def _overload_item() -> BenchItem:
+    from labkit.overload import overload_figures
+
+    figures = overload_figures("sqlite")
+    return BenchItem(
+        name="overload", what=_WHAT["overload"], rps=figures["rps"], p99_ms=figures["p99_ms"],
+        rate=figures["share_503"], unit="share of 503s", errors=int(figures["errors"]),
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
