@@ -1,4 +1,4 @@
-"""The `labkit` command: doctor, serve, seed, lab, handout, timings (and the load-testing ones)."""
+"""The `labkit` command: doctor, serve, seed, lab, handout, timings, reset (and load and bench)."""
 
 from __future__ import annotations
 
@@ -96,8 +96,21 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     timings.set_defaults(run=_timings)
 
+    reset = commands.add_parser(
+        "reset", help="stop every lab process, drop the databases labkit made, remove its files"
+    )
+    reset.add_argument("--journal", action="store_true", help="also clear the journal")
+    reset.set_defaults(run=_reset)
+
     add_load_commands(commands)  # load, bench
     return parser
+
+
+def _reset(args: argparse.Namespace) -> int:
+    from labkit.reset import reset
+
+    print(reset(journal=args.journal))
+    return 0
 
 
 def _timings(args: argparse.Namespace) -> int:
