@@ -73,6 +73,7 @@ class LiveService:
         tracing: bool = False,
         grpc: bool = False,
     ) -> None:
+        self._signing: dict[str, str] | None = None
         self.app = app or SAMPLE_APP
         self.port = port if port is not None else _process.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -307,7 +308,10 @@ class LiveService:
             env[f"{_SETTINGS_PREFIX}OTEL_TRACES_ENDPOINT"] = self.collector.endpoint
             env["OTEL_BSP_SCHEDULE_DELAY"] = "100"  # ms: a notebook reads a trace at once
         if self._is_sample():
-            env.update(signing_secret_environment({**os.environ, **env}))
+            # Made once per LiveService: a restart keeps the secret, so signed-in clients stay so.
+            if self._signing is None:
+                self._signing = signing_secret_environment({**os.environ, **env})
+            env.update(self._signing)
         if self.grpc_port is not None:
             env[f"{_SETTINGS_PREFIX}GRPC_PORT"] = str(self.grpc_port)
         return env
@@ -341,6 +345,9 @@ class LiveService:
             str(self.port),
         ]
         argv += ["--workers", str(self._workers), "--timeout-graceful-shutdown", "5"]
+        # A notebook's clients idle between cells; uvicorn's 5 s keep-alive would close their
+        # connections under them, and a POST sent on one that is closing fails with no answer.
+        argv += ["--timeout-keep-alive", "75"]
         if self._is_sample():
             argv += ["--factory", "--no-access-log"]  # the service writes its own JSON access log
             # The service picks the client address itself, trusting only its configured proxies.

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -163,30 +164,49 @@ class FastRead:
     async def one(self, **params: Any) -> dict[str, Any] | None:
         """The first row for these parameters, or None."""
         values = self._values(params)
-        tracer = self._database.tracer
-        if tracer is None or not get_current_span().is_recording():
-            return await self._fetch(values)  # untraced, or outside a traced request
-        # The bare driver has no instrumentation of its own: the span is made here.
-        attributes = {"db.system": self._database.kind, "db.statement": self.sql}
-        with tracer.start_as_current_span(self.sql.split(None, 1)[0], attributes=attributes):
+        with self._span():
             return await self._fetch(values)
 
+    def _span(self) -> AbstractContextManager[Any]:
+        """A span for this statement inside a traced request; nothing otherwise (no cost)."""
+        tracer = self._database.tracer
+        if tracer is None or not get_current_span().is_recording():
+            return nullcontext()
+        # The bare driver has no instrumentation of its own: the span is made here.
+        attributes = {"db.system": self._database.kind, "db.statement": self.sql}
+        return tracer.start_as_current_span(self.sql.split(None, 1)[0], attributes=attributes)
+
     async def _fetch(self, values: list[Any]) -> dict[str, Any] | None:
+        started = time.perf_counter()
         if self._database.kind == "sqlite":
             row = self._database.sqlite_connection().execute(self.sql, values).fetchone()
         else:
             row = await self._database.fetchrow(self.sql, values)
+        self._log_if_slow(values, started)
         return dict(zip(self._columns, row, strict=True)) if row is not None else None
 
     async def all(self, **params: Any) -> list[dict[str, Any]]:
         """Every row for these parameters, each as a dict (a page of a listing)."""
         values = self._values(params)
-        if self._database.kind == "sqlite":
-            rows = self._database.sqlite_connection().execute(self.sql, values).fetchall()
-        else:
-            pool = await self._database.asyncpg_pool()
-            rows = await pool.fetch(self.sql, *values)
+        started = time.perf_counter()
+        with self._span():
+            if self._database.kind == "sqlite":
+                rows = self._database.sqlite_connection().execute(self.sql, values).fetchall()
+            else:
+                pool = await self._database.asyncpg_pool()
+                rows = await pool.fetch(self.sql, *values)
+        self._log_if_slow(values, started)
         return [dict(zip(self._columns, row, strict=True)) for row in rows]
+
+    def _log_if_slow(self, values: list[Any], started: float) -> None:
+        """The bare driver has no SQLAlchemy events: the slow-query log is fed here too."""
+        threshold = self._database.slow_query_ms
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        if threshold is not None and elapsed_ms >= threshold:
+            from sample_service.middleware import current_request_id, write_line
+            from sample_service.slowlog import slow_query_line
+
+            write_line(slow_query_line(self.sql, values, elapsed_ms, current_request_id()))
 
 
 class Database:
@@ -210,6 +230,7 @@ class Database:
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self.read_listeners: list[Callable[..., None]] = []
         self.tracer: Tracer | None = None  # set when tracing is on (sample_service.tracing)
+        self.slow_query_ms: float | None = None  # set when the slow-query log is on
         self._pool_size = settings.db_pool_size
         self._wait_seconds = settings.db_wait_seconds
         self._sqlite: sqlite3.Connection | None = None

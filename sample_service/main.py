@@ -221,6 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if settings.slow_query_ms is not None:
         slowlog.install(database.engine, settings.slow_query_ms)
+        database.slow_query_ms = settings.slow_query_ms  # the bare-driver reads log there too
     traced = tracing.install(app, settings, database) is not None
     app.add_middleware(
         RequestContextMiddleware,

@@ -50,6 +50,7 @@ STATUS_OF: dict[int, grpc.StatusCode] = {
     402: grpc.StatusCode.FAILED_PRECONDITION,  # the payment was declined: not retryable as is
     403: grpc.StatusCode.PERMISSION_DENIED,
     404: grpc.StatusCode.NOT_FOUND,
+    410: grpc.StatusCode.NOT_FOUND,  # it was there and is no more (an expired job result)
     406: grpc.StatusCode.INVALID_ARGUMENT,  # a representation the service cannot produce
     409: grpc.StatusCode.ABORTED,
     412: grpc.StatusCode.FAILED_PRECONDITION,

@@ -47,8 +47,10 @@ def test_public_description_loads_lints_and_diffs_within_bounds(name: str) -> No
     assert spec.operations and report.operations == len(spec.operations)
     assert same.changes == [], same.to_frame().head()
     megabytes = len(gzip.decompress(path.read_bytes())) / 1e6
-    assert loading + linting <= 1.0 + 1.0 * megabytes, (loading, linting)
-    assert diffing <= 2.0, diffing
+    # A blow-up (exponential resolution, a cycle) takes minutes; these bounds catch it with room
+    # for a busy CI machine. The speed targets themselves live in `labkit bench`.
+    assert loading + linting <= 5.0 + 3.0 * megabytes, (loading, linting)
+    assert diffing <= 10.0, diffing
 
 
 def test_two_releases_of_a_payments_api_diff_into_graded_changes() -> None:

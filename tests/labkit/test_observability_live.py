@@ -24,7 +24,7 @@ def test_a_live_service_exports_its_trace_and_its_logs_read_as_tables() -> None:
         slow = svc.log_table("slow_query").filter(f"request_id = '{request_id}'").df()
     assert response.status_code == 200
     assert trace.trace_id == request_id and trace.count("sql") >= 1
-    assert "catalog.list_products" in trace._repr_html_()
+    assert "catalog.fetch_product_page" in trace._repr_html_()
     assert access["route"].tolist() == ["/v1/products"]
     assert access["ts"].iloc[0] > 1e9  # epoch seconds
     assert len(slow) >= 1

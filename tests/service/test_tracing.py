@@ -45,7 +45,7 @@ def test_a_request_has_http_service_and_sql_spans_each_inside_the_layer_above(
     trace = finished_trace(client, collector, response.headers["x-request-id"])
     assert trace.root.layer == "http" and trace.root.kind == "server"
     service = [span for span in trace.spans if span.layer == "service"]
-    assert [span.name for span in service] == ["catalog.list_products"]
+    assert [span.name for span in service] == ["catalog.fetch_product_page"]
     assert trace.parent_of(service[0]) == trace.root
     sql = [span for span in trace.spans if span.layer == "sql"]
     assert any("FROM products" in span.attributes["db.statement"] for span in sql)
