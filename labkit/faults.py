@@ -25,10 +25,10 @@ import struct
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from labkit._lifecycle import Lifecycle
 from labkit.errors import LabkitError
 
 __all__ = ["FaultProxy", "ProxyStats"]
@@ -47,7 +47,7 @@ class ProxyStats:
     bytes_forwarded: int = 0
 
 
-class FaultProxy:
+class FaultProxy(Lifecycle):
     """Forward 127.0.0.1:`port` to `upstream`, adding latency, resets or a blackhole on demand.
 
     Args:
@@ -107,17 +107,6 @@ class FaultProxy:
             self._thread.join(5)
         loop.close()
         self._loop = self._server = self._thread = None
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- control -----------------------------------------------------------------------------
 

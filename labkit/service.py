@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import duckdb
@@ -25,6 +24,7 @@ import httpx
 import pandas as pd
 
 from labkit import _process
+from labkit._lifecycle import Lifecycle
 from labkit.databases import Database, database, postgres_database_names, seed
 from labkit.errors import BadArgument, LabkitError, PortInUse, ServerStartError
 from labkit.tracing import Trace, TraceCollector
@@ -36,7 +36,7 @@ _SETTINGS_PREFIX = "SHOP_"
 _LOG_NAME = "service.log"
 
 
-class LiveService:
+class LiveService(Lifecycle):
     """Run an ASGI app under uvicorn in a child process on a free 127.0.0.1 port.
 
     Taught in 00_welcome, 05_orm_and_n_plus_one and 09_load_testing.
@@ -156,17 +156,6 @@ class LiveService:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-    def __enter__(self) -> LiveService:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- use ---------------------------------------------------------------------------------
 

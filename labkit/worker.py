@@ -14,10 +14,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from labkit import _process
+from labkit._lifecycle import Lifecycle
 from labkit.databases import Database
 from labkit.errors import BadArgument, ServerStartError
 from labkit.service import LiveService, _env_value
@@ -27,7 +27,7 @@ __all__ = ["LiveWorker"]
 _READY = " ready on "  # the line a worker logs once it starts claiming
 
 
-class LiveWorker:
+class LiveWorker(Lifecycle):
     """Run `processes` consumers (`python -m sample_service.worker`) on the shop's database.
 
     Args:
@@ -109,17 +109,6 @@ class LiveWorker:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-    def __enter__(self) -> LiveWorker:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- use ---------------------------------------------------------------------------------
 

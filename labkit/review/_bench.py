@@ -1,17 +1,18 @@
-"""The generator's bench item: rows per second of synthetic data loaded through the bulk path.
+"""The generator's bench figures: rows per second of synthetic data loaded through the bulk path.
 
-`labkit bench` registers it as `synth_sqlite` / `synth_postgres` by calling `synthesis_item`.
+`labkit bench` reports them as `synth_sqlite` / `synth_postgres` (it imports this; not back).
 """
 
 from __future__ import annotations
 
-from labkit.bench import BenchItem
+from typing import Any
+
 from labkit.databases import database
 from labkit.review._load import load
 from labkit.review._schema import load_schema
 from labkit.review._synth import generate
 
-__all__ = ["BENCH_SCHEMA", "synthesis_item"]
+__all__ = ["BENCH_SCHEMA", "synthesis_figures"]
 
 #: A small shop-like schema with every feature the generator handles: a self-reference, a
 #: composite key, CHECKs, a unique natural key and Zipf-skewed foreign keys.
@@ -36,22 +37,20 @@ CREATE TABLE cart_lines (
 """
 
 
-def synthesis_item(kind: str = "sqlite", rows: int = 50_000) -> BenchItem:
-    """Generate `rows` per table of `BENCH_SCHEMA` and load them into a fresh `kind` database."""
+def synthesis_figures(kind: str = "sqlite", rows: int = 50_000) -> dict[str, Any]:
+    """Generate `rows` per table of `BENCH_SCHEMA`, load them into a fresh `kind` database."""
     db = database(kind, name="labkit_bench_synth", fresh=True)
     try:
         data = generate(load_schema(BENCH_SCHEMA), rows, seed=0)
         report = load(data, db)  # creates the tables: PostgreSQL adds keys after COPY
     finally:
         db.drop()
-    return BenchItem(
-        name=f"synth_{report.engine}",
-        what=f"synthetic rows for any schema, {report.engine} bulk load",
-        seconds=report.seconds,
-        rate=report.rows_per_second,
-        unit="rows/s",
-        note=(
+    return {
+        "engine": report.engine,
+        "seconds": report.seconds,
+        "rate": report.rows_per_second,
+        "note": (
             f"{report.total_rows:,} rows in 4 tables, every constraint checked by the database; "
             f"generated at {report.total_rows / data.seconds:,.0f} rows/s"
         ),
-    )
+    }

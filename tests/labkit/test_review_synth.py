@@ -11,7 +11,7 @@ import sample_service.models
 from labkit.databases import Database, database
 from labkit.errors import ReviewError
 from labkit.review import load, load_schema, synthesize
-from labkit.review._bench import synthesis_item
+from labkit.review._bench import synthesis_figures
 from tests.conftest import DATABASE_KINDS, fresh_database, unique_name
 
 SELF_REFERENCE = """
@@ -188,10 +188,10 @@ def test_duckdb_takes_the_rows_from_a_dataframe() -> None:
         db.drop()
 
 
-def test_the_bench_item_measures_rows_per_second_of_a_real_load() -> None:
-    item = synthesis_item("sqlite", rows=2_000)
-    assert item.name == "synth_sqlite" and item.unit == "rows/s"
-    assert item.rate is not None and item.rate > 0
+def test_the_bench_figures_are_rows_per_second_of_a_real_load() -> None:
+    figures = synthesis_figures("sqlite", rows=2_000)
+    assert figures["engine"] == "sqlite" and "8,000 rows" in figures["note"]
+    assert figures["rate"] > 0
 
 
 @pytest.mark.parametrize("kind", DATABASE_KINDS)
