@@ -301,6 +301,11 @@ class LiveService(Lifecycle):
             if self._signing is None:
                 self._signing = signing_secret_environment({**os.environ, **env})
             env.update(self._signing)
+            # Its own Redis keys (cache, limits) unless told otherwise: two services on one Redis
+            # must not answer from each other's cache or share each other's rate-limit buckets.
+            redis_prefix = f"{_SETTINGS_PREFIX}REDIS_PREFIX"
+            if redis_prefix not in {**os.environ, **env}:
+                env[redis_prefix] = f"labkit:{self.port}:"
         if self.grpc_port is not None:
             env[f"{_SETTINGS_PREFIX}GRPC_PORT"] = str(self.grpc_port)
         return env

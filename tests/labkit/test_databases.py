@@ -63,7 +63,7 @@ def test_a_url_names_its_kind(tmp_path: Path) -> None:
     assert database(f"duckdb:///{tmp_path / 'b.duckdb'}").kind == "duckdb"
 
 
-@pytest.mark.parametrize("spec", ["mysql://root@localhost/shop", "not a url", "nosuchkind"])
+@pytest.mark.parametrize("spec", ["oracle://scott@localhost/shop", "not a url", "nosuchkind"])
 def test_an_unknown_database_is_a_spec_error(spec: str) -> None:
     with pytest.raises(DatabaseSpecError):
         database(spec)
