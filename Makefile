@@ -32,8 +32,8 @@ test: $(STAMP) ## set up, then run every test, notebooks included
 	$(BIN)/python -m pytest -n auto --dist loadfile --nbval-lax --durations=15 $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff lint and format check
-	$(BIN)/ruff check labkit sample_service tests notebooks
-	$(BIN)/ruff format --check labkit sample_service tests notebooks
+	$(BIN)/ruff check labkit sample_service tests notebooks exercises
+	$(BIN)/ruff format --check labkit sample_service tests notebooks exercises
 
 wheelhouse: ## download every wheel `make lab` needs (build backend included) into wheelhouse/
 	$(PYTHON) -m pip wheel --quiet --wheel-dir wheelhouse pip setuptools wheel '.[dev]'
