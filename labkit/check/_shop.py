@@ -4,6 +4,7 @@ per process (no two kernels share them), gone when the process exits."""
 from __future__ import annotations
 
 import atexit
+import secrets
 import shutil
 import tempfile
 from functools import cache
@@ -28,7 +29,12 @@ def shop() -> Database:
 
 @cache
 def live_shop() -> LiveService:
-    """A small seeded shop service without rate limits, stopped when the process exits."""
-    service = LiveService(scale=200, settings={"rate_limit_enabled": False})
+    """A small seeded shop service without rate limits, stopped when the process exits.
+
+    Its token-signing key is the check's own (`settings["jwt_secret"]`), so a check can sign
+    tokens the service would accept and forge ones it must refuse.
+    """
+    settings = {"rate_limit_enabled": False, "jwt_secret": secrets.token_hex(32)}
+    service = LiveService(scale=200, settings=settings)
     atexit.register(service.close)
     return service.start()
