@@ -155,7 +155,7 @@ def weekly_burn_rate_pages(rules: Iterable[BurnRateRule]) -> None:
             f"still paging {(late[late].index.max() - end) / 60:.0f} min after the errors "
             f"stopped; it should end within {_QUIET_AFTER_S // 60}"
         )
-    if not _firing(pages, _log(10, lambda ts: ts % 500 == 0)).any():
+    if not _firing(pages, _log(10, lambda ts: ts % 500 == 499)).any():
         raise Failed(
             "never paged while 0.2 % of requests failed for 10 hours: that spends a week's "
             "budget in 3.5 days"
