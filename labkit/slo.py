@@ -24,7 +24,10 @@ __all__ = ["SLO", "WORKBOOK_RULES", "AlertEvaluation", "BurnRateRule", "promethe
 
 @dataclass(frozen=True)
 class BurnRateRule:
-    """Alert when the burn rate exceeds `burn_rate` over both windows (seconds)."""
+    """Alert when the burn rate exceeds `burn_rate` over both windows (seconds).
+
+    Taught in 10_observability.
+    """
 
     long_window: float
     short_window: float
