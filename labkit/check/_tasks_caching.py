@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from labkit.check._registry import Failed, task
 from labkit.check._shop import shop
+from labkit.errors import LabkitError
 from labkit.querylog import count_queries
 
 _MAX_TTL_S = 300
@@ -35,12 +36,21 @@ class _Cache:
         self._items: dict[str, tuple[float, str]] = {}
         url = os.environ.get("REDIS_URL")
         self._redis = redis.Redis.from_url(url, decode_responses=True) if url else None
+        if self._redis is not None:
+            try:
+                self._redis.ping()
+            except redis.RedisError as exc:
+                raise LabkitError(
+                    f"REDIS_URL={url} does not answer ({exc}); start Redis, or unset REDIS_URL "
+                    "to cache in memory"
+                ) from None
 
     def get(self, key: str) -> str | None:
         """The cached text, or None on a miss (or once its TTL passed)."""
         if self._redis is not None:
-            value: str | None = self._redis.get(self._prefix + key)
-            return value
+            return (
+                str(value) if (value := self._redis.get(self._prefix + key)) is not None else None
+            )
         item = self._items.get(key)
         return item[1] if item and item[0] > time.monotonic() else None
 
@@ -138,10 +148,13 @@ def _judge_cache_aside(
             read(cache, engine, first)
     if log.count:
         raise Failed(f"5 reads of a cached product ran {log.count} statement(s); a hit should not")
-    if any(ttl is None for ttl in cache.ttls):
+    lives = [float("inf") if ttl is None else ttl for ttl in cache.ttls]
+    if not lives:
+        raise Failed("nothing went into the cache the check gave you; keep entries there")
+    if float("inf") in lives:
         raise Failed("an entry was cached without a TTL: a write behind your back stays for ever")
-    if max(cache.ttls) > _MAX_TTL_S:
-        raise Failed(f"an entry lives {max(cache.ttls):g} s; at most {_MAX_TTL_S} s is allowed")
+    if max(lives) > _MAX_TTL_S:
+        raise Failed(f"an entry lives {max(lives):g} s; at most {_MAX_TTL_S} s is allowed")
     new_price = _price(engine, written) + 100
     write(cache, engine, written, new_price)
     if _price(engine, written) != new_price:
