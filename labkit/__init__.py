@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from labkit.faults import FaultProxy
     from labkit.metrics import bucket_bias, histogram_quantile, scrape
     from labkit.outage import database_outage
+    from labkit.overload import measure_overload
     from labkit.plans import Plan, compare, explain, suggest_indexes, try_index
     from labkit.profiling import profile
     from labkit.querylog import count_queries, request_queries
@@ -75,6 +76,7 @@ __all__ = [
     "journal",
     "lint_schema",
     "load",
+    "measure_overload",
     "profile",
     "request_queries",
     "resilience",
@@ -132,6 +134,7 @@ _HOMES = {
     "explain": "labkit.plans",
     "histogram_quantile": "labkit.metrics",
     "lint_schema": "labkit.review",
+    "measure_overload": "labkit.overload",
     "profile": "labkit.profiling",
     "request_queries": "labkit.querylog",
     "restore": "labkit.backup",

@@ -128,7 +128,7 @@ class LiveService(Lifecycle):
     def _spawn(self) -> None:
         """Start uvicorn in the prepared workdir and wait until it is ready."""
         assert self._workdir is not None
-        # Unbuffered, so logs() shows a request's line as soon as it is answered.
+        # Unbuffered, so log_lines() shows a request's line as soon as it is answered.
         env = {**os.environ, **self._environment(), "PYTHONUNBUFFERED": "1"}
         log_path = self._workdir / _LOG_NAME
         self._proc = _process.spawn(self._command(), log_path=log_path, env=env)
@@ -211,7 +211,7 @@ class LiveService(Lifecycle):
     def _log_path(self) -> Path | None:
         return None if self._workdir is None else self._workdir / _LOG_NAME
 
-    def logs(self, last: int | None = None) -> list[str]:
+    def log_lines(self, last: int | None = None) -> list[str]:
         """Return the service's log lines so far (stdout and stderr), or the `last` few."""
         try:
             lines = (
@@ -224,7 +224,7 @@ class LiveService(Lifecycle):
     def json_logs(self) -> list[dict[str, Any]]:
         """Return the log lines that are JSON objects (the service's structured access log)."""
         records = []
-        for line in self.logs():
+        for line in self.log_lines():
             if line.startswith("{"):
                 try:
                     records.append(json.loads(line))
@@ -232,11 +232,13 @@ class LiveService(Lifecycle):
                     continue
         return records
 
-    def log_table(self, event: str = "request") -> duckdb.DuckDBPyRelation:
-        """The structured log lines of one kind as a DuckDB relation (`.df()` for pandas).
+    def logs(self, event: str = "request") -> duckdb.DuckDBPyRelation:
+        """The service's structured log as a DuckDB relation, one kind of line (`.df()` for pandas).
+
+        The raw text is `log_lines()`; this is the log as data, queried with SQL.
 
         `event` is "request" (the access log, with ``ts`` in epoch seconds), "slow_query" or
-        "log". Taught in 10_observability: ``svc.log_table().aggregate("route, count(*)")``.
+        "log". Taught in 10_observability: ``svc.logs().aggregate("route, count(*)")``.
         """
         records = [record for record in self.json_logs() if record.get("event") == event]
         if not records:
@@ -369,7 +371,7 @@ class LiveService(Lifecycle):
         )
 
     def _fail(self, what: str) -> None:
-        tail = " | ".join(self.logs(last=5)) or "no log output"
+        tail = " | ".join(self.log_lines(last=5)) or "no log output"
         self.close()  # the error carries the log; nothing else is left behind
         raise ServerStartError(f"{what} (last log lines: {tail}). Run `labkit doctor`.")
 

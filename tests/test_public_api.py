@@ -44,6 +44,7 @@ PUBLIC_NAMES = {
     "journal",
     "lint_schema",
     "load",
+    "measure_overload",
     "profile",
     "request_queries",
     "resilience",

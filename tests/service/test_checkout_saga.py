@@ -127,7 +127,7 @@ def test_the_pending_fallback_accepts_the_order_and_recovery_settles_it(
     accepted = place(client, seeded, product, key)
     assert accepted.status_code == 202, accepted.text
     order_id = accepted.json()["id"]
-    assert accepted.json()["status"] == "placed"
+    assert accepted.json()["status"] == "payment_pending"
     assert stock(client, product) == 3  # reserved while the payment waits
     faults()
     settings = seeded.settings(payments_url=provider.url)
@@ -139,6 +139,30 @@ def test_the_pending_fallback_accepts_the_order_and_recovery_settles_it(
     replay = place(client, seeded, product, key)
     assert replay.status_code == 201
     assert replay.json()["status"] == "paid"
+
+
+def test_an_order_cancelled_while_pending_is_never_charged_later(
+    shop: Any, seeded: Seeded, faults: Any, provider: LiveService
+) -> None:
+    client = shop(payments_max_attempts=1, payments_fallback="pending")
+    product = new_product(client, seeded.staff)
+    faults(outage=True)
+    accepted = place(client, seeded, product, str(uuid.uuid4()))
+    order_id = accepted.json()["id"]
+    cancelled = client.post(f"/v1/orders/{order_id}/cancel", headers=seeded.customer)
+    assert cancelled.status_code == 200, cancelled.text
+    assert stock(client, product) == 5
+    faults()
+    settings = seeded.settings(payments_url=provider.url)
+    with session_scope(Database(settings)) as session:
+        payments = PaymentsClient(settings)
+        reached = checkout.recover(session=session, payments=payments, idle_seconds=0)
+        payments.close()
+        assert checkout.steps(session, order_id)[-1] == "stock_released"
+    assert order_id not in reached  # its saga was closed by the cancel
+    assert client.get(f"/v1/orders/{order_id}", headers=seeded.customer).json()["status"] == (
+        "cancelled"
+    )
 
 
 class Crash(Exception):
