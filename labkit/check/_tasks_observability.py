@@ -17,6 +17,11 @@ from labkit.slo import SLO, BurnRateRule
 _COLUMNS = ("route", "requests", "p95_ms")
 
 
+def _of_run(log: pd.DataFrame, since: float) -> pd.DataFrame:
+    """The access-log lines of the API (routes under /v1/) answered since the run began."""
+    return log[(log["ts"] >= since) & log["route"].str.startswith("/v1/", na=False)]
+
+
 def _run() -> tuple[float, pd.DataFrame]:
     """Requests before the run (a sign-in, reads), then the run; its start and the log."""
     service = live_shop()
@@ -34,9 +39,9 @@ def _run() -> tuple[float, pd.DataFrame]:
     deadline = time.monotonic() + 5
     while True:  # the service writes each line after its response; wait for the last ones
         log = service.logs().df()
-        run = log[(log["ts"] >= since) & log["route"].str.startswith("/v1/")]
-        if len(run) >= 60 or time.monotonic() > deadline:
+        if len(_of_run(log, since)) >= 60 or time.monotonic() > deadline:
             return since, log
+        time.sleep(0.05)
 
 
 @task(
@@ -69,7 +74,7 @@ def p95_per_route(sql: str) -> None:
     missing = [column for column in _COLUMNS if column not in got]
     if missing:
         raise Failed(f"the result needs columns {list(_COLUMNS)}; missing {missing}")
-    run = log[(log["ts"] >= since) & log["route"].str.startswith("/v1/")]
+    run = _of_run(log, since)
     expected = run.groupby("route")["duration_ms"]
     rows, routes = sorted(map(str, got["route"])), sorted(expected.groups)
     if rows != routes:
