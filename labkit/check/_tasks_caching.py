@@ -4,6 +4,7 @@ sliding-window limiter judged on a clock the check controls."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 import tracemalloc
 import uuid
@@ -257,3 +258,102 @@ def _judge_memory(limiter_class: Callable[..., Any]) -> None:
             f"after 20,000 requests over 3 hours the limiter holds {grown // 1024} KiB more: "
             "it keeps times that left the window long ago"
         )
+
+
+_CALLERS = 20
+_PATIENCE_S = 3.0  # how long the check waits for a caller before calling it stuck
+
+
+def _together(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Start every call at the same moment, one thread each; results or exceptions, in order.
+
+    A caller still running after `_PATIENCE_S` is reported as `TimeoutError` (its thread is a
+    daemon, so a learner's deadlock cannot keep the kernel from exiting).
+    """
+    start = threading.Barrier(len(calls))
+    out: list[Any] = [TimeoutError("still waiting")] * len(calls)
+
+    def run(i: int, call: Callable[[], Any]) -> None:
+        start.wait()
+        try:
+            out[i] = call()
+        except Exception as exc:  # the learner's error is an outcome
+            out[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i, c), daemon=True) for i, c in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + _PATIENCE_S
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return out
+
+
+@task(
+    "08.3",
+    "single_flight_loads",
+    title="One load for a burst of misses on one key, and no key waiting for another",
+    hints=(
+        f"The check sends {_CALLERS} callers of one missing key at once (the load takes 0.3 s), "
+        "then loads of two keys that each wait for the other to start, then a load that fails.",
+        "Callers of the same key must wait for the one that loads; callers of another key "
+        "must not: one lock for the whole cache serialises every miss.",
+        "A lock per key (made under a small guard), and a second look in the cache once you "
+        "hold it: the value may have arrived while you waited.",
+    ),
+)
+def single_flight_loads(get_or_load: Callable[[Any, str, Callable[[], str]], Any]) -> None:
+    """One load per burst, cached after; other keys load in parallel; a failure strands nobody."""
+    if not callable(get_or_load):
+        raise Failed("pass the function itself: lk.check('08.3', get_or_load)")
+    cache = _Cache()
+    try:
+        _judge_single_flight(cache, get_or_load)
+    finally:
+        cache.close()
+
+
+def _judge_single_flight(cache: _Cache, get_or_load: Callable[..., Any]) -> None:
+    loads: list[str] = []
+
+    def slow(value: str) -> Callable[[], str]:
+        def load() -> str:
+            loads.append(value)
+            time.sleep(0.3)
+            return value
+
+        return load
+
+    got = _together([lambda: get_or_load(cache, "hot", slow("v1"))] * _CALLERS)
+    if len(loads) != 1:
+        raise Failed(f"{_CALLERS} callers missing one key at once ran the load {len(loads)} times")
+    if wrong := [g for g in got if g != "v1"]:
+        raise Failed(f"{len(wrong)} caller(s) got {wrong[0]!r} instead of the loaded value")
+    if get_or_load(cache, "hot", slow("v2")) != "v1" or len(loads) != 1:
+        raise Failed("a call after the burst loaded again: the loaded value was not cached")
+    started = {key: threading.Event() for key in ("a", "b")}
+
+    def meeting(key: str, other: str) -> Callable[[], str]:
+        def load() -> str:
+            started[key].set()
+            if not started[other].wait(_PATIENCE_S / 2):
+                raise TimeoutError(f"the load of {other!r} never started")
+            return key
+
+        return load
+
+    pair = _together([lambda: get_or_load(cache, "a", meeting("a", "b")),
+                      lambda: get_or_load(cache, "b", meeting("b", "a"))])  # fmt: skip
+    if pair != ["a", "b"]:
+        raise Failed("the load of one key waited for the load of another key to finish")
+
+    def failing() -> str:
+        raise RuntimeError("the database is down")
+
+    stranded = _together([lambda: get_or_load(cache, "flaky", failing)] * 5)
+    if any(isinstance(outcome, TimeoutError) for outcome in stranded):
+        raise Failed(f"callers were still waiting {_PATIENCE_S:g} s after the load failed")
+    if any(not isinstance(outcome, Exception) for outcome in stranded):
+        raise Failed("a caller got a value although the only load failed")
+    if get_or_load(cache, "flaky", lambda: "back") != "back":
+        raise Failed("after a failed load the key stays broken: the next call did not load it")
