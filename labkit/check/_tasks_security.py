@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -137,3 +138,68 @@ def refund_policy(may_refund: Callable[[Any, Any, int, dt.datetime], bool]) -> N
             raise Failed(
                 f"case {number} of {len(_REFUND_CASES)}, {words}: {seen}, should be {ought}"
             )
+
+
+_RESET_TTL = dt.timedelta(hours=1)
+_MIN_BITS = 128
+
+
+def _bits(tokens: list[str]) -> float:
+    """Entropy of a token if its characters are drawn uniformly from those seen in all of them."""
+    alphabet = len(set("".join(tokens)))
+    return min(map(len, tokens)) * math.log2(max(alphabet, 2))
+
+
+@task(
+    "07.3",
+    "password_reset_tokens",
+    title="Password-reset tokens that a leaked table cannot replay",
+    hints=(
+        "The check issues 200 tokens, reads the store you were given as an attacker with a "
+        "copy of the table would, and redeems tokens late, twice, and after a newer one.",
+        "Keep in the store what lets you recognise a token, not the token: a digest, as the "
+        "service does for refresh tokens and API keys.",
+        "Issue with the secrets module, key the store by a digest of the token, delete an entry "
+        "when it is redeemed, and a user's older entries when a new one is issued.",
+    ),
+)
+def password_reset_tokens(functions: tuple[Callable[..., str], Callable[..., Any]]) -> None:
+    """Works once, for one hour, for its own user only; unguessable; not readable from the store."""
+    if not (isinstance(functions, tuple) and len(functions) == 2 and all(map(callable, functions))):
+        raise Failed("pass both functions: lk.check('07.3', (issue_reset, redeem_reset))")
+    issue, redeem = functions
+    store: dict[Any, Any] = {}
+    token = issue(store, 3, _NOW)
+    if not isinstance(token, str) or redeem(store, token, _NOW + dt.timedelta(minutes=5)) != 3:
+        raise Failed("a token issued for user 3 did not redeem to 3 five minutes later")
+    tokens = [issue(store, 100 + n, _NOW) for n in range(200)]
+    if (bits := _bits(tokens)) < _MIN_BITS:
+        raise Failed(f"a token carries about {bits:.0f} bits; guessing needs to be hopeless "
+                     f"(at least {_MIN_BITS})")  # fmt: skip
+    if len(set(tokens)) < len(tokens):
+        raise Failed(f"{len(tokens) - len(set(tokens))} of 200 tokens repeated an earlier one")
+    table = repr(store)
+    if leaked := [t for t in tokens if t in table]:
+        raise Failed(f"the store holds {len(leaked)} token(s) as they are: a copy of the table "
+                     "resets anyone's password")  # fmt: skip
+    _judge_redeeming(issue, redeem, store)
+
+
+def _judge_redeeming(
+    issue: Callable[..., str], redeem: Callable[..., Any], store: dict[Any, Any]
+) -> None:
+    soon = _NOW + dt.timedelta(minutes=5)
+    token = issue(store, 4, _NOW)
+    first, second = redeem(store, token, soon), redeem(store, token, soon)
+    if (first, second) != (4, None):
+        raise Failed(f"redeemed twice, a token gave {first!r} then {second!r}; it works once")
+    late = issue(store, 5, _NOW)
+    if (got := redeem(store, late, _NOW + _RESET_TTL + dt.timedelta(minutes=1))) is not None:
+        raise Failed(f"a token redeemed 61 minutes after it was issued gave {got!r}")
+    older, newer = issue(store, 6, _NOW), issue(store, 6, _NOW + dt.timedelta(minutes=1))
+    if (got := redeem(store, older, soon)) is not None:
+        raise Failed(f"a token still worked ({got!r}) after a newer one was issued to its user")
+    if redeem(store, newer, soon) != 6:
+        raise Failed("the newest token of a user did not redeem")
+    if (got := redeem(store, "not-a-token-" + "x" * 40, soon)) is not None:
+        raise Failed(f"a made-up token redeemed to {got!r}")
