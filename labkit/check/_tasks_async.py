@@ -221,8 +221,8 @@ def _shuffled(events: list[Message], rng: random.Random) -> list[Message]:
     hints=(
         "The check shuffles each order's events: 'paid' may arrive after 'shipped'.",
         "Every event carries the order's version (1, 2, …); keep the version you applied.",
-        "Apply an event only when it is newer: ON CONFLICT(order_id) DO UPDATE SET … "
-        "WHERE excluded.version > order_status.version.",
+        "Apply an event only when it is newer than the stored one: an upsert's DO UPDATE may "
+        "carry a WHERE of its own, comparing the incoming (excluded) version with the row's.",
     ),
     given={"ddl": STATUS_DDL, "messages": status_events(2, seed=1)},
 )

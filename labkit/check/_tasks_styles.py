@@ -142,8 +142,8 @@ def _first_error(result: Any) -> str:
         "The check runs the order history for 2 and for 12 orders and counts the SQL statements.",
         "A DataLoader hands your function every key a level of the query asked for: load them "
         "all with one `WHERE id IN (…)`.",
-        "Return one value per key, in the keys' order, None for an id that is not there: build a "
-        "dict by id from the rows, then `[by_id.get(k) for k in keys]`.",
+        "Return one value per key, in the keys' order, None for an id that is not there: the "
+        "database answers in its own order, so index the rows by id and answer each key.",
     ),
     given={"query": HISTORY_QUERY},
 )
@@ -234,8 +234,8 @@ def _watched() -> Iterator[tuple[httpx.Client, list[list[str]]]]:
         "The budget is 500 and pages cannot be asked for all at once: pick the largest `first` "
         "the budget allows and follow `pageInfo.endCursor` as `after` until `hasNextPage` is "
         "false.",
-        "Each product costs about 14 here, so pages of 30 to 35 fit; a refused page answers 200 "
-        "with a COST_LIMIT error and no data, so look at `errors` before `data`.",
+        "Each product adds about 14 to this query's cost: size the page from what the budget "
+        "leaves. A refused page answers 200 with a COST_LIMIT error and no data: read `errors`.",
     ),
     given={"budget": 500},
 )
