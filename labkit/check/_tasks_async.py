@@ -1,24 +1,32 @@
 """Module 12 (async work and events): consumers that survive at-least-once, out-of-order delivery.
 
-Each check runs the learner's handler as a broker would: on a real SQLite database, with some
-messages delivered twice, a crash injected inside the handler's writes (a trigger aborts them)
-followed by a redelivery, and events shuffled out of their order.
+The consumer checks run the learner's handler as a broker would: on a real SQLite database, with
+some messages delivered twice, a crash injected inside the handler's writes (a trigger aborts
+them) followed by a redelivery, and events shuffled out of their order. The job client runs
+against the live shop, whose worker starts only after a while.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import random
 import tempfile
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 
 from labkit.check._registry import Failed, task
+from labkit.check._shop import live_shop
+from labkit.worker import LiveWorker
 
 Message = dict[str, Any]
 Handler = Callable[[sa.Engine, Message], Any]
@@ -248,3 +256,79 @@ def latest_status_wins(handler: Handler) -> None:
                 f"(version {event['version']}) was delivered: an older event, arriving late, "
                 "overwrote a newer one"
             )
+
+
+# -- 12.3: a client of a 202 + job resource, against the live shop and a worker started late ---
+
+_WORKER_LATE = 1.5  # seconds the job waits queued before a worker starts claiming
+_POLITE = 0.8  # the shortest gap between two looks, as a share of the Retry-After asked for
+_GIVE_UP = 30.0  # seconds the check waits for the function once the worker runs
+
+
+def _run_with_late_worker(export: Callable[[httpx.Client], str], client: httpx.Client) -> str:
+    """Run `export` in a thread and start a worker `_WORKER_LATE` s later, from this thread (a
+    child process dies with the thread that started it); stop the worker afterwards."""
+    worker = LiveWorker(live_shop(), queues=("exports",), relay=False)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="labkit-check")
+    running = pool.submit(export, client)
+    try:
+        with contextlib.suppress(TimeoutError):
+            return running.result(timeout=_WORKER_LATE)  # it gave up before any worker ran
+        worker.start()
+        try:
+            return running.result(timeout=_GIVE_UP)
+        except TimeoutError:
+            raise Failed(
+                f"the function had not returned {_GIVE_UP:.0f} s after a worker started"
+            ) from None
+    finally:
+        worker.close()
+        pool.shutdown(wait=False)
+
+
+@task(
+    "12.3",
+    "export_client",
+    title="A client that waits for a 202 job politely and brings back its result",
+    hints=(
+        "The export answers 202 at once; the work starts when a worker claims the job, which "
+        "the check delays.",
+        "Follow the Location header and read the job until its status is final; each answer "
+        "that is not final carries Retry-After: wait that long before the next look.",
+        "A job can end dead or cancelled as well as done: raise then, and fetch the CSV from "
+        "the job's `links.result.href` only once it is done.",
+    ),
+)
+def export_client(export: Callable[[httpx.Client], str]) -> None:
+    """The whole CSV, every look at the job at least Retry-After after the answer before."""
+    if not callable(export):
+        raise Failed("pass the function itself: lk.check('12.3', export_orders)")
+    polls: list[tuple[float, str | None]] = []
+
+    def keep(response: httpx.Response) -> None:
+        path = response.request.url.path  # the 202, then every look at the job
+        if path == "/v1/exports/orders" or (path.startswith("/v1/jobs/") and "result" not in path):
+            polls.append((time.monotonic(), response.headers.get("Retry-After")))
+
+    service = live_shop()
+    headers = dict(service.login("staff").headers)
+    hooks = {"response": [keep]}
+    with httpx.Client(base_url=service.url, headers=headers, event_hooks=hooks) as client:
+        try:
+            csv = _run_with_late_worker(export, client)
+        except Failed:
+            raise
+        except Exception as exc:
+            raise Failed(f"the function raised {type(exc).__name__}: {str(exc)[:160]}") from None
+    with service.db.engine.connect() as conn:
+        orders = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
+    rows = len(str(csv or "").strip().splitlines()) - 1
+    if rows != orders:
+        raise Failed(f"the CSV has {max(rows, 0)} order rows, the shop has {orders}")
+    gaps = [(b - a, after) for (a, after), (b, _) in itertools.pairwise(polls) if after]
+    hasty = [gap for gap, after in gaps if gap < _POLITE * float(after)]
+    if hasty:
+        raise Failed(
+            f"{len(polls) - 1} looks at the job, {len(hasty)} of them sooner than the Retry-After "
+            f"(the shortest gap {min(hasty) * 1000:.0f} ms)"
+        )
