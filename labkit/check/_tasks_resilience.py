@@ -27,7 +27,7 @@ _MIN_PAID = 0.9  # three attempts pay 99 %, one pays 75 %
 _MIN_SPREAD = 0.3  # interquartile range of the retry waits over their median: jitter
 _MIN_GAP_MS = 20.0  # a retry sooner than this did not back off
 _MAX_CALLS_IN_OUTAGE = 1.6  # calls per intended payment while the provider is down
-_THRESHOLD, _RESET = 5, 0.3  # the breaker the check builds
+_THRESHOLD, _RESET = 5, 0.5  # the breaker the check builds
 
 
 @cache
@@ -157,7 +157,7 @@ def _calls(breaker: _Breaker, n: int) -> tuple[int, int]:
     "circuit_breaker",
     title="A breaker that opens on a run of failures, probes, and closes on recovery",
     hints=(
-        "The check calls Breaker(failures=5, reset_seconds=0.3) through scattered failures, an "
+        "The check calls Breaker(failures=5, reset_seconds=0.5) through scattered failures, an "
         "outage, and a recovery, and counts the calls that reach the provider.",
         "Count consecutive failures (a success sets the count back to 0); open at the "
         "threshold and remember when.",
@@ -183,8 +183,11 @@ def circuit_breaker(make_breaker: Callable[..., _Breaker]) -> None:
         )
     service.faults(outage=True)
     breaker = fresh()
+    started = time.monotonic()
     _, reached = _calls(breaker, 20)
-    if reached != _THRESHOLD:
+    # On a slow machine the pause may end within the 20 calls: one probe more is then right.
+    probed = int(time.monotonic() - started > _RESET)
+    if not _THRESHOLD <= reached <= _THRESHOLD + probed:
         raise Failed(
             f"{reached} of 20 calls reached a provider that was down: the breaker should let "
             f"exactly {_THRESHOLD} fail, then refuse the rest"
