@@ -95,12 +95,12 @@ def status_events(orders: int = 12, *, seed: int = 12) -> list[Message]:
 
 
 @contextmanager
-def _database(ddl: str) -> Iterator[sa.Engine]:
+def _database(ddl: str, *, crashes: bool = False) -> Iterator[sa.Engine]:
     """A fresh SQLite file with `ddl` (and the crash triggers) applied, gone afterwards."""
     with tempfile.TemporaryDirectory(prefix="labkit-check-") as folder:
         engine = sa.create_engine(f"sqlite:///{Path(folder) / 'consumer.db'}")
         with engine.begin() as conn:
-            for statement in (ddl + _CRASHES if "customer_spend" in ddl else ddl).split(";\n"):
+            for statement in (ddl + _CRASHES if crashes else ddl).split(";\n"):
                 if statement.strip():
                     conn.exec_driver_sql(statement)
         try:
@@ -126,8 +126,8 @@ def _spend(engine: sa.Engine) -> dict[int, int]:
 
 def _expected_spend(events: list[Message]) -> dict[int, int]:
     totals: Counter[int] = Counter()
-    for e in events:
-        totals[e["user_id"]] += e["amount_cents"] * (1 if e["type"] == "payment.captured" else -1)
+    for event in events:
+        totals[event["user_id"]] += _signed(event)
     return dict(totals)
 
 
@@ -184,6 +184,15 @@ def idempotent_spend_consumer(handler: Handler) -> None:
     events = payment_events()
     expected = _expected_spend(events)
     with _database(SPEND_DDL) as engine:
+        for message in events:
+            _deliver(handler, engine, message)
+        if off := _off(_spend(engine), expected):
+            user, got, want = off[0]
+            raise Failed(
+                f"with each of {len(events)} messages delivered once, customer {user} has {got} "
+                f"cents, not {want}: a capture adds its amount, a refund takes it back"
+            )
+    with _database(SPEND_DDL) as engine:
         stream = _with_duplicates(events, random.Random(7))
         for message in stream:
             _deliver(handler, engine, message)
@@ -194,7 +203,7 @@ def idempotent_spend_consumer(handler: Handler) -> None:
                 f"has {got} cents, not {want}: duplicates were applied again"
             )
     for at, index in (("record", 4), ("effect", 9)):
-        with _database(SPEND_DDL) as engine:
+        with _database(SPEND_DDL, crashes=True) as engine:
             for i, message in enumerate(events):
                 if i == index:
                     surfaced = _crash_then_redeliver(handler, engine, message, at)
@@ -212,7 +221,7 @@ def idempotent_spend_consumer(handler: Handler) -> None:
 
 
 def _signed(event: Message) -> int:
-    return event["amount_cents"] * (1 if event["type"] == "payment.captured" else -1)
+    return int(event["amount_cents"]) * (1 if event["type"] == "payment.captured" else -1)
 
 
 def _shuffled(events: list[Message], rng: random.Random) -> list[Message]:
@@ -320,6 +329,7 @@ def export_client(export: Callable[[httpx.Client], str]) -> None:
             raise
         except Exception as exc:
             raise Failed(f"the function raised {type(exc).__name__}: {str(exc)[:160]}") from None
+    assert service.db is not None  # live_shop() runs on a database of its own
     with service.db.engine.connect() as conn:
         orders = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
     rows = len(str(csv or "").strip().splitlines()) - 1

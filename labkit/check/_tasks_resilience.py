@@ -35,7 +35,8 @@ def provider() -> PaymentsProvider:
     """One payments provider per process for the checks, stopped when the process exits."""
     service = PaymentsProvider()
     atexit.register(service.close)
-    return service.start()
+    service.start()
+    return service
 
 
 class _Payer(Protocol):

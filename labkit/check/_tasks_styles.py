@@ -25,6 +25,7 @@ from strawberry.types import Info
 
 from labkit.check._registry import Failed, task
 from labkit.check._shop import live_shop, shop
+from labkit.errors import LabkitError
 from labkit.querylog import count_queries
 from labkit.styles import graphql
 
@@ -193,7 +194,10 @@ def _truth() -> dict[int, dict[str, Any]]:
     after = None
     with live_shop().client() as client:
         while True:
-            page = graphql(client, _TRUTH_QUERY, {"after": after}).data["products"]
+            answer = graphql(client, _TRUTH_QUERY, {"after": after})
+            if answer.data is None:
+                raise LabkitError(f"the shop refused the check's own catalogue query: {answer}")
+            page = answer.data["products"]
             for edge in page["edges"]:
                 node = edge["node"]
                 reviews = node["reviews"]["edges"]
