@@ -8,7 +8,6 @@ against the live shop, whose worker starts only after a while.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import random
 import tempfile
@@ -16,7 +15,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -281,15 +280,13 @@ def _run_with_late_worker(export: Callable[[httpx.Client], str], client: httpx.C
     pool = ThreadPoolExecutor(1, thread_name_prefix="labkit-check")
     running = pool.submit(export, client)
     try:
-        with contextlib.suppress(TimeoutError):
-            return running.result(timeout=_WORKER_LATE)  # it gave up before any worker ran
-        worker.start()
-        try:
-            return running.result(timeout=_GIVE_UP)
-        except TimeoutError:
-            raise Failed(
-                f"the function had not returned {_GIVE_UP:.0f} s after a worker started"
-            ) from None
+        if not wait([running], timeout=_WORKER_LATE).done:  # no early return: start a worker
+            worker.start()
+            if not wait([running], timeout=_GIVE_UP).done:
+                raise Failed(
+                    f"the function had not returned {_GIVE_UP:.0f} s after a worker started"
+                )
+        return running.result()
     finally:
         worker.close()
         pool.shutdown(wait=False)

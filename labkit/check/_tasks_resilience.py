@@ -12,7 +12,7 @@ import statistics
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import cache
 from typing import Any, Protocol
 
@@ -208,3 +208,74 @@ def circuit_breaker(make_breaker: Callable[..., _Breaker]) -> None:
             f"the provider recovered and the pause passed, yet {5 - succeeded} of 5 calls "
             "failed: the breaker never closed again"
         )
+
+
+_DEADLINE = 1.0  # seconds the check gives each authorization
+_LATE = 0.6  # how far past the deadline a call may end on a slow machine
+_GIVE_UP = 4.0  # the check stops waiting for a call after this long
+
+
+def _timed(
+    authorize: Callable[..., Any], client: httpx.Client
+) -> tuple[float, Any, Exception | None]:
+    """One authorization with the check's deadline, in a thread the check stops waiting for."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="labkit-check")
+    body = {"amount_cents": 700, "reference": "deadline-check"}
+    started = time.monotonic()
+    running = pool.submit(authorize, client, body, uuid.uuid4().hex, _DEADLINE)
+    try:
+        if not wait([running], timeout=_GIVE_UP).done:
+            return _GIVE_UP, None, None
+        took = time.monotonic() - started
+        if (error := running.exception()) is not None:  # it gave up: how soon is what counts
+            return took, None, error if isinstance(error, Exception) else None
+        return took, running.result(), None
+    finally:
+        pool.shutdown(wait=False)
+
+
+@task(
+    "11.3",
+    "payment_deadline",
+    title="A deadline for the whole payment call, slow bodies included",
+    hints=(
+        "The check calls authorize(...) with a 1 s deadline while the provider is slow but "
+        "healthy, then while it hangs, then while it sends its answer one byte at a time.",
+        "A timeout bounds each wait for the network, not the call: a body whose bytes keep "
+        "coming, each in time, outlasts any read timeout.",
+        "Stream the response (client.stream) and compare the clock with your deadline between "
+        "chunks; no single wait (connect, read) may be longer than the time left.",
+    ),
+)
+def payment_deadline(authorize: Callable[..., Any]) -> None:
+    """Answers through 300 ms latency; gives up near 1 s on a hang and on a dripping body."""
+    if not callable(authorize):
+        raise Failed("pass the function itself: lk.check('11.3', authorize)")
+    service = provider()
+    with httpx.Client(base_url=service.url, timeout=None) as client:
+        try:
+            service.faults(latency_ms=300)
+            for _ in range(2):
+                took, answer, error = _timed(authorize, client)
+                if error is not None or not isinstance(answer, dict) or "status" not in answer:
+                    why = f"raised {type(error).__name__}" if error else f"returned {answer!r:.80}"
+                    raise Failed(
+                        f"a provider answering in 300 ms, within the 1 s deadline: the call {why}"
+                    )
+            for fault, faults in (
+                ("hangs", {"hang_rate": 1.0}),
+                ("sends its answer a byte every 50 ms", {"drip_rate": 1.0, "drip_interval_ms": 50}),
+            ):
+                service.faults(**faults)
+                took, answer, error = _timed(authorize, client)
+                service.faults()  # a hung request is let go
+                if took > _DEADLINE + _LATE:
+                    ended = "had not ended" if took >= _GIVE_UP else "ended"
+                    raise Failed(
+                        f"the provider {fault}: with a deadline of {_DEADLINE:.0f} s the call "
+                        f"{ended} after {took:.1f} s"
+                    )
+                if error is None:
+                    raise Failed(f"the provider {fault}, yet the call returned {answer!r:.80}")
+        finally:
+            service.faults()
