@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from labkit.outage import database_outage
     from labkit.overload import measure_overload
     from labkit.plans import Plan, compare, explain, suggest_indexes, try_index
-    from labkit.profiling import profile
+    from labkit.profiling import profile, profile_request
     from labkit.querylog import count_queries, request_queries
     from labkit.resilience import PaymentsProvider
     from labkit.review import lint_schema, synthesize
@@ -78,6 +78,7 @@ __all__ = [
     "load",
     "measure_overload",
     "profile",
+    "profile_request",
     "request_queries",
     "resilience",
     "rest",
@@ -136,6 +137,7 @@ _HOMES = {
     "lint_schema": "labkit.review",
     "measure_overload": "labkit.overload",
     "profile": "labkit.profiling",
+    "profile_request": "labkit.profiling",
     "request_queries": "labkit.querylog",
     "restore": "labkit.backup",
     "scrape": "labkit.metrics",

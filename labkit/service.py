@@ -129,7 +129,7 @@ class LiveService(Lifecycle):
         """Start uvicorn in the prepared workdir and wait until it is ready."""
         assert self._workdir is not None
         # Unbuffered, so log_lines() shows a request's line as soon as it is answered.
-        env = {**os.environ, **self._environment(), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **self.child_environment(), "PYTHONUNBUFFERED": "1"}
         log_path = self._workdir / _LOG_NAME
         self._proc = _process.spawn(self._command(), log_path=log_path, env=env)
         self._wait_until_ready()
@@ -289,8 +289,12 @@ class LiveService(Lifecycle):
     def _is_sample(self) -> bool:
         return self.app == SAMPLE_APP
 
-    def _environment(self) -> dict[str, str]:
-        """Settings as environment variables: `SHOP_<NAME>` for the sample service."""
+    def child_environment(self) -> dict[str, str]:
+        """Settings as the environment variables the child gets: `SHOP_<NAME>` for the shop.
+
+        Its database, signing key and Redis prefix included, so an app built from them in this
+        process (`lk.profile_request`) is the same service.
+        """
         prefix = _SETTINGS_PREFIX if self._is_sample() else ""
         env = {f"{prefix}{key.upper()}": _env_value(value) for key, value in self._settings.items()}
         if self.db is not None:

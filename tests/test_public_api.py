@@ -46,6 +46,7 @@ PUBLIC_NAMES = {
     "load",
     "measure_overload",
     "profile",
+    "profile_request",
     "request_queries",
     "resilience",
     "rest",
