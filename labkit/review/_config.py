@@ -1,0 +1,66 @@
+"""A review's inputs from one YAML file, so a team can keep it beside their design and run it in CI.
+
+contract: openapi-v2.yaml        # files are relative to this file
+previous: openapi-v1.yaml
+schema: schema.sql               # or a models module, an Alembic folder, a URL
+workload: queries.yaml           # or the list of queries itself
+locustfile: locustfile.py
+url: http://127.0.0.1:8000
+slo: {p95_ms: 200, error_rate: 0.01}
+scale: 5000                      # rows per table, or {table: rows}
+engines: [sqlite, postgres]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from labkit.errors import ReviewError
+
+__all__ = ["KEYS", "load_config"]
+
+#: What a config file may name: the keyword arguments of `lk.review`.
+KEYS = (
+    "contract",
+    "previous",
+    "schema",
+    "workload",
+    "locustfile",
+    "url",
+    "slo",
+    "duration",
+    "scale",
+    "engines",
+    "seed",
+    "repeat",
+)
+_FILES = ("contract", "previous", "schema", "workload", "locustfile")
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """The keyword arguments of `lk.review` a config file names, its relative paths resolved."""
+    source = Path(path)
+    if not source.is_file():
+        raise ReviewError(f"no review config at {source}; write a YAML file naming the inputs.")
+    try:
+        config = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        first = str(error).splitlines()[0]
+        raise ReviewError(f"{source} is not valid YAML ({first}).") from error
+    if not isinstance(config, dict) or not config:
+        raise ReviewError(f"{source} must be a YAML mapping of inputs, some of {list(KEYS)}.")
+    unknown = sorted(set(config) - set(KEYS))
+    if unknown:
+        raise ReviewError(
+            f"{source}: unknown key(s) {unknown}; a review config names {list(KEYS)}."
+        )
+    for key in _FILES:
+        value = config.get(key)
+        if isinstance(value, str) and "\n" not in value and (source.parent / value).exists():
+            config[key] = source.parent / value
+    if isinstance(config.get("engines"), str):
+        config["engines"] = [config["engines"]]
+    return config
