@@ -9,6 +9,7 @@ without them still reviews a schema and a workload.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -148,11 +149,25 @@ def workload_of(source: WorkloadSource) -> list[Query]:
 Measured = Callable[[str, str, str, Callable[[], Section]], Section]
 
 
-def _contract_section(contract: Any, previous: Any, url: str | None, measured: Measured) -> Section:
+def _optional(module: str, name: str) -> Callable[..., Section] | str:
+    """A part of the review imported only when asked for, or why it is not there.
+
+    Only the part's own absence is a reason; an import failing inside it is a bug and raises.
+    """
     try:
-        from labkit.review._contract import review_contract  # type: ignore[import-not-found]
-    except ImportError as error:
-        return NotReviewed("contract", f"this labkit has no contract review ({error})")
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name != module:
+            raise
+        return str(error)
+    part: Callable[..., Section] = getattr(found, name)
+    return part
+
+
+def _contract_section(contract: Any, previous: Any, url: str | None, measured: Measured) -> Section:
+    review_contract = _optional("labkit.review._contract", "review_contract")
+    if isinstance(review_contract, str):
+        return NotReviewed("contract", f"this labkit has no contract review ({review_contract})")
     return measured(
         "contract",
         url or "the contract alone",
@@ -164,10 +179,9 @@ def _contract_section(contract: Any, previous: Any, url: str | None, measured: M
 def _load_section(
     locustfile: str | Path, url: str, slo: Any, duration: float, measured: Measured
 ) -> Section:
-    try:
-        from labkit.review._traffic import review_load  # type: ignore[import-not-found]
-    except ImportError as error:
-        return NotReviewed("load", f"this labkit has no load review ({error})")
+    review_load = _optional("labkit.review._traffic", "review_load")
+    if isinstance(review_load, str):
+        return NotReviewed("load", f"this labkit has no load review ({review_load})")
     options: dict[str, Any] = {"duration": duration}
     if slo is not None:
         options["slo"] = slo
@@ -194,7 +208,9 @@ def _data_sections(
     for engine in engines:
         started, clock = dt.datetime.now(dt.UTC), time.perf_counter()
         with _scratch(engine) as db:
-            reflected = load_schema(schema, engine=db)
+            # duckdb-engine cannot reflect DuckDB's catalog: read the schema on SQLite there,
+            # and let `load` create it in DuckDB from that.
+            reflected = load_schema(schema, engine=None if engine == "duckdb" else db)
             metadata = metadata or reflected
             existing = sa.inspect(db.engine).get_table_names()
             data = generate(reflected, scale, seed=seed)

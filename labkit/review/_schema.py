@@ -219,7 +219,9 @@ def _load_path(path: Path, engine: Database | sa.Engine | None, read: str) -> sa
 
 
 def _looks_like_ddl(text: str) -> bool:
-    return text.lstrip("(- \n").upper().startswith(("CREATE", "ALTER", "--"))
+    """DDL starts with CREATE or ALTER once its leading `--` comment lines are set aside."""
+    code = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return "\n".join(code).lstrip("( \n").upper().startswith(("CREATE", "ALTER"))
 
 
 def _from_ddl(ddl: str, engine: Database | sa.Engine | None, read: str) -> sa.MetaData:
