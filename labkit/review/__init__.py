@@ -23,7 +23,7 @@ from labkit.review._lint import RULES, SchemaFinding, SchemaLintReport, lint_sch
 from labkit.review._load import LoadReport, load
 from labkit.review._provenance import Provenance
 from labkit.review._report import Report
-from labkit.review._run import ENGINES, review, workload_of
+from labkit.review._run import ENGINES, missing_parts, review, workload_of
 from labkit.review._schema import SchemaSource, load_schema, reflect, transpile_ddl
 from labkit.review._section import SEVERITIES, Risk, Section
 from labkit.review._sections import NotReviewed, SchemaSection, WorkloadSection
@@ -53,6 +53,7 @@ __all__ = [
     "load",
     "load_config",
     "load_schema",
+    "missing_parts",
     "reflect",
     "review",
     "review_workload",

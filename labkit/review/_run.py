@@ -34,10 +34,15 @@ from labkit.review._sections import NotReviewed, SchemaSection, WorkloadSection
 from labkit.review._synth import generate
 from labkit.review._workload import Query, WorkloadReview, review_workload
 
-__all__ = ["ENGINES", "WorkloadSource", "review", "workload_of"]
+__all__ = ["ENGINES", "WorkloadSource", "missing_parts", "review", "workload_of"]
 
 #: Engines the review can load synthetic data into.
 ENGINES = ("sqlite", "postgres", "duckdb")
+#: The parts of the review that live in modules of their own: area → (module, function).
+_PARTS = {
+    "contract": ("labkit.review._contract", "review_contract"),
+    "load": ("labkit.review._traffic", "review_load"),
+}
 #: A workload: Query objects or dicts (name, sql, params, frequency), or a YAML file of them.
 WorkloadSource = Sequence[Query | Mapping[str, Any]] | str | Path
 
@@ -149,6 +154,12 @@ def workload_of(source: WorkloadSource) -> list[Query]:
 Measured = Callable[[str, str, str, Callable[[], Section]], Section]
 
 
+def missing_parts() -> dict[str, str]:
+    """Areas this labkit cannot review at all, and why: a report leaves exactly these out."""
+    found = {area: _optional(*where) for area, where in _PARTS.items()}
+    return {area: part for area, part in found.items() if isinstance(part, str)}
+
+
 def _optional(module: str, name: str) -> Callable[..., Section] | str:
     """A part of the review imported only when asked for, or why it is not there.
 
@@ -165,7 +176,7 @@ def _optional(module: str, name: str) -> Callable[..., Section] | str:
 
 
 def _contract_section(contract: Any, previous: Any, url: str | None, measured: Measured) -> Section:
-    review_contract = _optional("labkit.review._contract", "review_contract")
+    review_contract = _optional(*_PARTS["contract"])
     if isinstance(review_contract, str):
         return NotReviewed("contract", f"this labkit has no contract review ({review_contract})")
     return measured(
@@ -179,7 +190,7 @@ def _contract_section(contract: Any, previous: Any, url: str | None, measured: M
 def _load_section(
     locustfile: str | Path, url: str, slo: Any, duration: float, measured: Measured
 ) -> Section:
-    review_load = _optional("labkit.review._traffic", "review_load")
+    review_load = _optional(*_PARTS["load"])
     if isinstance(review_load, str):
         return NotReviewed("load", f"this labkit has no load review ({review_load})")
     options: dict[str, Any] = {"duration": duration}
