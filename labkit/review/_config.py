@@ -41,7 +41,10 @@ _FILES = ("contract", "previous", "schema", "workload", "locustfile")
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
-    """The keyword arguments of `lk.review` a config file names, its relative paths resolved."""
+    """The keyword arguments of `lk.review` a config file names, its relative paths resolved.
+
+    Taught in 14_design_review; `labkit review CONFIG` reads the same file.
+    """
     source = Path(path)
     if not source.is_file():
         raise ReviewError(f"no review config at {source}; write a YAML file naming the inputs.")

@@ -62,7 +62,9 @@ def review(
     seed: int = 0,
     repeat: int = 3,
 ) -> Report:
-    """Review any subset of a design and return one `Report` (notebook 14, `labkit review`).
+    """Review any subset of a design and return one `Report`; `labkit review` does it from a config.
+
+    Taught in 14_design_review.
 
     Args:
         contract, previous: an OpenAPI contract and the version it replaces (breaking changes).
@@ -155,7 +157,10 @@ Measured = Callable[[str, str, str, Callable[[], Section]], Section]
 
 
 def missing_parts() -> dict[str, str]:
-    """Areas this labkit cannot review at all, and why: a report leaves exactly these out."""
+    """Areas this labkit cannot review at all, and why: a report leaves exactly these out.
+
+    Taught in 14_design_review.
+    """
     found = {area: _optional(*where) for area, where in _PARTS.items()}
     return {area: part for area, part in found.items() if isinstance(part, str)}
 

@@ -224,3 +224,13 @@ def test_findings_at_or_above_fail_on_exit_one_from_a_terminal(tmp_path: Path) -
     assert "at or above error" in failing.stdout and "report: " in failing.stdout
     passing = subprocess.run([*command, "--fail-on", "never"], capture_output=True, text=True)
     assert passing.returncode == 0, passing.stderr
+
+
+def test_each_engine_is_measured_and_named_in_the_provenance() -> None:
+    config = load_config(EXAMPLE / "review.yaml")
+    small = {"doctors": 10, "patients": 200, "appointments": 2_000, "invoices": 200}
+    report = review(**{**config, "scale": small, "engines": ["sqlite", "duckdb"], "repeat": 1})
+    workload = report.sections["workload"]
+    assert [r.engine for r in workload.reviews] == ["sqlite", "duckdb"]  # type: ignore[attr-defined]
+    assert list(report.provenance_table()["engine"]) == ["sqlite", "sqlite", "duckdb", "duckdb"]
+    assert "Plan of doctor_schedule on duckdb" in report.to_markdown()
