@@ -21,6 +21,7 @@ from labkit.check import (
     _tasks_load,
     _tasks_orm,
     _tasks_rest,
+    _tasks_review,
     _tasks_schema,
     _tasks_transactions,
 )
@@ -33,7 +34,7 @@ __all__ = ["CheckResult", "Checker", "Task", "check"]
 
 _TASK_MODULES = (
     _tasks_contract, _tasks_schema, _tasks_indexes, _tasks_rest, _tasks_orm, _tasks_transactions,
-    _tasks_load,
+    _tasks_load, _tasks_review,
 )  # fmt: skip  # they register
 
 

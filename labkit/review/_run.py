@@ -21,9 +21,9 @@ import sqlalchemy as sa
 import yaml
 
 from labkit.databases import Database, database
-from labkit.diagrams import Diagram, er_diagram
+from labkit.diagrams import er_diagram
 from labkit.errors import ReviewError
-from labkit.plans import explain
+from labkit.plans import Plan, explain
 from labkit.review._lint import lint_schema
 from labkit.review._load import LoadReport, load
 from labkit.review._provenance import Provenance, machine
@@ -218,7 +218,7 @@ def _data_sections(
     """Per engine: the schema in a scratch database, synthetic rows, the workload measured."""
     loads: list[LoadReport] = []
     reviews: list[WorkloadReview] = []
-    plans: dict[str, dict[str, Diagram]] = {}
+    plans: dict[str, dict[str, Plan]] = {}
     scales: dict[str, str] = {}
     metadata: sa.MetaData | None = None
     for engine in engines:
@@ -242,7 +242,7 @@ def _data_sections(
             reviews.append(review_workload(db, queries, repeat=repeat))
             scales[reviews[-1].engine] = size
             plans[reviews[-1].engine] = {
-                q.name: explain(db, q.sql, dict(q.params)).mermaid() for q in queries
+                q.name: explain(db, q.sql, dict(q.params)) for q in queries
             }
             provenance.append(
                 Provenance(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from labkit.diagrams import Diagram
+from labkit.plans import Plan
 from labkit.review._lint import SchemaLintReport
 from labkit.review._load import LoadReport
 from labkit.review._section import Risk
@@ -152,10 +153,11 @@ class SchemaSection:
 
 @dataclass(frozen=True)
 class WorkloadSection:
-    """Each engine's index-set recommendation as risks, with its timings and query plans."""
+    """Each engine's index-set recommendation as risks, with its timings and each query's plan
+    as the schema stands (without the recommended set)."""
 
     reviews: Sequence[WorkloadReview]
-    plans: dict[str, dict[str, Diagram]] = field(default_factory=dict)  # engine → query → plan
+    plans: dict[str, dict[str, Plan]] = field(default_factory=dict)  # engine → query → plan
     scales: dict[str, str] = field(default_factory=dict)  # engine → rows it was measured at
     title: str = "Workload"
 
@@ -196,8 +198,10 @@ class WorkloadSection:
                 f"- not recommended: `{ddl}` ({why})" for ddl, why in review.rejected.items()
             )
             parts.append("\n" + _frame_markdown(review.per_query))
-            for query, diagram in self.plans.get(review.engine, {}).items():
-                parts.append(mermaid_markdown(f"Plan of {query} on {review.engine}", diagram))
+            for query, plan in self.plans.get(review.engine, {}).items():
+                parts.append(
+                    mermaid_markdown(f"Plan of {query} on {review.engine}", plan.mermaid())
+                )
         return "\n".join(parts)
 
     def _repr_html_(self) -> str:
@@ -205,7 +209,7 @@ class WorkloadSection:
         for review in self.reviews:
             parts.append(review._repr_html_())
             parts.extend(
-                mermaid_html(f"Plan of {query} on {review.engine}", diagram)
-                for query, diagram in self.plans.get(review.engine, {}).items()
+                mermaid_html(f"Plan of {query} on {review.engine}", plan.mermaid())
+                for query, plan in self.plans.get(review.engine, {}).items()
             )
         return "".join(parts)
