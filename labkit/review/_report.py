@@ -57,9 +57,11 @@ class Report:
 
     def risks(self) -> list[Risk]:
         """Every section's risks, errors first, then warnings, then info; areas in report order."""
-        areas = list(self.sections)
+        order = {area: n for n, area in enumerate(self.sections)}
         found = [risk for section in self.sections.values() for risk in section.risks()]
-        return sorted(found, key=lambda r: (SEVERITIES.index(r.severity), areas.index(r.area)))
+        return sorted(
+            found, key=lambda r: (SEVERITIES.index(r.severity), order.get(r.area, len(order)))
+        )
 
     def at_or_above(self, severity: Severity) -> list[Risk]:
         """The risks as severe as `severity` or more (what `labkit review --fail-on` counts)."""

@@ -37,7 +37,11 @@ from labkit.review._workload import Query, WorkloadReview, review_workload
 __all__ = ["ENGINES", "WorkloadSource", "missing_parts", "review", "workload_of"]
 
 #: Engines the review can load synthetic data into.
-ENGINES = ("sqlite", "postgres", "duckdb")
+ENGINES = ("sqlite", "postgres", "duckdb", "mysql")
+#: Engines whose reflection loses what the generator needs (duckdb-engine cannot read DuckDB's
+#: catalog; SQLAlchemy reflects no column CHECK from MariaDB): the schema is read on SQLite, created
+#: there from that.
+_READ_ON_SQLITE = {"duckdb", "mysql"}
 #: The parts of the review that live in modules of their own: area → (module, function).
 _PARTS = {
     "contract": ("labkit.review._contract", "review_contract"),
@@ -72,7 +76,8 @@ def review(
         workload: named queries with params and relative frequencies, or a YAML file of them.
         locustfile, url, slo, duration: a load test against a running service, judged by `slo`.
         scale: synthetic rows per table, or a count per table name.
-        engines: where the schema and workload are measured: sqlite, postgres, duckdb.
+        engines: where the schema and workload are measured: sqlite, postgres, duckdb, and
+            mysql (a MySQL or MariaDB server named by LABKIT_MYSQL_URL).
 
     >>> report = lk.review(schema="schema.sql", workload="queries.yaml")
     >>> report.risks()[0]; report.save("review")   # review.html (offline) and review.md
@@ -224,9 +229,7 @@ def _data_sections(
     for engine in engines:
         started, clock = dt.datetime.now(dt.UTC), time.perf_counter()
         with _scratch(engine) as db:
-            # duckdb-engine cannot reflect DuckDB's catalog: read the schema on SQLite there,
-            # and let `load` create it in DuckDB from that.
-            reflected = load_schema(schema, engine=None if engine == "duckdb" else db)
+            reflected = load_schema(schema, engine=None if engine in _READ_ON_SQLITE else db)
             metadata = metadata or reflected
             existing = sa.inspect(db.engine).get_table_names()
             data = generate(reflected, scale, seed=seed)

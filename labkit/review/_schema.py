@@ -37,6 +37,7 @@ _DIALECTS = {
     "postgres": "postgres",
     "postgresql": "postgres",
     "duckdb": "duckdb",
+    "mysql": "mysql",
 }
 _URL_PREFIXES = ("sqlite:", "postgresql", "postgres:", "duckdb:", "mysql", "mariadb")
 
@@ -292,13 +293,15 @@ def _engine_of(engine: Database | sa.Engine | None) -> sa.Engine:
     return engine.engine if isinstance(engine, Database) else engine
 
 
-def _kind(engine: sa.Engine) -> Literal["sqlite", "postgres", "duckdb"]:
+def _kind(engine: sa.Engine) -> Literal["sqlite", "postgres", "duckdb", "mysql"]:
     name = engine.dialect.name
     if name == "postgresql":
         return "postgres"
-    if name in ("sqlite", "duckdb"):
+    if name in ("sqlite", "duckdb", "mysql"):  # MariaDB speaks through the mysql dialect
         return name  # type: ignore[return-value]
-    raise ReviewError(f"the review runs DDL on SQLite, PostgreSQL or DuckDB, not {name!r}.")
+    raise ReviewError(
+        f"the review runs DDL on SQLite, PostgreSQL, DuckDB or MySQL/MariaDB, not {name!r}."
+    )
 
 
 def _import(name: str) -> ModuleType:

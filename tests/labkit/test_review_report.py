@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -234,3 +235,22 @@ def test_each_engine_is_measured_and_named_in_the_provenance() -> None:
     assert [r.engine for r in workload.reviews] == ["sqlite", "duckdb"]  # type: ignore[attr-defined]
     assert list(report.provenance_table()["engine"]) == ["sqlite", "sqlite", "duckdb", "duckdb"]
     assert "Plan of doctor_schedule on duckdb" in report.to_markdown()
+
+
+@pytest.mark.parametrize("engine", ["postgres-embedded", "postgres-server", "mysql"])
+def test_the_review_runs_on_each_server_engine(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine == "postgres-embedded":
+        monkeypatch.delenv("LABKIT_POSTGRES_URL", raising=False)
+    elif engine == "postgres-server" and not os.environ.get("LABKIT_POSTGRES_URL"):
+        pytest.skip("LABKIT_POSTGRES_URL is not set; set it to review on a PostgreSQL server too")
+    elif engine == "mysql" and not os.environ.get("LABKIT_MYSQL_URL"):
+        pytest.skip("LABKIT_MYSQL_URL is not set; set it to review on MySQL or MariaDB too")
+    kind = engine.split("-")[0]
+    config = load_config(EXAMPLE / "review.yaml")
+    small = {"doctors": 10, "patients": 200, "appointments": 2_000, "invoices": 200}
+    report = review(**{**config, "scale": small, "engines": [kind], "repeat": 1})
+    assert list(report.provenance_table()["engine"]) == [kind, kind]
+    assert report.sections["schema"].loads[0].total_rows == sum(small.values())  # type: ignore[attr-defined]
+    assert any(r.title.startswith("float-money") for r in report.risks())
