@@ -58,16 +58,16 @@ def _cell(value: object) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-@dataclass(frozen=True)
+@dataclass
 class NotReviewed:
     """An area the review did not cover, and why (no input given, or its part not installed)."""
 
     area: str
     reason: str
+    title: str = field(init=False)
 
-    @property
-    def title(self) -> str:
-        return self.area.capitalize()
+    def __post_init__(self) -> None:
+        self.title = self.area.capitalize()
 
     def risks(self) -> list[Risk]:
         return []
@@ -79,7 +79,7 @@ class NotReviewed:
         return f"<p><i>not reviewed: {html.escape(self.reason)}</i></p>"
 
 
-@dataclass(frozen=True)
+@dataclass
 class SchemaSection:
     """The schema lint as risks (one per rule, its places listed), the ER diagram, the data."""
 
@@ -151,7 +151,7 @@ class SchemaSection:
         return self.lint._repr_html_() + loads + mermaid_html("ER diagram", self.er)
 
 
-@dataclass(frozen=True)
+@dataclass
 class WorkloadSection:
     """Each engine's index-set recommendation as risks, with its timings and each query's plan
     as the schema stands (without the recommended set)."""

@@ -110,6 +110,13 @@ def test_the_html_report_is_one_offline_file_with_its_diagrams(
     assert text.read_text(encoding="utf-8").count("```mermaid") >= 1 + 3
 
 
+def test_the_schema_and_workload_parts_are_sections_of_the_report(clinic: Report) -> None:
+    for area in ("schema", "workload"):
+        section = clinic.sections[area]
+        assert isinstance(section, Section) and section.title == area.capitalize()
+        assert section.risks() and section.to_markdown() and section._repr_html_()
+
+
 def test_every_measured_area_carries_its_provenance(clinic: Report) -> None:
     table = clinic.provenance_table()
     assert set(table["area"]) == {"schema", "workload"}
