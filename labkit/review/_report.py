@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -126,7 +127,7 @@ class Report:
             else "<p>No risks found.</p>"
         )
         sections = "".join(
-            f"<section><h2>{html.escape(s.title)}</h2>{s._repr_html_()}</section>"
+            f"<section><h2>{html.escape(s.title)}</h2>{_offline(s._repr_html_())}</section>"
             for s in self.sections.values()
         )
         provenance = str(self.provenance_table().to_html(index=False)) if self.provenance else ""
@@ -153,6 +154,15 @@ class Report:
         page.write_text(self.to_html(), encoding="utf-8")
         text.write_text(self.to_markdown(), encoding="utf-8")
         return page, text
+
+
+_EXTERNAL = re.compile(r"""\s(href|src|action)\s*=\s*(["'])((?:https?:)?//[^"']*)\2""", re.I)
+
+
+def _offline(fragment: str) -> str:
+    """A section's HTML with nothing that loads or links off the page: such an attribute becomes
+    a `data-url` (the address stays readable in the source, a guideline's link for instance)."""
+    return _EXTERNAL.sub(r" data-url=\2\3\2", fragment)
 
 
 def _inline_script(source: str) -> str:

@@ -97,6 +97,8 @@ def review(
         return section
 
     if contract is None:
+        if previous is not None:
+            raise ReviewError("previous names the contract's last version: pass contract too.")
         sections["contract"] = NotReviewed("contract", "no contract given")
     else:
         sections["contract"] = _contract_section(contract, previous, url, measured)

@@ -261,3 +261,29 @@ def test_the_review_runs_on_each_server_engine(
     assert list(report.provenance_table()["engine"]) == [kind, kind]
     assert report.sections["schema"].loads[0].total_rows == sum(small.values())  # type: ignore[attr-defined]
     assert any(r.title.startswith("float-money") for r in report.risks())
+
+
+def test_a_section_that_links_off_the_page_is_made_offline() -> None:
+    class _Linking(_Fixed):
+        def _repr_html_(self) -> str:
+            return (
+                "<p><a href='https://example.com/guideline'>rule 1</a>"
+                '<img src="http://example.com/x.png"><a href="#local">here</a></p>'
+            )
+
+    page = Report({"contract": _Linking("Contract", [])}, []).to_html()
+    links = _Links()
+    links.feed(page)
+    assert not [u for u in links.urls if re.match(r"(https?:)?//", u)], links.urls
+    assert "#local" in links.urls and "https://example.com/guideline" in page  # kept as text
+
+
+def test_a_workload_file_may_hold_a_list_or_a_queries_key(tmp_path: Path) -> None:
+    listed, keyed = tmp_path / "listed.yaml", tmp_path / "keyed.yaml"
+    queries = [{"name": "q", "sql": "SELECT 1", "frequency": 3}]
+    listed.write_text(yaml.safe_dump(queries))
+    keyed.write_text(yaml.safe_dump({"queries": queries}))
+    assert lk.review.workload_of(listed) == lk.review.workload_of(keyed)
+    assert lk.review.workload_of(listed)[0].frequency == 3
+    with pytest.raises(ReviewError):
+        review(previous=EXAMPLE / "openapi-v1.yaml")
