@@ -1,13 +1,16 @@
 """A review's inputs from one YAML file, so a team can keep it beside their design and run it in CI.
 
-contract: openapi-v2.yaml        # files are relative to this file
+For example (every key optional):
+
+contract: openapi-v2.yaml            # files are relative to this file
 previous: openapi-v1.yaml
-schema: schema.sql               # or a models module, an Alembic folder, a URL
-workload: queries.yaml           # or the list of queries itself
-locustfile: locustfile.py
+service_url: http://127.0.0.1:8000   # drift and contract tests here, else against a mock
+schema: schema.sql                   # or a models module, an Alembic folder, a URL
+workload: queries.yaml               # or the list of queries itself
+locustfile: locustfile.py            # or a shipped scenario: catalog, orders, ...
 url: http://127.0.0.1:8000
-slo: {p95_ms: 200, error_rate: 0.01}
-scale: 5000                      # rows per table, or {table: rows}
+slo: p95 < 200ms and errors < 1% at 50 rps
+scale: 5000                          # rows per table, or {table: rows}
 engines: [sqlite, postgres]
 """
 
@@ -26,12 +29,14 @@ __all__ = ["KEYS", "load_config"]
 KEYS = (
     "contract",
     "previous",
+    "service_url",
     "schema",
     "workload",
     "locustfile",
     "url",
     "slo",
     "duration",
+    "max_examples",
     "scale",
     "engines",
     "seed",

@@ -55,12 +55,14 @@ def review(
     *,
     contract: Any = None,
     previous: Any = None,
+    service_url: str | None = None,
     schema: SchemaSource | None = None,
     workload: WorkloadSource | None = None,
     locustfile: str | Path | None = None,
     url: str | None = None,
     slo: Any = None,
     duration: float = 10.0,
+    max_examples: int = 25,
     scale: int | dict[str, int] = 5_000,
     engines: Sequence[str] = ("sqlite",),
     seed: int = 0,
@@ -72,9 +74,13 @@ def review(
 
     Args:
         contract, previous: an OpenAPI contract and the version it replaces (breaking changes).
+        service_url: a running implementation of `contract`: drift against it, and the contract
+            tests run there (without one, against a mock of the contract).
+        max_examples: generated contract-test cases per operation.
         schema: anything `lk.review.load_schema` reads: DDL, a .sql/.py file, models, Alembic.
         workload: named queries with params and relative frequencies, or a YAML file of them.
-        locustfile, url, slo, duration: a load test against a running service, judged by `slo`.
+        locustfile, url, slo, duration: a load test against a running service, judged by `slo`
+            (text such as "p95 < 200ms at 50 rps").
         scale: synthetic rows per table, or a count per table name.
         engines: where the schema and workload are measured: sqlite, postgres, duckdb, and
             mysql (a MySQL or MariaDB server named by LABKIT_MYSQL_URL).
@@ -101,7 +107,9 @@ def review(
             raise ReviewError("previous names the contract's last version: pass contract too.")
         sections["contract"] = NotReviewed("contract", "no contract given")
     else:
-        sections["contract"] = _contract_section(contract, previous, url, measured)
+        sections["contract"] = _contract_section(
+            contract, previous, service_url, max_examples, measured
+        )
 
     if schema is None:
         sections["schema"] = NotReviewed("schema", "no schema given")
@@ -187,15 +195,19 @@ def _optional(module: str, name: str) -> Callable[..., Section] | str:
     return part
 
 
-def _contract_section(contract: Any, previous: Any, url: str | None, measured: Measured) -> Section:
+def _contract_section(
+    contract: Any, previous: Any, url: str | None, max_examples: int, measured: Measured
+) -> Section:
     review_contract = _optional(*_PARTS["contract"])
     if isinstance(review_contract, str):
         return NotReviewed("contract", f"this labkit has no contract review ({review_contract})")
     return measured(
         "contract",
-        url or "the contract alone",
-        "-",
-        lambda: review_contract(contract, previous=previous, service_url=url),
+        url or "a mock of the contract",
+        f"{max_examples} cases per operation",
+        lambda: review_contract(
+            contract, previous=previous, service_url=url, max_examples=max_examples
+        ),
     )
 
 
