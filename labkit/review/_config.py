@@ -71,4 +71,20 @@ def load_config(path: str | Path) -> dict[str, Any]:
             config[key] = source.parent / value
     if isinstance(config.get("engines"), str):
         config["engines"] = [config["engines"]]
+    _check_shapes(source, config)
     return config
+
+
+def _check_shapes(source: Path, config: dict[str, Any]) -> None:
+    """Numbers are numbers and engines a list, so a typo is one line here, not a traceback."""
+    scale = config.get("scale", 1)
+    rows = scale.values() if isinstance(scale, dict) else [scale]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in rows):
+        raise ReviewError(f"{source}: scale is rows per table (5000) or {{table: rows}}: {scale!r}")
+    for key in ("duration", "max_examples", "seed", "repeat"):
+        value = config.get(key, 1)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise ReviewError(f"{source}: {key} must be a number, not {value!r}")
+    engines = config.get("engines", [])
+    if not isinstance(engines, list) or not all(isinstance(e, str) for e in engines):
+        raise ReviewError(f"{source}: engines is a list such as [sqlite, postgres]: {engines!r}")

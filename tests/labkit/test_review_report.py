@@ -188,6 +188,10 @@ def test_the_load_part_runs_when_its_module_is_there(tmp_path: Path) -> None:
         ({"schema": CLEAN_DDL, "engines": ["oracle"]}, "engines"),
         ({"workload": "missing.yaml", "schema": CLEAN_DDL}, "does not exist"),
         ({"workload": [{"sql": "SELECT 1"}], "schema": CLEAN_DDL}, "not a query"),
+        ({"schema": CLEAN_DDL, "scale": "lots"}, "scale"),
+        ({"schema": CLEAN_DDL, "scale": {"notes": -1}}, "scale"),
+        ({"schema": CLEAN_DDL, "duration": "10s"}, "duration"),
+        ({"schema": CLEAN_DDL, "engines": {"sqlite": 1}}, "engines"),
     ],
 )
 def test_bad_config_is_one_line_on_stderr_and_exit_two(
