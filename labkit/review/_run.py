@@ -33,14 +33,15 @@ from labkit.review._section import Section
 from labkit.review._sections import NotReviewed, SchemaSection, WorkloadSection
 from labkit.review._synth import generate
 from labkit.review._workload import Query, WorkloadReview, review_workload
+from labkit.review._workload import _query as as_query
 
 __all__ = ["ENGINES", "WorkloadSource", "missing_parts", "review", "workload_of"]
 
 #: Engines the review can load synthetic data into.
 ENGINES = ("sqlite", "postgres", "duckdb", "mysql")
 #: Engines whose reflection loses what the generator needs (duckdb-engine cannot read DuckDB's
-#: catalog; SQLAlchemy reflects no column CHECK from MariaDB): the schema is read on SQLite, created
-#: there from that.
+#: catalog; SQLAlchemy reflects no column CHECK from MariaDB): the schema is read on SQLite
+#: and created in them from that.
 _READ_ON_SQLITE = {"duckdb", "mysql"}
 #: The parts of the review that live in modules of their own: area → (module, function).
 _PARTS = {
@@ -153,18 +154,9 @@ def workload_of(source: WorkloadSource) -> list[Query]:
         )
     queries = []
     for entry in entries:
-        if isinstance(entry, Query):
-            queries.append(entry)
-        elif isinstance(entry, Mapping):
-            try:
-                queries.append(Query(**entry))
-            except TypeError as error:
-                raise ReviewError(
-                    f"workload entry {dict(entry)!r} is not a query ({error}); give it name and "
-                    "sql, optionally params and frequency."
-                ) from error
-        else:
+        if not isinstance(entry, Query | Mapping):
             raise ReviewError(f"workload entry {entry!r} is neither a Query nor a mapping.")
+        queries.append(entry if isinstance(entry, Query) else as_query(entry))
     return queries
 
 
