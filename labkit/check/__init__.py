@@ -25,6 +25,7 @@ from labkit.check import (
     _tasks_orm,
     _tasks_resilience,
     _tasks_rest,
+    _tasks_review,
     _tasks_schema,
     _tasks_security,
     _tasks_styles,
@@ -40,7 +41,7 @@ __all__ = ["CheckResult", "Checker", "Task", "check"]
 _TASK_MODULES = (
     _tasks_contract, _tasks_schema, _tasks_indexes, _tasks_rest, _tasks_orm, _tasks_transactions,
     _tasks_load, _tasks_security, _tasks_caching, _tasks_observability, _tasks_resilience,
-    _tasks_async, _tasks_styles,
+    _tasks_async, _tasks_styles, _tasks_review,
 )  # fmt: skip  # they register
 
 

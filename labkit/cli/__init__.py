@@ -1,4 +1,4 @@
-"""The `labkit` command: doctor, serve, seed, lab, load and bench."""
+"""The `labkit` command: doctor, serve, seed, lab, load, bench, review and more."""
 
 from labkit.cli._main import main
 

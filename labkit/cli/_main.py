@@ -1,4 +1,4 @@
-"""The `labkit` command: doctor, serve, seed, lab, handout, timings, reset (and load and bench)."""
+"""The `labkit` command: doctor, serve, seed, lab, handout, timings, reset (load, bench, review)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from labkit import _process
 from labkit.cli._load import add_commands as add_load_commands
+from labkit.cli._review import add_command as add_review_command
 from labkit.errors import BadArgument, LabkitError, PortInUse, debug_enabled
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     reset.set_defaults(run=_reset)
 
     add_load_commands(commands)  # load, bench
+    add_review_command(commands)
     return parser
 
 

@@ -1,4 +1,8 @@
-"""The design review (notebook 14): an architect's own schema, synthetic data for it, a lint.
+"""The design review (notebook 14): an architect's contract, schema, workload and load, one report.
+
+>>> report = lk.review(contract="v2.yaml", previous="v1.yaml", schema="schema.sql",
+...                    workload="queries.yaml")               # the whole review, one Report
+>>> report.save("review")                                   # review.html (offline) + review.md
 
 >>> metadata = lk.review.load_schema("schema.sql")          # DDL, models, Alembic, a URL
 >>> data = lk.synthesize(metadata, rows=100_000, seed=1)    # every constraint honoured
@@ -9,31 +13,53 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Mapping
+from typing import Any
 
+from labkit.review._config import load_config
 from labkit.review._lint import RULES, SchemaFinding, SchemaLintReport, lint_schema
 from labkit.review._load import LoadReport, load
+from labkit.review._provenance import Provenance
+from labkit.review._report import Report
+from labkit.review._run import ENGINES, missing_parts, review, workload_of
 from labkit.review._schema import SchemaSource, load_schema, reflect, transpile_ddl
+from labkit.review._section import SEVERITIES, Risk, Section
+from labkit.review._sections import NotReviewed, SchemaSection, WorkloadSection
 from labkit.review._synth import Distribution, SyntheticData, generate
 from labkit.review._workload import Query, WorkloadReview, review_workload
 
 __all__ = [
+    "ENGINES",
     "RULES",
+    "SEVERITIES",
     "Distribution",
     "LoadReport",
+    "NotReviewed",
+    "Provenance",
     "Query",
+    "Report",
+    "Risk",
     "SchemaFinding",
     "SchemaLintReport",
+    "SchemaSection",
     "SchemaSource",
+    "Section",
     "SyntheticData",
     "WorkloadReview",
+    "WorkloadSection",
     "lint_schema",
     "load",
+    "load_config",
     "load_schema",
+    "missing_parts",
     "reflect",
+    "review",
     "review_workload",
     "synthesize",
     "transpile_ddl",
+    "workload_of",
 ]
 
 
@@ -64,3 +90,17 @@ def synthesize(
     return generate(
         metadata, rows, seed=seed, skew=skew, null_fraction=null_fraction, columns=columns
     )
+
+
+class _CallableReview(types.ModuleType):
+    """`lk.review(...)` runs the whole review, while `lk.review.load_schema` & co. stay reachable.
+
+    Notebooks reach the parts through the package (`lk.review.lint_schema`) and the whole
+    through one call; a module that is also callable serves both without a second public name.
+    """
+
+    def __call__(self, **inputs: Any) -> Report:
+        return review(**inputs)
+
+
+sys.modules[__name__].__class__ = _CallableReview

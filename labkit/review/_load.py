@@ -3,6 +3,7 @@
 SQLite: one `executemany` per table inside one transaction, foreign keys enforced.
 PostgreSQL: `COPY ... FROM STDIN` fed from an in-memory CSV buffer.
 DuckDB: the DataFrame registered with DuckDB and inserted by one `INSERT ... SELECT`.
+MySQL/MariaDB: PyMySQL's `executemany`, which rewrites it into multi-row INSERTs.
 Each database checks every constraint itself as the rows arrive.
 """
 
@@ -71,9 +72,12 @@ def load(data: SyntheticData, into: Database | sa.Engine, *, create: bool = True
     """Create `data`'s tables in `into` (when `create`) and bulk-load its rows, parents first."""
     engine = into.engine if isinstance(into, Database) else into
     name = engine.dialect.name
-    loader = {"sqlite": _sqlite, "postgresql": _postgres, "duckdb": _duckdb}.get(name)
+    loaders = {"sqlite": _sqlite, "postgresql": _postgres, "duckdb": _duckdb, "mysql": _mysql}
+    loader = loaders.get(name)
     if loader is None:
-        raise ReviewError(f"no bulk loader for {name!r}; load into SQLite, PostgreSQL or DuckDB.")
+        raise ReviewError(
+            f"no bulk loader for {name!r}; load into SQLite, PostgreSQL, DuckDB or MySQL/MariaDB."
+        )
     keys_after = create and name == "postgresql"
     if create and not keys_after:
         _create(data.metadata, engine)
@@ -166,6 +170,18 @@ def _python_values(series: pd.Series, column: sa.Column[object]) -> list[object]
         series = series.map(lambda v: None if v is None else v.hex)
     values: list[object] = series.astype(object).where(series.notna(), None).tolist()
     return values
+
+
+def _mysql(connection: Any, frames: Frames) -> None:
+    """One multi-row `executemany` per table (PyMySQL batches it into few INSERTs), one commit."""
+    with connection.cursor() as cursor:
+        for table, frame in frames:
+            marks = ", ".join("%s" for _ in table.columns)
+            columns = ", ".join(f"`{c.name}`" for c in table.columns)
+            sql = f"INSERT INTO `{table.name}` ({columns}) VALUES ({marks})"
+            values = [_python_values(frame[c.name], c) for c in table.columns]
+            cursor.executemany(sql, list(zip(*values, strict=True)))
+    connection.commit()
 
 
 def _postgres(connection: Any, frames: Frames) -> None:

@@ -37,6 +37,7 @@ _DIALECTS = {
     "postgres": "postgres",
     "postgresql": "postgres",
     "duckdb": "duckdb",
+    "mysql": "mysql",
 }
 _URL_PREFIXES = ("sqlite:", "postgresql", "postgres:", "duckdb:", "mysql", "mariadb")
 
@@ -219,7 +220,9 @@ def _load_path(path: Path, engine: Database | sa.Engine | None, read: str) -> sa
 
 
 def _looks_like_ddl(text: str) -> bool:
-    return text.lstrip("(- \n").upper().startswith(("CREATE", "ALTER", "--"))
+    """DDL starts with CREATE or ALTER once its leading `--` comment lines are set aside."""
+    code = [line for line in text.splitlines() if not line.lstrip().startswith("--")]
+    return "\n".join(code).lstrip("( \n").upper().startswith(("CREATE", "ALTER"))
 
 
 def _from_ddl(ddl: str, engine: Database | sa.Engine | None, read: str) -> sa.MetaData:
@@ -290,13 +293,15 @@ def _engine_of(engine: Database | sa.Engine | None) -> sa.Engine:
     return engine.engine if isinstance(engine, Database) else engine
 
 
-def _kind(engine: sa.Engine) -> Literal["sqlite", "postgres", "duckdb"]:
+def _kind(engine: sa.Engine) -> Literal["sqlite", "postgres", "duckdb", "mysql"]:
     name = engine.dialect.name
     if name == "postgresql":
         return "postgres"
-    if name in ("sqlite", "duckdb"):
+    if name in ("sqlite", "duckdb", "mysql"):  # MariaDB speaks through the mysql dialect
         return name  # type: ignore[return-value]
-    raise ReviewError(f"the review runs DDL on SQLite, PostgreSQL or DuckDB, not {name!r}.")
+    raise ReviewError(
+        f"the review runs DDL on SQLite, PostgreSQL, DuckDB or MySQL/MariaDB, not {name!r}."
+    )
 
 
 def _import(name: str) -> ModuleType:

@@ -118,3 +118,8 @@ def test_a_mysql_dump_becomes_the_same_schema_elsewhere(kind: str) -> None:
             isinstance(u, sa.UniqueConstraint) and [c.name for c in u.columns] == ["email"]
             for u in users.constraints
         ) or any(i.unique for i in users.indexes)
+
+
+def test_ddl_may_open_with_comment_lines() -> None:
+    ddl = "-- the clinic's schema\n-- (PostgreSQL)\nCREATE TABLE doctors (id BIGINT PRIMARY KEY);"
+    assert set(load_schema(ddl).tables) == {"doctors"}
