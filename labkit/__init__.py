@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from labkit.errors import LabkitError
     from labkit.faults import FaultProxy
     from labkit.metrics import bucket_bias, histogram_quantile, scrape
+    from labkit.mock import mock
     from labkit.outage import database_outage
     from labkit.plans import Plan, compare, explain, suggest_indexes, try_index
     from labkit.profiling import profile
@@ -75,6 +76,7 @@ __all__ = [
     "journal",
     "lint_schema",
     "load",
+    "mock",
     "profile",
     "request_queries",
     "resilience",
@@ -132,6 +134,7 @@ _HOMES = {
     "explain": "labkit.plans",
     "histogram_quantile": "labkit.metrics",
     "lint_schema": "labkit.review",
+    "mock": "labkit.mock",
     "profile": "labkit.profiling",
     "request_queries": "labkit.querylog",
     "restore": "labkit.backup",

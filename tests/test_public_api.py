@@ -44,6 +44,7 @@ PUBLIC_NAMES = {
     "journal",
     "lint_schema",
     "load",
+    "mock",
     "profile",
     "request_queries",
     "resilience",
