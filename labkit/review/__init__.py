@@ -11,26 +11,34 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from labkit.review._contract import ContractReview, review_contract
 from labkit.review._lint import RULES, SchemaFinding, SchemaLintReport, lint_schema
 from labkit.review._load import LoadReport, load
 from labkit.review._schema import SchemaSource, load_schema, reflect, transpile_ddl
 from labkit.review._synth import Distribution, SyntheticData, generate
+from labkit.review._traffic import LoadReview, SloTarget, parse_slo, review_load
 from labkit.review._workload import Query, WorkloadReview, review_workload
 
 __all__ = [
     "RULES",
+    "ContractReview",
     "Distribution",
     "LoadReport",
+    "LoadReview",
     "Query",
     "SchemaFinding",
     "SchemaLintReport",
     "SchemaSource",
+    "SloTarget",
     "SyntheticData",
     "WorkloadReview",
     "lint_schema",
     "load",
     "load_schema",
+    "parse_slo",
     "reflect",
+    "review_contract",
+    "review_load",
     "review_workload",
     "synthesize",
     "transpile_ddl",
