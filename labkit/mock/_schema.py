@@ -114,7 +114,10 @@ class Schemas:
 
 
 def _upgrade_legacy(node: Mapping[str, Any], out: dict[str, Any]) -> None:
-    """OpenAPI 3.0's `nullable` and boolean exclusive bounds in JSON Schema's words."""
+    """OpenAPI 3.0's `nullable` and boolean exclusive bounds in JSON Schema's words.
+
+    As 3.0.3 clarifies, `nullable` adds null to the `type` beside it and to nothing else.
+    """
     for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
         if isinstance(node.get(exclusive), bool):
             if node[exclusive] and bound in node:
@@ -125,12 +128,6 @@ def _upgrade_legacy(node: Mapping[str, Any], out: dict[str, Any]) -> None:
         kind = out.get("type")
         if isinstance(kind, str):
             out["type"] = [kind, "null"]
-        if isinstance(out.get("enum"), list) and None not in out["enum"]:
-            out["enum"] = [*out["enum"], None]
-        if kind is None and "enum" not in out and any(k in out for k in _SUBSCHEMAS):
-            inner = dict(out)
-            out.clear()
-            out["anyOf"] = [inner, {"type": "null"}]
 
 
 def _is_base64(value: str) -> bool:
