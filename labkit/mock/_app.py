@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -24,6 +25,8 @@ from labkit.mock._responses import Responder
 from labkit.mock._schema import Schemas
 
 __all__ = ["MockApp"]
+
+_log = logging.getLogger("labkit.mock")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -70,6 +73,10 @@ class MockApp:
             response = await self._answer(request)
         except Problem as problem:
             response = _problem(problem, request, request_id)
+        except Exception as error:  # a mock must answer: the log keeps the traceback
+            _log.exception("the mock failed on %s %s", request.method, request.url.path)
+            failure = Problem(500, "Mock Failure", f"{type(error).__name__}: {str(error)[:200]}")
+            response = _problem(failure, request, request_id)
         response.headers["X-Request-ID"] = request_id
         return response
 

@@ -13,10 +13,11 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema_rs
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
+
+from labkit.mock._schema import compile_schema
 
 __all__ = ["Unsatisfiable", "simplest"]
 
@@ -132,7 +133,7 @@ def _merge(schema: Mapping[str, Any], parts: list[Any]) -> dict[str, Any]:
 def _branch(schema: Mapping[str, Any], key: str, depth: int) -> Any:
     """The simplest value of the first branch that the whole schema then accepts."""
     rest = {k: v for k, v in schema.items() if k != key}
-    check = jsonschema_rs.validator_for(dict(schema))
+    check = compile_schema(dict(schema))
     for branch in schema[key]:
         try:
             value = simplest(_merge(rest, [branch]), depth + 1)

@@ -171,15 +171,15 @@ def _check_parameter(
         schema = media.get("schema", {})
         text = raw[-1] if isinstance(raw, list) else raw
         try:
-            value: Any = json.loads(text) if isinstance(text, str) else text
+            readings: list[Any] = [json.loads(text) if isinstance(text, str) else text]
         except json.JSONDecodeError:
             return [Violation(where, name, "is not JSON")]
     else:
-        value = _coerce(raw, schemas.for_generation(schema, "request"), param)
-    return [
-        Violation(where, name, _message(e))
-        for e in schemas.validator(schema, "request").iter_errors(value)
-    ]
+        readings = _readings(raw, schemas.for_generation(schema, "request"), param)
+    validator = schemas.validator(schema, "request")
+    if any(validator.is_valid(value) for value in readings):
+        return []
+    return [Violation(where, name, _message(e)) for e in validator.iter_errors(readings[0])]
 
 
 def _raw(
@@ -205,6 +205,7 @@ def _raw(
 
 
 def _types(schema: Any) -> list[str]:
+    """The JSON types a schema names, its `anyOf`/`oneOf`/`allOf` branches included."""
     if not isinstance(schema, Mapping):
         return []
     kind = schema.get("type")
@@ -212,25 +213,41 @@ def _types(schema: Any) -> list[str]:
     for key in ("anyOf", "oneOf", "allOf"):
         for sub in schema.get(key) or []:
             found += _types(sub)
-    return [k for k in found if k != "null"]
+    return list(dict.fromkeys(found))
 
 
-def _coerce(raw: Any, schema: Any, param: Mapping[str, Any]) -> Any:
-    """Text from the wire read as the type the schema names (left as text when it is not one)."""
+def _readings(raw: Any, schema: Any, param: Mapping[str, Any]) -> list[Any]:
+    """Each way the text on the wire can be read as a type the schema names, likeliest first.
+
+    A parameter whose schema is `oneOf: [string, array]` is valid when either reading is.
+    """
     kinds = _types(schema)
-    if isinstance(raw, dict):
-        props = schema.get("properties") or {} if isinstance(schema, Mapping) else {}
-        return {k: _scalar(v, _types(props.get(k))) for k, v in raw.items()}
+    if isinstance(raw, dict):  # deepObject
+        props = (schema.get("properties") or {}) if isinstance(schema, Mapping) else {}
+        return [{k: _scalar(v, _types(props.get(k))) for k, v in raw.items()}]
+    text = raw[-1] if isinstance(raw, list) else raw
+    readings: list[Any] = []
     if "array" in kinds:
-        items = schema.get("items") if isinstance(schema, Mapping) else None
+        items = next((s.get("items") for s in _branches(schema) if "items" in s), None)
         explode = param.get("explode", param.get("in") in ("query", "cookie"))
         parts = raw if isinstance(raw, list) and explode else _split(raw, param)
-        return [_scalar(p, _types(items)) for p in parts]
-    text = raw[-1] if isinstance(raw, list) else raw
+        readings.append([_scalar(p, _types(items)) for p in parts])
     if "object" in kinds and param.get("in") in ("path", "header"):
         bits = text.split(",")
-        return dict(zip(bits[::2], bits[1::2], strict=False))
-    return _scalar(text, kinds)
+        readings.append(dict(zip(bits[::2], bits[1::2], strict=False)))
+    readings += [_scalar(text, [kind]) for kind in kinds if kind not in ("array", "object")]
+    return [*readings, text]
+
+
+def _branches(schema: Any) -> list[Mapping[str, Any]]:
+    """The schema and its `anyOf`/`oneOf`/`allOf` branches, flattened."""
+    if not isinstance(schema, Mapping):
+        return []
+    found = [schema]
+    for key in ("anyOf", "oneOf", "allOf"):
+        for sub in schema.get(key) or []:
+            found += _branches(sub)
+    return found
 
 
 def _split(raw: str | list[str], param: Mapping[str, Any]) -> list[str]:
@@ -240,19 +257,21 @@ def _split(raw: str | list[str], param: Mapping[str, Any]) -> list[str]:
 
 
 def _scalar(text: str, kinds: list[str]) -> Any:
+    """`text` as the first of `kinds` it reads as; text itself when none fits."""
     for kind in kinds:
-        try:
-            if kind == "integer" and re.fullmatch(r"[+-]?\d+", text.strip()):
-                return int(text)
-            if kind == "number":
-                number = float(text)
-                return int(number) if number.is_integer() and "." not in text else number
-        except ValueError:
-            continue
+        if kind == "string":
+            return text
+        if kind == "integer" and re.fullmatch(r"[+-]?\d+", text.strip()):
+            return int(text)
+        if kind == "number" and re.fullmatch(
+            r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", text.strip()
+        ):
+            number = float(text)
+            return int(number) if number.is_integer() and "." not in text else number
         if kind == "boolean" and text in ("true", "false"):
             return text == "true"
-    if "null" in kinds and text == "":
-        return None
+        if kind == "null" and text in ("", "null"):
+            return None
     return text
 
 
@@ -278,12 +297,13 @@ async def _check_body(
     if schema is None:
         return [], ""
     try:
-        value = await _read(request, sent, raw, schemas.for_generation(schema, "request"))
+        value, opaque = await _read(request, sent, raw, schemas.for_generation(schema, "request"))
     except ValueError as error:
         return [Violation("body", "", f"cannot be read as {sent}: {error}")], ""
     return [
         Violation("body", _path(e), _message(e))
         for e in schemas.validator(schema, "request").iter_errors(value)
+        if not (e.instance_path and e.instance_path[0] in opaque)
     ], ""
 
 
@@ -298,28 +318,46 @@ def _media(sent: str, content: Mapping[str, Any]) -> str | None:
     return None
 
 
-async def _read(request: Request, media: str, raw: bytes, schema: Any) -> Any:
+async def _read(request: Request, media: str, raw: bytes, schema: Any) -> tuple[Any, set[str]]:
+    """The body as the schema's types, and the form fields whose structure a form cannot carry.
+
+    A form field holding an object (or a list of them) arrives as text in an encoding the
+    contract may not state; it is read as JSON when it is JSON, and otherwise not checked.
+    """
     if "json" in media:
-        return json.loads(raw)
-    props = (schema.get("properties") or {}) if isinstance(schema, Mapping) else {}
+        return json.loads(raw), set()
+    branches = _branches(schema)
+    props = {k: v for b in reversed(branches) for k, v in (b.get("properties") or {}).items()}
     if media == "application/x-www-form-urlencoded":
         pairs = parse_qsl(raw.decode(), keep_blank_values=True)
     elif media.startswith("multipart/"):
         form = await request.form()
         pairs = [(k, v if isinstance(v, str) else "") for k, v in form.multi_items()]
     else:
-        return raw.decode(errors="replace")
+        return raw.decode(errors="replace"), set()
     fields: dict[str, Any] = {}
+    opaque: set[str] = set()
     for key, value in pairs:
         kinds = _types(props.get(key))
-        if "array" in kinds:
-            fields.setdefault(key, []).append(_scalar(value, _types(props[key].get("items"))))
+        items = _types((props.get(key) or {}).get("items")) if "array" in kinds else []
+        if "object" in kinds or "object" in items or "array" in items:
+            fields[key] = _json_or_text(value)
+            opaque |= set() if isinstance(fields[key], dict | list) else {key}
+        elif "array" in kinds:
+            fields.setdefault(key, []).append(_scalar(value, items))
         else:
             fields[key] = _scalar(value, kinds)
-    for key in schema.get("required") or [] if isinstance(schema, Mapping) else []:
+    for key in (k for b in branches for k in b.get("required") or []):
         if key not in fields and "array" in _types(props.get(key)):
             fields[key] = []  # a form cannot carry an empty list: it sends no key at all
-    return fields
+    return fields, opaque
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def _path(error: Any) -> str:

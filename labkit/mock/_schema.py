@@ -17,7 +17,7 @@ import jsonschema_rs
 
 from labkit.contract import Spec
 
-__all__ = ["Direction", "Schemas"]
+__all__ = ["Direction", "Schemas", "compile_schema"]
 
 Direction = Literal["request", "response"]
 
@@ -34,10 +34,14 @@ class Schemas:
         self.spec = spec
         self.legacy = spec.openapi.startswith("3.0")
         self._validators: dict[tuple[int, Direction], Any] = {}
+        self._inlined: dict[tuple[int, Direction], Any] = {}
 
     def for_generation(self, node: Any, direction: Direction) -> Any:
-        """`node` with every `$ref` inlined, a recursive one cut to `false`."""
-        return self._convert(node, direction, (), inline=True)
+        """`node` with every `$ref` inlined, a recursive one cut to `false` (made once)."""
+        key = (id(node), direction)  # nodes of the loaded document live as long as it does
+        if key not in self._inlined:
+            self._inlined[key] = self._convert(node, direction, (), inline=True)
+        return self._inlined[key]
 
     def for_validation(self, node: Any, direction: Direction) -> Any:
         """`node` converted, recursive `$ref`s kept and resolvable from its root."""
@@ -45,14 +49,12 @@ class Schemas:
 
     def validator(self, node: Any, direction: Direction) -> Any:
         """A compiled jsonschema-rs validator for `node` (formats checked, as clients do)."""
-        key = (id(node), direction)  # nodes of the loaded document live as long as it does
+        key = (id(node), direction)
         if key not in self._validators:
             schema = self.for_validation(node, direction)
             root = schema if isinstance(schema, dict) else {"allOf": [schema]}
             root = {**root, "components": {"schemas": self._components(direction)}}
-            self._validators[key] = jsonschema_rs.Draft202012Validator(
-                root, validate_formats=True, formats=_FORMAT_CHECKS
-            )
+            self._validators[key] = compile_schema(root)
         return self._validators[key]
 
     def _components(self, direction: Direction) -> dict[str, Any]:
@@ -84,8 +86,8 @@ class Schemas:
                 out[key] = [self._convert(s, direction, stack, inline=inline) for s in node[key]]
         if isinstance(node.get("properties"), Mapping):
             self._properties(node, out, direction, stack, inline=inline)
-        if self.legacy:
-            _upgrade_legacy(node, out)
+        # 3.0's keywords are read in 3.1 documents too: many (OpenAI's) still write `nullable`.
+        _upgrade_legacy(node, out)
         return out
 
     def _properties(
@@ -128,6 +130,17 @@ def _upgrade_legacy(node: Mapping[str, Any], out: dict[str, Any]) -> None:
         kind = out.get("type")
         if isinstance(kind, str):
             out["type"] = [kind, "null"]
+
+
+def compile_schema(schema: Any) -> Any:
+    """A jsonschema-rs validator (formats checked, as clients do), or one that accepts anything
+    when the schema is not valid JSON Schema itself: the mock then cannot check that part."""
+    try:
+        return jsonschema_rs.Draft202012Validator(
+            schema, validate_formats=True, formats=_FORMAT_CHECKS
+        )
+    except (jsonschema_rs.ValidationError, ValueError):
+        return jsonschema_rs.Draft202012Validator(True)
 
 
 def _is_base64(value: str) -> bool:
