@@ -248,3 +248,51 @@ def test_schemathesis_finds_the_mock_true_to_its_contract(path: Path) -> None:
         )
     assert report.complete and report.cases >= 3 * len(report.operations)
     assert report.ok, report.to_frame()
+
+
+PARAMETERS = """
+openapi: 3.1.0
+info: {title: Parameters, version: "1"}
+paths:
+  /orders/{order_id}:
+    get:
+      parameters:
+        - {name: order_id, in: path, required: true, schema: {type: integer, minimum: 1}}
+        - {name: X-Tenant, in: header, required: true, schema: {type: string, pattern: "^t-[0-9]+$"}}
+        - {name: ids, in: query, explode: false, schema: {type: array, items: {type: integer}}}
+        - {name: filter, in: query, style: deepObject, schema: {type: object, properties: {max: {type: integer}}}}
+      responses:
+        "200":
+          description: an order
+          content:
+            application/json:
+              schema: {type: object, required: [state], properties: {state: {enum: [new, paid]}}}
+              examples:
+                fresh: {value: {state: new}}
+                settled: {value: {state: paid}}
+        "400": {description: a bad request}
+"""
+
+
+def test_path_header_and_query_styles_are_read_as_documented() -> None:
+    with _client(MockApp(contract.load(PARAMETERS))) as client:
+        tenant = {"X-Tenant": "t-1"}
+        ok = client.get("/orders/7", params={"ids": "1,2,3", "filter[max]": "5"}, headers=tenant)
+        assert ok.status_code == 200 and ok.json() == {"state": "new"}
+        named = client.get("/orders/7", headers={**tenant, "Prefer": "example=settled"})
+        assert named.json() == {"state": "paid"}
+        bad = client.get(
+            "/orders/0",
+            params={"ids": "1,x", "filter[max]": "many"},
+            headers={"X-Tenant": "nobody"},
+        )
+        assert bad.status_code == 400  # the status this contract documents for a bad request
+        names = sorted((e["where"], e["name"]) for e in _problem(bad)["errors"])
+        assert names == [
+            ("header", "X-Tenant"),
+            ("path", "order_id"),
+            ("query", "filter"),
+            ("query", "ids"),
+        ]
+        missing = client.get("/orders/7")
+        assert [e["name"] for e in _problem(missing)["errors"]] == ["X-Tenant"]
