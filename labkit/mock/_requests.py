@@ -258,6 +258,8 @@ def _split(raw: str | list[str], param: Mapping[str, Any]) -> list[str]:
 
 def _scalar(text: str, kinds: list[str]) -> Any:
     """`text` as the first of `kinds` it reads as; text itself when none fits."""
+    if "null" in kinds and text == "null":
+        return None
     for kind in kinds:
         if kind == "string":
             return text
@@ -340,7 +342,9 @@ async def _read(request: Request, media: str, raw: bytes, schema: Any) -> tuple[
     for key, value in pairs:
         kinds = _types(props.get(key))
         items = _types((props.get(key) or {}).get("items")) if "array" in kinds else []
-        if "object" in kinds or "object" in items or "array" in items:
+        if "null" in kinds and value == "null":
+            fields[key] = None
+        elif "object" in kinds or "object" in items or "array" in items:
             fields[key] = _json_or_text(value)
             opaque |= set() if isinstance(fields[key], dict | list) else {key}
         elif "array" in kinds:

@@ -87,7 +87,7 @@ class Schemas:
         if isinstance(node.get("properties"), Mapping):
             self._properties(node, out, direction, stack, inline=inline)
         # 3.0's keywords are read in 3.1 documents too: many (OpenAI's) still write `nullable`.
-        _upgrade_legacy(node, out)
+        _upgrade_legacy(node, out, direction)
         return out
 
     def _properties(
@@ -115,10 +115,11 @@ class Schemas:
             out["required"] = required
 
 
-def _upgrade_legacy(node: Mapping[str, Any], out: dict[str, Any]) -> None:
+def _upgrade_legacy(node: Mapping[str, Any], out: dict[str, Any], direction: Direction) -> None:
     """OpenAPI 3.0's `nullable` and boolean exclusive bounds in JSON Schema's words.
 
-    As 3.0.3 clarifies, `nullable` adds null to the `type` beside it and to nothing else.
+    As 3.0.3 clarifies, `nullable` adds null to the `type` beside it and to nothing else; a
+    request may still send null for a nullable `enum`, as clients and test tools read it so.
     """
     for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
         if isinstance(node.get(exclusive), bool):
@@ -130,6 +131,8 @@ def _upgrade_legacy(node: Mapping[str, Any], out: dict[str, Any]) -> None:
         kind = out.get("type")
         if isinstance(kind, str):
             out["type"] = [kind, "null"]
+        if direction == "request" and isinstance(out.get("enum"), list) and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
 
 
 def compile_schema(schema: Any) -> Any:
