@@ -206,13 +206,10 @@ def _raw(
 
 def _types(schema: Any) -> list[str]:
     """The JSON types a schema names, its `anyOf`/`oneOf`/`allOf` branches included."""
-    if not isinstance(schema, Mapping):
-        return []
-    kind = schema.get("type")
-    found = kind if isinstance(kind, list) else [kind] if kind else []
-    for key in ("anyOf", "oneOf", "allOf"):
-        for sub in schema.get(key) or []:
-            found += _types(sub)
+    found: list[str] = []
+    for branch in _branches(schema):
+        kind = branch.get("type")
+        found += kind if isinstance(kind, list) else [kind] if isinstance(kind, str) else []
     return list(dict.fromkeys(found))
 
 
