@@ -118,8 +118,9 @@ class Schemas:
 def _upgrade_legacy(node: Mapping[str, Any], out: dict[str, Any], direction: Direction) -> None:
     """OpenAPI 3.0's `nullable` and boolean exclusive bounds in JSON Schema's words.
 
-    As 3.0.3 clarifies, `nullable` adds null to the `type` beside it and to nothing else; a
-    request may still send null for a nullable `enum`, as clients and test tools read it so.
+    As 3.0.3 clarifies, `nullable` adds null to the `type` beside it and to nothing else, and
+    answers keep to that; a request may still send null wherever `nullable` stands (beside an
+    `enum` or a `oneOf`), as clients and test tools read it.
     """
     for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
         if isinstance(node.get(exclusive), bool):
@@ -133,6 +134,10 @@ def _upgrade_legacy(node: Mapping[str, Any], out: dict[str, Any], direction: Dir
             out["type"] = [kind, "null"]
         if direction == "request" and isinstance(out.get("enum"), list) and None not in out["enum"]:
             out["enum"] = [*out["enum"], None]
+        elif direction == "request" and kind is None:  # `oneOf: [...]` with nullable beside it
+            inner = dict(out)
+            out.clear()
+            out["anyOf"] = [inner, {"type": "null"}]
 
 
 def compile_schema(schema: Any) -> Any:
