@@ -38,8 +38,9 @@ if TYPE_CHECKING:
     from labkit.metrics import bucket_bias, histogram_quantile, scrape
     from labkit.mock import mock
     from labkit.outage import database_outage
+    from labkit.overload import measure_overload
     from labkit.plans import Plan, compare, explain, suggest_indexes, try_index
-    from labkit.profiling import profile
+    from labkit.profiling import profile, profile_request
     from labkit.querylog import count_queries, request_queries
     from labkit.resilience import PaymentsProvider
     from labkit.review import lint_schema, synthesize
@@ -76,8 +77,10 @@ __all__ = [
     "journal",
     "lint_schema",
     "load",
+    "measure_overload",
     "mock",
     "profile",
+    "profile_request",
     "request_queries",
     "resilience",
     "rest",
@@ -134,8 +137,10 @@ _HOMES = {
     "explain": "labkit.plans",
     "histogram_quantile": "labkit.metrics",
     "lint_schema": "labkit.review",
+    "measure_overload": "labkit.overload",
     "mock": "labkit.mock",
     "profile": "labkit.profiling",
+    "profile_request": "labkit.profiling",
     "request_queries": "labkit.querylog",
     "restore": "labkit.backup",
     "scrape": "labkit.metrics",

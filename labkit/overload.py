@@ -31,6 +31,7 @@ class OverloadResult:
     failures: Counter[str]  # requests with no HTTP answer, by exception name
     elapsed: float  # seconds from the first request sent to the last answer
     retry_after_missing: int  # 503s without a Retry-After header
+    shed_example: Mapping[str, object] | None = None  # the first 503: its headers and problem
 
     @property
     def throughput(self) -> float:
@@ -84,7 +85,7 @@ def measure_overload(
     """Send ``clients`` requests at once, each on its own connection, spread over ``paths``.
 
     Loopback only: this is a burst against a service of the lab's own, not a load test of
-    someone else's.
+    someone else's. Taught in 06_transactions_and_idempotency.
 
     >>> with lk.LiveService() as svc:
     ...     measure_overload(svc.url, clients=200).unexpected()
@@ -109,12 +110,13 @@ async def _burst(
     failures: Counter[str] = Counter()
     latencies: list[float] = []
     missing = 0
+    shed_example: dict[str, object] | None = None
     async with httpx.AsyncClient(
         base_url=base_url, headers=headers, timeout=timeout, limits=limits
     ) as client:
 
         async def one(path: str) -> None:
-            nonlocal missing
+            nonlocal missing, shed_example
             start = time.perf_counter()
             try:
                 response = await client.get(path)
@@ -123,8 +125,10 @@ async def _burst(
                 return
             latencies.append(time.perf_counter() - start)
             statuses[response.status_code] += 1
-            if response.status_code == 503 and "retry-after" not in response.headers:
-                missing += 1
+            if response.status_code == 503:
+                missing += "retry-after" not in response.headers
+                if shed_example is None:
+                    shed_example = _shed_example(response)
 
         start = time.perf_counter()
         await asyncio.gather(*(one(paths[i % len(paths)]) for i in range(clients)))
@@ -136,7 +140,22 @@ async def _burst(
         failures=failures,
         elapsed=elapsed,
         retry_after_missing=missing,
+        shed_example=shed_example,
     )
+
+
+def _shed_example(response: httpx.Response) -> dict[str, object]:
+    """What one shed request told its client: the headers that matter and the problem body."""
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = {"body": response.text[:200]}
+    return {
+        "content-type": response.headers.get("content-type"),
+        "retry-after": response.headers.get("retry-after"),
+        "x-request-id": response.headers.get("x-request-id"),
+        **(problem if isinstance(problem, dict) else {"body": problem}),
+    }
 
 
 def overload_figures(

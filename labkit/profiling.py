@@ -4,23 +4,36 @@ A sampling profiler looks at the stack every millisecond, so it costs little and
 what a request really spends its time on: SQL, the ORM building objects, validation,
 serialisation. Taught in 10_observability.
 
->>> prof = lk.profile(lambda: client.get("/v1/orders"))
+>>> prof = lk.profile_request(svc, "/v1/orders", who="staff")  # the service's own handling
 >>> prof.by_package()          # seconds per library
+>>> lk.profile(lambda: my_function())                          # any call in this process
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
+import logging
+import os
 import re
+import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 import pandas as pd
 from pyinstrument import Profiler
 from pyinstrument.frame import Frame
 from pyinstrument.session import Session
 
-__all__ = ["Profile", "profile"]
+from labkit.errors import LabkitError
+
+if TYPE_CHECKING:
+    from labkit.service import LiveService
+
+__all__ = ["Profile", "profile", "profile_request"]
 
 # The top-level package of a frame's file: installed ones first, then the standard library.
 _PACKAGES = (
@@ -98,6 +111,103 @@ def profile(call: Callable[[], Any], *, repeat: int = 1, interval: float = 0.001
     finally:
         session = profiler.stop()
     return Profile(session, result)
+
+
+def profile_request(
+    service: LiveService,
+    path: str,
+    *,
+    method: str = "GET",
+    params: dict[str, Any] | None = None,
+    who: str | None = None,
+    repeat: int = 10,
+    interval: float = 0.001,
+) -> Profile:
+    """Profile the service's own handling of one request, from middleware to serialisation.
+
+    A sampling profiler sees only the threads of its own process, and uvicorn runs the shop
+    elsewhere. So the shop's app is built here, on the service's database with its settings
+    and signing key, and driven through an in-process transport on one thread, where the
+    profiler samples. Sync handlers normally hop to a worker thread; for that thread only the
+    hop runs inline, so the handler is on the sampled stack. One warm-up request first, so
+    caches and compiled statements are as in the running service. `who` signs in as a
+    seeded account (a role or an e-mail). Taught in 10_observability.
+    """
+    if not service.running or service.db is None:
+        raise LabkitError("profile_request needs a running sample service; start it first.")
+    headers = {}
+    if who is not None:
+        with service.login(who) as signed_in:
+            headers["Authorization"] = signed_in.headers["Authorization"]
+    app = _in_process_app(service)
+
+    async def drive(profiler: Profiler) -> Any:
+        import httpx
+
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://in-process") as client,
+        ):
+            request = client.build_request(method, path, params=params, headers=headers)
+            (await client.send(request)).raise_for_status()
+            profiler.start()
+            try:
+                for _ in range(repeat):
+                    response = await client.send(request)
+            finally:
+                profiler.stop()
+            return response
+
+    def on_one_thread() -> Profile:
+        profiler = Profiler(interval=interval, async_mode="disabled")
+        with _inline_thread_hops():
+            response = asyncio.run(drive(profiler))
+        assert profiler.last_session is not None
+        return Profile(profiler.last_session, response)
+
+    # Its own thread (and event loop), so it runs the same from a notebook's running loop.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(on_one_thread).result()
+
+
+def _in_process_app(service: LiveService) -> Any:
+    """The service's app, built in this process from the environment its child was given."""
+    from sample_service.config import Settings
+    from sample_service.main import create_app
+
+    environment = {
+        **service.child_environment(),
+        "SHOP_ACCESS_LOG": "false",  # the running service logs; this copy stays quiet
+    }
+    environment.pop("SHOP_GRPC_PORT", None)  # the running service holds that port
+    service_log = logging.getLogger("sample_service")
+    if not service_log.handlers:  # its records are the child's business, not this kernel's
+        service_log.addHandler(logging.NullHandler())
+        service_log.propagate = False
+    with mock.patch.dict(os.environ, environment):
+        return create_app(Settings())
+
+
+@contextmanager
+def _inline_thread_hops() -> Iterator[None]:
+    """While active, `anyio.to_thread.run_sync` runs the function inline on this thread only.
+
+    Starlette's `run_in_threadpool` (sync endpoints and dependencies) goes through it; other
+    threads keep the real thread pool.
+    """
+    import anyio.to_thread
+
+    real = anyio.to_thread.run_sync
+    here = threading.get_ident()
+
+    async def run_sync(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() == here:
+            return func(*args)
+        return await real(func, *args, **kwargs)
+
+    with mock.patch.object(anyio.to_thread, "run_sync", run_sync):
+        yield
 
 
 def _walk(frame: Frame | None) -> Iterator[Frame]:

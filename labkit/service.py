@@ -128,8 +128,8 @@ class LiveService(Lifecycle):
     def _spawn(self) -> None:
         """Start uvicorn in the prepared workdir and wait until it is ready."""
         assert self._workdir is not None
-        # Unbuffered, so logs() shows a request's line as soon as it is answered.
-        env = {**os.environ, **self._environment(), "PYTHONUNBUFFERED": "1"}
+        # Unbuffered, so log_lines() shows a request's line as soon as it is answered.
+        env = {**os.environ, **self.child_environment(), "PYTHONUNBUFFERED": "1"}
         log_path = self._workdir / _LOG_NAME
         self._proc = _process.spawn(self._command(), log_path=log_path, env=env)
         self._wait_until_ready()
@@ -211,7 +211,7 @@ class LiveService(Lifecycle):
     def _log_path(self) -> Path | None:
         return None if self._workdir is None else self._workdir / _LOG_NAME
 
-    def logs(self, last: int | None = None) -> list[str]:
+    def log_lines(self, last: int | None = None) -> list[str]:
         """Return the service's log lines so far (stdout and stderr), or the `last` few."""
         try:
             lines = (
@@ -224,7 +224,7 @@ class LiveService(Lifecycle):
     def json_logs(self) -> list[dict[str, Any]]:
         """Return the log lines that are JSON objects (the service's structured access log)."""
         records = []
-        for line in self.logs():
+        for line in self.log_lines():
             if line.startswith("{"):
                 try:
                     records.append(json.loads(line))
@@ -232,11 +232,13 @@ class LiveService(Lifecycle):
                     continue
         return records
 
-    def log_table(self, event: str = "request") -> duckdb.DuckDBPyRelation:
-        """The structured log lines of one kind as a DuckDB relation (`.df()` for pandas).
+    def logs(self, event: str = "request") -> duckdb.DuckDBPyRelation:
+        """The service's structured log as a DuckDB relation, one kind of line (`.df()` for pandas).
+
+        The raw text is `log_lines()`; this is the log as data, queried with SQL.
 
         `event` is "request" (the access log, with ``ts`` in epoch seconds), "slow_query" or
-        "log". Taught in 10_observability: ``svc.log_table().aggregate("route, count(*)")``.
+        "log". Taught in 10_observability: ``svc.logs().aggregate("route, count(*)")``.
         """
         records = [record for record in self.json_logs() if record.get("event") == event]
         if not records:
@@ -287,8 +289,12 @@ class LiveService(Lifecycle):
     def _is_sample(self) -> bool:
         return self.app == SAMPLE_APP
 
-    def _environment(self) -> dict[str, str]:
-        """Settings as environment variables: `SHOP_<NAME>` for the sample service."""
+    def child_environment(self) -> dict[str, str]:
+        """Settings as the environment variables the child gets: `SHOP_<NAME>` for the shop.
+
+        Its database, signing key and Redis prefix included, so an app built from them in this
+        process (`lk.profile_request`) is the same service.
+        """
         prefix = _SETTINGS_PREFIX if self._is_sample() else ""
         env = {f"{prefix}{key.upper()}": _env_value(value) for key, value in self._settings.items()}
         if self.db is not None:
@@ -369,7 +375,7 @@ class LiveService(Lifecycle):
         )
 
     def _fail(self, what: str) -> None:
-        tail = " | ".join(self.logs(last=5)) or "no log output"
+        tail = " | ".join(self.log_lines(last=5)) or "no log output"
         self.close()  # the error carries the log; nothing else is left behind
         raise ServerStartError(f"{what} (last log lines: {tail}). Run `labkit doctor`.")
 

@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, IPvAnyNetwork, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sample_service.schemas.lab import LabSwitches
+from sample_service.schemas.users import Role
 
 # Base64 of 32 bytes, published: fine for a laptop, refused in production.
 DEV_FIELD_KEY = "ZGV2LW9ubHktZmllbGQta2V5LWNoYW5nZS1tZSEhISE="
@@ -56,6 +57,9 @@ class Settings(BaseSettings, LabSwitches):
     access_token_ttl_seconds: int = 300
     refresh_token_ttl_seconds: int = 7 * 24 * 3600
     mfa_issuer: str = "Shop"
+    # Enrolled users of these roles cannot sign in without their code; other enrolled users
+    # may add it (a wrong one is still refused). Privileged accounts are what attackers want.
+    mfa_required_roles: frozenset[Role] = frozenset({"staff", "admin"})
     # API keys: a rotated key keeps working this long, so clients can switch without an outage.
     api_key_overlap_seconds: Annotated[int, Field(ge=0)] = 3600
 

@@ -40,7 +40,7 @@ NAMING_CONVENTION = {
 
 ROLES = ("customer", "staff", "admin")
 API_KEY_SCOPES = ("read", "write")
-ORDER_STATUSES = ("placed", "paid", "shipped", "cancelled")
+ORDER_STATUSES = ("placed", "payment_pending", "paid", "shipped", "cancelled")
 # Checkout saga steps (services/checkout.py): forward steps, then the compensating ones.
 SAGA_STEPS = (
     "stock_reserved",

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["HTTP_ITEMS", "bench_http", "settings_for"]
 
 HTTP_ITEMS = (
-    "ceiling", "fastapi_hello", "product", "product_uncached", "product_page",
+    "ceiling", "fastapi_hello", "product", "product_traced", "product_uncached", "product_page",
     "product_page_postgres", "order",
 )  # fmt: skip
 _SERVICE_SETTINGS = {"rate_limit_enabled": False}
@@ -24,6 +24,9 @@ _SERVICE_SETTINGS = {"rate_limit_enabled": False}
 _UNCACHED_SETTINGS = {**_SERVICE_SETTINGS, "cache_ttl_seconds": 0}
 # Items served from PostgreSQL (`LABKIT_POSTGRES_URL`, else the embedded server); the rest: SQLite.
 _POSTGRES_ITEMS = {"product_page_postgres"}
+# Items served with OpenTelemetry on (spans exported to labkit's in-process OTLP receiver): the
+# price of tracing on the hot read, beside `product`, where tracing off installs nothing.
+_TRACED_ITEMS = {"product_traced"}
 _CEILING_APPS = {
     "ceiling": "labkit.bench._hello:app",
     "fastapi_hello": "labkit.bench._hello_fastapi:app",
@@ -32,6 +35,7 @@ _PATHS = {
     "ceiling": "/",
     "fastapi_hello": "/",
     "product": "/v1/products/{id}",
+    "product_traced": "/v1/products/{id}",
     "product_uncached": "/v1/products/{id}",
     "product_page": "/v1/products?limit=20",
     "product_page_postgres": "/v1/products?limit=20",
@@ -41,6 +45,7 @@ _WHAT = {
     "ceiling": "bare ASGI app (uvicorn, 1 worker)",
     "fastapi_hello": "FastAPI hello-world (uvicorn, 1 worker)",
     "product": "GET a product by id, cache warm",
+    "product_traced": "GET a product by id, cache warm, every request traced (OpenTelemetry)",
     "product_uncached": "GET a product by id, cache off (the database path)",
     "product_page": "GET a page of 20 products",
     "product_page_postgres": "GET a page of 20 products, PostgreSQL",
@@ -61,16 +66,21 @@ def bench_http(
     for name in [name for name in names if name in _CEILING_APPS]:
         with LiveService(app=_CEILING_APPS[name], ready_path="/") as hello:
             done(_measure(Target(hello.url, _PATHS[name]), name, tool, duration, connections))
-    shops: list[tuple[dict[str, Any], str]] = [
-        (_SERVICE_SETTINGS, "sqlite"),
-        (_UNCACHED_SETTINGS, "sqlite"),
-        (_SERVICE_SETTINGS, "postgres"),
+    shops: list[tuple[dict[str, Any], str, bool]] = [
+        (_SERVICE_SETTINGS, "sqlite", False),
+        (_SERVICE_SETTINGS, "sqlite", True),
+        (_UNCACHED_SETTINGS, "sqlite", False),
+        (_SERVICE_SETTINGS, "postgres", False),
     ]
-    for settings, db in shops:
-        shop_items = [n for n in names if (settings_for(n), _database_for(n)) == (settings, db)]
+    for settings, db, traced in shops:
+        shop_items = [
+            n
+            for n in names
+            if (settings_for(n), _database_for(n), n in _TRACED_ITEMS) == (settings, db, traced)
+        ]
         if not shop_items:
             continue
-        with LiveService(db=db, scale=1_000, settings=settings) as svc:
+        with LiveService(db=db, scale=1_000, settings=settings, tracing=traced) as svc:
             shop = _ShopSession.open(svc)
             for name in shop_items:
                 done(_measure(shop.target(name), name, tool, duration, connections))

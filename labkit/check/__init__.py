@@ -16,12 +16,15 @@ from typing import Any
 import pandas as pd
 
 from labkit.check import (
+    _tasks_async,
     _tasks_contract,
     _tasks_indexes,
     _tasks_load,
     _tasks_orm,
+    _tasks_resilience,
     _tasks_rest,
     _tasks_schema,
+    _tasks_styles,
     _tasks_transactions,
 )
 from labkit.check._progress import failures, progress, record
@@ -33,7 +36,7 @@ __all__ = ["CheckResult", "Checker", "Task", "check"]
 
 _TASK_MODULES = (
     _tasks_contract, _tasks_schema, _tasks_indexes, _tasks_rest, _tasks_orm, _tasks_transactions,
-    _tasks_load,
+    _tasks_load, _tasks_resilience, _tasks_async, _tasks_styles,
 )  # fmt: skip  # they register
 
 

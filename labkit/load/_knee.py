@@ -79,6 +79,7 @@ def find_knee(
     processes: int = 1,
     *,
     settings: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
     progress: bool | Progress = True,
     record: bool = True,
 ) -> Knee:
@@ -87,6 +88,10 @@ def find_knee(
     Taught in 09_load_testing.
 
     Each step is a fresh Locust run of `step_duration` seconds, so its percentiles are its own.
+
+    Users of the shipped scenarios keep one request in flight with no pause, so a single user
+    can already saturate a small machine; `env={"LABKIT_LOAD_THINK_MS": "20"}` gives them a
+    think time, and throughput then grows with users before it flattens.
 
     Example: `knee = lk.load.find_knee(svc, users=(1, 2, 4, 8, 16)); knee.plot()`
     """
@@ -104,6 +109,7 @@ def find_knee(
             duration=step_duration,
             processes=processes,
             settings=settings,
+            env=env,
             progress=_offset(bar, k * step_duration, total),
             record=False,
         )

@@ -124,8 +124,15 @@ class RunComparison:
             f"{row[('p95_ms', 'after')]:.0f} ms (x{row[('p95_ms', 'ratio')]:.2f}))"
         )
 
+    def long(self) -> pd.DataFrame:
+        """One row per endpoint and metric, columns before, after and ratio: narrow enough for
+        any window, however many metrics there are."""
+        long = self.table.stack(level=0, future_stack=True)[["before", "after", "ratio"]]
+        long.index.names = ["endpoint", "metric"]
+        return long.reindex(list(HEADLINE), level="metric")
+
     def _repr_html_(self) -> str:
-        return f"<p>{html.escape(repr(self))}</p>{self.table.round(2).to_html()}"
+        return f"<p>{html.escape(repr(self))}</p>{self.long().round(2).to_html()}"
 
 
 @dataclass(frozen=True, repr=False)

@@ -87,15 +87,17 @@ def plan_html(plan: Plan, *, style: bool = True) -> str:
 
 
 def comparison_html(comparison: PlanComparison) -> str:
-    """Two plans side by side under the time ratio and the list of changes."""
+    """The two plans under the time ratio and the list of changes: side by side where the
+    window is wide enough, one above the other where it is not (they wrap, never overflow)."""
     ratio = ratio_words(comparison.speedup)
     changes = "".join(f"<li>{escape(c)}</li>" for c in comparison.changes())
-    cell = "<td style='vertical-align:top'><h4>{}</h4>{}</td>"
+    cell = "<div style='flex:1 1 560px;min-width:0;overflow-x:auto'><h4>{}</h4>{}</div>"
     return (
-        f"<div><p><b>{ratio}</b></p><ul>{changes}</ul><table><tr>"
+        f"<div><p><b>{ratio}</b></p><ul>{changes}</ul>"
+        "<div style='display:flex;flex-wrap:wrap;gap:8px 24px;align-items:flex-start'>"
         + cell.format("before", plan_html(comparison.before))
         + cell.format("after", plan_html(comparison.after, style=False))
-        + "</tr></table></div>"
+        + "</div></div>"
     )
 
 

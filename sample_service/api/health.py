@@ -8,6 +8,8 @@ or while the service sheds load, instead of sending more to a process that canno
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -30,6 +32,27 @@ class HealthStatus(BaseModel):
     db_slots: int | None = None
 
 
+async def _within(ping: Coroutine[Any, Any, None], seconds: float) -> None:
+    """Await `ping` for at most `seconds`, then give up on it without waiting for it to unwind.
+
+    `asyncio.wait_for` waits for the cancelled ping to finish, and a driver stuck on a
+    blackholed socket (nothing answers, not even the request to cancel) can take far longer
+    than the probe's bound to do so: the probe would hang exactly when it matters.
+    """
+    task = asyncio.ensure_future(ping)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        task.add_done_callback(_consume)  # its eventual error is expected: nobody awaits it
+        raise TimeoutError(f"no answer within {seconds} s")
+    task.result()
+
+
+def _consume(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 @router.get("/live", summary="Is the process up", operation_id="health_live")
 async def live() -> HealthStatus:
     return HealthStatus(status="ok")
@@ -49,7 +72,7 @@ async def ready(database: DatabaseDep) -> HealthStatus:
             f"{admission.waiting} requests waiting"
         )
     try:
-        await asyncio.wait_for(database.ping(), READY_TIMEOUT_SECONDS)
+        await _within(database.ping(), READY_TIMEOUT_SECONDS)
     except Exception as exc:
         raise Unavailable(
             f"the {database.kind} database is unreachable: {type(exc).__name__}"

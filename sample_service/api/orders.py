@@ -189,7 +189,7 @@ def read_order_items(order_id: OrderId, session: SessionDep, user: CurrentUser) 
 def cancel_order(
     order_id: OrderId, session: SessionDep, user: CurrentUser, cache: CacheDep, origin: OriginDep
 ) -> Order:
-    """Only placed or paid orders can be cancelled (409 otherwise); follow the `cancel` link."""
+    """Placed, payment-pending or paid orders can be cancelled (409 otherwise); follow `cancel`."""
     return cancel_and_invalidate(
         session=session, order_id=order_id, user=user, cache=cache, origin=origin
     )

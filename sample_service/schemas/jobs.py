@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sample_service.models import Job
 from sample_service.schemas.catalog import UtcDatetime
-from sample_service.schemas.orders import Link, Links
+from sample_service.schemas.orders import Link, Links, OrderStatus
 
 
 class OrdersExport(BaseModel):
@@ -16,7 +16,7 @@ class OrdersExport(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    status: Literal["placed", "paid", "shipped", "cancelled"] | None = None
+    status: OrderStatus | None = None
 
 
 class JobRead(BaseModel):

@@ -9,8 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field
 from sample_service.schemas._input import Input
 from sample_service.schemas.catalog import UtcDatetime
 
-OrderStatus = Literal["placed", "paid", "shipped", "cancelled"]
-CANCELLABLE = frozenset({"placed", "paid"})
+# payment_pending: accepted while the payment provider was unreachable, settled later (lesson 11).
+OrderStatus = Literal["placed", "payment_pending", "paid", "shipped", "cancelled"]
+CANCELLABLE = frozenset({"placed", "payment_pending", "paid"})
 ORDERS_V1 = "/v1/orders"
 
 

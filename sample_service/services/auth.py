@@ -95,6 +95,9 @@ def login(
 ) -> TokenPair:
     """Check the password (and the one-time code once MFA is on), then start a token family.
 
+    The code is required of enrolled users whose role is in ``mfa_required_roles`` (staff and
+    admin by default); others enrolled may send it, and a wrong one is refused all the same.
+
     The same message whether the email or the password is wrong, so the
     endpoint does not confirm which accounts exist. With the ``sign_in_timing_leak``
     lesson switch an unknown email skips the hash, and response time tells.
@@ -109,7 +112,7 @@ def login(
         _refuse(session, email=email, user=user, origin=origin, reason="password")
         raise Unauthorized("email or password is wrong")
     method = "none"
-    if user.totp_enabled_at is not None:
+    if user.totp_enabled_at is not None and (otp or user.role in settings.mfa_required_roles):
         if not otp:
             _refuse(session, email=email, user=user, origin=origin, reason="mfa_missing")
             raise MfaRequired("this account has MFA on; send its 6-digit code as `otp`")

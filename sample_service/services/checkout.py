@@ -78,7 +78,7 @@ def settle(
     """Drive one order's saga forward from its last step; returns the step it ends on.
 
     Raises ``PaymentRequired`` (declined) or ``Unavailable`` (no answer) after compensating;
-    with ``pending_when_unavailable`` the order waits as ``payment_pending`` instead.
+    with ``pending_when_unavailable`` the order waits with status ``payment_pending`` instead.
     ``crash_after`` is the lesson switch that kills the process right after that step.
     """
     done = steps(session, order_id)
@@ -104,8 +104,7 @@ def settle(
             ) from None
         _step(session, order_id, "payment_authorized", now=now, detail=str(payment.get("id")))
         crash_if(crash_after, "payment_authorized")
-    _confirm(session=session, order_id=order_id, now=now)
-    return "order_confirmed"
+    return _confirm(session=session, order_id=order_id, now=now)
 
 
 def compensate(*, session: Session, order_id: int, reason: str, now: Now = _utcnow) -> None:
@@ -222,9 +221,12 @@ def _pending(*, session: Session, order_id: int, reason: str, now: Now) -> str:
     try:
         start_write(session)
         record(session, order_id=order_id, step="payment_pending", at=now(), detail=reason[:200])
+        order = session.get_one(Order, order_id, with_for_update=True)
+        order.status = "payment_pending"
+        order.updated_at = now()
         claim = _claim(session, order_id)
         if claim is not None and claim.status_code is None:
-            finish_claim(claim, session.get_one(Order, order_id), 202)
+            finish_claim(claim, order, 202)
         session.commit()
     except BaseException:
         session.rollback()
@@ -232,10 +234,14 @@ def _pending(*, session: Session, order_id: int, reason: str, now: Now) -> str:
     return "payment_pending"
 
 
-def _confirm(*, session: Session, order_id: int, now: Now) -> None:
+def _confirm(*, session: Session, order_id: int, now: Now) -> str:
+    """Mark the order paid, unless it was cancelled while its payment was pending."""
     try:
         start_write(session)
         order = session.get_one(Order, order_id, with_for_update=True)
+        if order.status == "cancelled":  # cancelled while pending: its saga was closed then
+            session.rollback()
+            return "stock_released"
         if record(session, order_id=order_id, step="order_confirmed", at=now()):
             order.status = "paid"
             order.updated_at = now()
@@ -246,6 +252,7 @@ def _confirm(*, session: Session, order_id: int, now: Now) -> None:
     except BaseException:
         session.rollback()
         raise
+    return "order_confirmed"
 
 
 def crash_if(crash_after: str, step: str) -> None:

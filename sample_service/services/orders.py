@@ -291,7 +291,7 @@ def get_order(
 def cancel_order(
     *, session: Session, order_id: int, user: User, origin: audit.Origin = audit.NO_ORIGIN
 ) -> Order:
-    """Cancel a placed or paid order and put its items back in stock; 409 once shipped."""
+    """Cancel a placed, pending or paid order and put its items back in stock; 409 once shipped."""
     try:
         start_write(session)
         order = get_order(session=session, order_id=order_id, user=user, for_update=True)
@@ -314,6 +314,9 @@ def cancel_order(
             origin=origin,
             detail={"from": order.status, "total_cents": order.total_cents},
         )
+        if order.status == "payment_pending":  # close its saga: recovery must not charge it
+            checkout.record(session, order_id=order.id, step="stock_released", at=now,
+                            detail="cancelled while the payment was pending")  # fmt: skip
         order.status = "cancelled"
         order.updated_at = now
         record_order_event(session, kind="order.cancelled", order=order)

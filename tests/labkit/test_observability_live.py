@@ -20,8 +20,8 @@ def test_a_live_service_exports_its_trace_and_its_logs_read_as_tables() -> None:
         response = client.get("/v1/products", params={"limit": 2})
         request_id = response.headers["x-request-id"]
         trace = svc.trace(request_id)
-        access = svc.log_table().filter(f"request_id = '{request_id}'").df()
-        slow = svc.log_table("slow_query").filter(f"request_id = '{request_id}'").df()
+        access = svc.logs().filter(f"request_id = '{request_id}'").df()
+        slow = svc.logs("slow_query").filter(f"request_id = '{request_id}'").df()
     assert response.status_code == 200
     assert trace.trace_id == request_id and trace.count("sql") >= 1
     assert "catalog.fetch_product_page" in trace._repr_html_()
@@ -35,7 +35,7 @@ def test_the_metrics_histogram_estimate_lies_in_the_bucket_of_the_logged_exact_v
         with svc.client() as client:
             statuses = {client.get(f"/v1/products/{1 + i % 20}").status_code for i in range(60)}
         metrics = scrape(svc)
-        logged = svc.log_table().filter(f"route = '{ITEM}'").df()["duration_ms"] / 1000
+        logged = svc.logs().filter(f"route = '{ITEM}'").df()["duration_ms"] / 1000
     estimate = histogram_quantile(metrics, 0.9).set_index("route").loc[ITEM]
     exact = float(np.quantile(logged, 0.9, method="inverted_cdf"))
     bounds = sorted(metrics["le"].dropna().unique())
@@ -46,9 +46,9 @@ def test_the_metrics_histogram_estimate_lies_in_the_bucket_of_the_logged_exact_v
     assert lower <= estimate["q90"] <= (upper if not math.isinf(upper) else lower)
 
 
-def test_trace_and_log_table_say_what_to_do_when_there_is_nothing_to_read() -> None:
+def test_trace_and_logs_say_what_to_do_when_there_is_nothing_to_read() -> None:
     with LiveService(scale=None, db="sqlite", settings={"access_log": False}) as svc:
         with pytest.raises(LabkitError, match="tracing=True"):
             svc.trace("0" * 32)
         with pytest.raises(LabkitError, match="slow_query_ms"):
-            svc.log_table("slow_query")
+            svc.logs("slow_query")

@@ -117,28 +117,55 @@ def test_an_unreachable_provider_is_a_503_with_retry_after_and_no_stock_taken(
     assert stock(client, product) == 5
 
 
-def test_the_pending_fallback_accepts_the_order_and_recovery_settles_it(
-    shop: Any, seeded: Seeded, faults: Any, provider: LiveService
-) -> None:
+def _accepted_while_the_provider_is_down(
+    shop: Any, seeded: Seeded, faults: Any, key: str
+) -> tuple[TestClient, dict[str, Any], dict[str, Any]]:
+    """An order placed with the pending fallback during an outage: client, product, order."""
     client = shop(payments_max_attempts=1, payments_fallback="pending")
     product = new_product(client, seeded.staff)
     faults(outage=True)
-    key = str(uuid.uuid4())
     accepted = place(client, seeded, product, key)
     assert accepted.status_code == 202, accepted.text
-    order_id = accepted.json()["id"]
-    assert accepted.json()["status"] == "placed"
+    assert accepted.json()["status"] == "payment_pending"
     assert stock(client, product) == 3  # reserved while the payment waits
     faults()
+    return client, product, accepted.json()
+
+
+def _recover(seeded: Seeded, provider: LiveService, order_id: int) -> tuple[dict[int, str], str]:
+    """One recovery pass with the provider back: what it settled, and the order's last step."""
     settings = seeded.settings(payments_url=provider.url)
     with session_scope(Database(settings)) as session:
         payments = PaymentsClient(settings)
         reached = checkout.recover(session=session, payments=payments, idle_seconds=0)
         payments.close()
-    assert reached[order_id] == "order_confirmed"
+        return reached, checkout.steps(session, order_id)[-1]
+
+
+def test_the_pending_fallback_accepts_the_order_and_recovery_settles_it(
+    shop: Any, seeded: Seeded, faults: Any, provider: LiveService
+) -> None:
+    key = str(uuid.uuid4())
+    client, product, order = _accepted_while_the_provider_is_down(shop, seeded, faults, key)
+    reached, _ = _recover(seeded, provider, order["id"])
+    assert reached[order["id"]] == "order_confirmed"
     replay = place(client, seeded, product, key)
     assert replay.status_code == 201
     assert replay.json()["status"] == "paid"
+
+
+def test_an_order_cancelled_while_pending_is_never_charged_later(
+    shop: Any, seeded: Seeded, faults: Any, provider: LiveService
+) -> None:
+    key = str(uuid.uuid4())
+    client, product, order = _accepted_while_the_provider_is_down(shop, seeded, faults, key)
+    cancelled = client.post(f"/v1/orders/{order['id']}/cancel", headers=seeded.customer)
+    assert cancelled.status_code == 200, cancelled.text
+    assert stock(client, product) == 5
+    reached, last_step = _recover(seeded, provider, order["id"])
+    assert order["id"] not in reached and last_step == "stock_released"  # closed by the cancel
+    status = client.get(f"/v1/orders/{order['id']}", headers=seeded.customer).json()["status"]
+    assert status == "cancelled"
 
 
 class Crash(Exception):

@@ -5,6 +5,7 @@ Each scenario weighs these methods in its `tasks`; Locust calls each with the us
 Locust puts this folder on sys.path while it loads a scenario, so the scenarios import it by name.
 Credentials come from LABKIT_LOAD_EMAIL / LABKIT_LOAD_PASSWORD; `lk.load.run` sets them to the
 seeded customer read from `sample_service.seed`, so no password is written here.
+LABKIT_LOAD_THINK_MS gives every user a think time between requests (default none).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from locust import FastHttpUser, constant
 EMAIL = os.environ.get("LABKIT_LOAD_EMAIL", "")
 PASSWORD = os.environ.get("LABKIT_LOAD_PASSWORD", "")
 PAGE_SIZE = int(os.environ.get("LABKIT_LOAD_PAGE_SIZE", "20"))
+THINK_SECONDS = float(os.environ.get("LABKIT_LOAD_THINK_MS", "0")) / 1000
 
 
 def _items(body: Any) -> list[dict[str, Any]]:
@@ -33,10 +35,14 @@ def _items(body: Any) -> list[dict[str, Any]]:
 
 
 class ShopUser(FastHttpUser):
-    """A shop visitor with no think time: each user keeps one request in flight."""
+    """A shop visitor: one request in flight, then LABKIT_LOAD_THINK_MS of thinking (default 0).
+
+    With think time, users behave like people: each offers a bounded rate, so throughput
+    grows with users until the service saturates (the knee of lesson 09).
+    """
 
     abstract = True
-    wait_time = constant(0)
+    wait_time = constant(THINK_SECONDS)
     # Shared by all users of one Locust process: one catalog read and one sign-in, not one each
     # (argon2 is slow on purpose, and the service rate-limits sign-ins).
     product_ids: ClassVar[list[int]] = []

@@ -13,7 +13,7 @@ from sample_service.config import Settings
 from sample_service.encryption import cipher_from_settings
 from sample_service.models import AuditLog, RecoveryCode, User
 from sample_service.services import mfa
-from tests.service.conftest import assert_problem
+from tests.service.conftest import AppClient, assert_problem
 from tests.service.known_shop.conftest import PASSWORD, Shop
 from tests.service.known_shop.security_helpers import headers_for, new_account, only_action
 
@@ -96,7 +96,7 @@ def test_recovery_codes_are_stored_hashed_and_work_once(client: TestClient, shop
 
 
 def test_turning_mfa_off_needs_a_code(client: TestClient, shop: Shop) -> None:
-    email, _ = new_account(client, shop)
+    email, _ = new_account(client, shop, role="staff")
     headers = headers_for(client, email)
     _totp, codes = _enrol(client, headers)
     refused = client.post("/v1/users/me/mfa/disable", json={"code": "123456"}, headers=headers)
@@ -106,6 +106,26 @@ def test_turning_mfa_off_needs_a_code(client: TestClient, shop: Shop) -> None:
     assert only_action(shop, off) == "mfa.disabled"
     assert _sign_in(client, email) == 200
     assert client.get("/v1/users/me", headers=headers).json()["mfa_enabled"] is False
+
+
+def test_an_enrolled_customer_may_add_the_code_and_a_wrong_one_is_refused(
+    client: TestClient, shop: Shop
+) -> None:
+    email, _ = new_account(client, shop)  # a customer: not in mfa_required_roles by default
+    totp, _codes = _enrol(client, headers_for(client, email))
+    assert _sign_in(client, email) == 200
+    assert _sign_in(client, email, "000000" if totp.now() != "000000" else "111111") == 401
+    assert _sign_in(client, email, totp.now()) == 200
+
+
+def test_the_roles_that_must_use_mfa_come_from_settings(api: AppClient, shop: Shop) -> None:
+    client = api(mfa_required_roles={"customer", "staff", "admin"})
+    email, _ = new_account(client, shop)
+    totp, _codes = _enrol(client, headers_for(client, email))
+    assert_problem(
+        client.post("/v1/auth/token", data={"username": email, "password": PASSWORD}), 401
+    )
+    assert _sign_in(client, email, totp.now()) == 200
 
 
 def test_enrolling_twice_is_a_conflict(client: TestClient, shop: Shop) -> None:
