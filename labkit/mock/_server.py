@@ -104,9 +104,9 @@ class MockServer(Lifecycle):
         kwargs.setdefault("timeout", 10.0)
         return httpx.Client(base_url=self.url, **kwargs)
 
-    def logs(self, last: int | None = None) -> list[str]:
+    def log_lines(self, last: int | None = None) -> list[str]:
         """uvicorn's log lines so far: one per request answered."""
-        return [] if self._service is None else self._service.logs(last)
+        return [] if self._service is None else self._service.log_lines(last)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"

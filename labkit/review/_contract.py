@@ -172,7 +172,9 @@ class ContractReview:
                     f"{sum(r.failures[check] for r in hit)} failing cases against {against}; "
                     f"{example.operation} got {example.status}: {example.message[:160]} "
                     f"— reproduce with {example.curl}",
-                    _TEST_FIXES.get(check, "make the answer match the contract"),
+                    _MOCK_FIX
+                    if self.tested_against == "mock"
+                    else _TEST_FIXES.get(check, "make the answer match the contract"),
                 )
             )
         if not t.complete:
@@ -258,6 +260,13 @@ _TEST_FIXES = {
     "response_headers_conformance": "send every required response header the contract documents",
     "response_schema_conformance": "make the body match its schema (or fix the schema or example)",
 }
+
+
+# Against the mock, a failure is the contract disagreeing with itself: the mock only serves it.
+_MOCK_FIX = (
+    "the contract contradicts itself here (an example against its schema, a discriminator "
+    "against its enum, a response no value can satisfy): fix the contract, or give an example"
+)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -205,6 +205,10 @@ def test_the_mock_serves_its_contract_with_latency_and_stops() -> None:
             elapsed = time.perf_counter() - started
         assert response.status_code == 200 and response.json()["items"][0]["slug"] == "books"
         assert elapsed >= 0.15
+        deadline = time.monotonic() + 5  # uvicorn logs a request once its answer is sent
+        while not any("GET /v1/categories" in line for line in api.log_lines()):
+            assert time.monotonic() < deadline, api.log_lines()
+            time.sleep(0.05)
     assert pid is not None and not is_running(pid)
     assert not api.running
 
