@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from labkit.errors import LabkitError
     from labkit.faults import FaultProxy
     from labkit.metrics import bucket_bias, histogram_quantile, scrape
+    from labkit.mock import mock
     from labkit.outage import database_outage
     from labkit.overload import measure_overload
     from labkit.plans import Plan, compare, explain, suggest_indexes, try_index
@@ -77,6 +78,7 @@ __all__ = [
     "lint_schema",
     "load",
     "measure_overload",
+    "mock",
     "profile",
     "profile_request",
     "request_queries",
@@ -136,6 +138,7 @@ _HOMES = {
     "histogram_quantile": "labkit.metrics",
     "lint_schema": "labkit.review",
     "measure_overload": "labkit.overload",
+    "mock": "labkit.mock",
     "profile": "labkit.profiling",
     "profile_request": "labkit.profiling",
     "request_queries": "labkit.querylog",

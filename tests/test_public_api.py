@@ -45,6 +45,7 @@ PUBLIC_NAMES = {
     "lint_schema",
     "load",
     "measure_overload",
+    "mock",
     "profile",
     "profile_request",
     "request_queries",

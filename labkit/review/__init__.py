@@ -19,23 +19,27 @@ from collections.abc import Mapping
 from typing import Any
 
 from labkit.review._config import load_config
+from labkit.review._contract import ContractReview, review_contract
 from labkit.review._lint import RULES, SchemaFinding, SchemaLintReport, lint_schema
 from labkit.review._load import LoadReport, load
 from labkit.review._provenance import Provenance
 from labkit.review._report import Report
-from labkit.review._run import ENGINES, missing_parts, review, workload_of
+from labkit.review._run import ENGINES, review, workload_of
 from labkit.review._schema import SchemaSource, load_schema, reflect, transpile_ddl
 from labkit.review._section import SEVERITIES, Risk, Section
 from labkit.review._sections import NotReviewed, SchemaSection, WorkloadSection
 from labkit.review._synth import Distribution, SyntheticData, generate
+from labkit.review._traffic import LoadReview, SloTarget, parse_slo, review_load
 from labkit.review._workload import Query, WorkloadReview, review_workload
 
 __all__ = [
     "ENGINES",
     "RULES",
     "SEVERITIES",
+    "ContractReview",
     "Distribution",
     "LoadReport",
+    "LoadReview",
     "NotReviewed",
     "Provenance",
     "Query",
@@ -46,6 +50,7 @@ __all__ = [
     "SchemaSection",
     "SchemaSource",
     "Section",
+    "SloTarget",
     "SyntheticData",
     "WorkloadReview",
     "WorkloadSection",
@@ -53,9 +58,11 @@ __all__ = [
     "load",
     "load_config",
     "load_schema",
-    "missing_parts",
+    "parse_slo",
     "reflect",
     "review",
+    "review_contract",
+    "review_load",
     "review_workload",
     "synthesize",
     "transpile_ddl",

@@ -2,14 +2,12 @@
 
 Per engine, the schema is created in a scratch database of its own, filled with synthetic
 rows, linted, and the workload's index set is measured on it; the database is dropped
-afterwards. The contract and load parts are imported only when asked for, so a labkit
-without them still reviews a schema and a workload.
+afterwards.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -24,6 +22,7 @@ from labkit.databases import Database, database
 from labkit.diagrams import er_diagram
 from labkit.errors import ReviewError
 from labkit.plans import Plan, explain
+from labkit.review._contract import review_contract
 from labkit.review._lint import lint_schema
 from labkit.review._load import LoadReport, load
 from labkit.review._provenance import Provenance, machine
@@ -32,10 +31,11 @@ from labkit.review._schema import SchemaSource, load_schema
 from labkit.review._section import Section
 from labkit.review._sections import NotReviewed, SchemaSection, WorkloadSection
 from labkit.review._synth import generate
+from labkit.review._traffic import review_load
 from labkit.review._workload import Query, WorkloadReview, review_workload
 from labkit.review._workload import _query as as_query
 
-__all__ = ["ENGINES", "WorkloadSource", "missing_parts", "review", "workload_of"]
+__all__ = ["ENGINES", "WorkloadSource", "review", "workload_of"]
 
 #: Engines the review can load synthetic data into.
 ENGINES = ("sqlite", "postgres", "duckdb", "mysql")
@@ -43,11 +43,6 @@ ENGINES = ("sqlite", "postgres", "duckdb", "mysql")
 #: catalog; SQLAlchemy reflects no column CHECK from MariaDB): the schema is read on SQLite
 #: and created in them from that.
 _READ_ON_SQLITE = {"duckdb", "mysql"}
-#: The parts of the review that live in modules of their own: area → (module, function).
-_PARTS = {
-    "contract": ("labkit.review._contract", "review_contract"),
-    "load": ("labkit.review._traffic", "review_load"),
-}
 #: A workload: Query objects or dicts (name, sql, params, frequency), or a YAML file of them.
 WorkloadSource = Sequence[Query | Mapping[str, Any]] | str | Path
 
@@ -163,36 +158,9 @@ def workload_of(source: WorkloadSource) -> list[Query]:
 Measured = Callable[[str, str, str, Callable[[], Section]], Section]
 
 
-def missing_parts() -> dict[str, str]:
-    """Areas this labkit cannot review at all, and why: a report leaves exactly these out.
-
-    Taught in 14_design_review.
-    """
-    found = {area: _optional(*where) for area, where in _PARTS.items()}
-    return {area: part for area, part in found.items() if isinstance(part, str)}
-
-
-def _optional(module: str, name: str) -> Callable[..., Section] | str:
-    """A part of the review imported only when asked for, or why it is not there.
-
-    Only the part's own absence is a reason; an import failing inside it is a bug and raises.
-    """
-    try:
-        found = importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        if error.name != module:
-            raise
-        return str(error)
-    part: Callable[..., Section] = getattr(found, name)
-    return part
-
-
 def _contract_section(
     contract: Any, previous: Any, url: str | None, max_examples: int, measured: Measured
 ) -> Section:
-    review_contract = _optional(*_PARTS["contract"])
-    if isinstance(review_contract, str):
-        return NotReviewed("contract", f"this labkit has no contract review ({review_contract})")
     return measured(
         "contract",
         url or "a mock of the contract",
@@ -206,9 +174,6 @@ def _contract_section(
 def _load_section(
     locustfile: str | Path, url: str, slo: Any, duration: float, measured: Measured
 ) -> Section:
-    review_load = _optional(*_PARTS["load"])
-    if isinstance(review_load, str):
-        return NotReviewed("load", f"this labkit has no load review ({review_load})")
     options: dict[str, Any] = {"duration": duration}
     if slo is not None:
         options["slo"] = slo

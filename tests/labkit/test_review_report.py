@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -120,8 +119,7 @@ def test_the_schema_and_workload_parts_are_sections_of_the_report(clinic: Report
 
 def test_every_measured_area_carries_its_provenance(clinic: Report) -> None:
     table = clinic.provenance_table()
-    contract = set() if "contract" in lk.review.missing_parts() else {"contract"}
-    assert set(table["area"]) == {"schema", "workload"} | contract
+    assert set(table["area"]) == {"schema", "workload", "contract"}
     data = table[table["area"] != "contract"]
     assert set(data["engine"]) == {"sqlite"}
     assert all("rows in 4 tables" in s for s in data["scale"])
@@ -150,10 +148,8 @@ def test_applying_the_recommended_index_removes_the_risk(clinic: Report) -> None
     assert not any(r.title.startswith("fk-without-index") for r in after.risks())
 
 
-def test_missing_inputs_and_missing_parts_say_not_reviewed(clinic: Report) -> None:
+def test_missing_inputs_say_not_reviewed(clinic: Report) -> None:
     assert clinic.not_reviewed["load"] == "a locustfile not given"
-    if importlib.util.find_spec("labkit.review._contract") is None:
-        assert "no contract review" in clinic.not_reviewed["contract"]
     reviewed = review(schema=CLEAN_DDL, workload=[{"name": "q", "sql": "SELECT 1"}], scale=10)
     assert "contract" in reviewed.not_reviewed and "workload" not in reviewed.not_reviewed
     alone = review(workload=[{"name": "q", "sql": "SELECT 1"}])
@@ -161,15 +157,13 @@ def test_missing_inputs_and_missing_parts_say_not_reviewed(clinic: Report) -> No
 
 
 def test_the_contract_part_reviews_the_clinic_v1_to_v2(clinic: Report) -> None:
-    pytest.importorskip("labkit.review._contract", reason="the contract review is not here")
     section = clinic.sections["contract"]
     assert not isinstance(section, NotReviewed)
     assert isinstance(section, Section)
     assert any(r.area == "contract" for r in clinic.risks())  # v2 renames a response field
 
 
-def test_the_load_part_runs_when_its_module_is_there(tmp_path: Path) -> None:
-    pytest.importorskip("labkit.review._traffic", reason="the load review is not here")
+def test_the_load_part_runs_against_a_live_service(tmp_path: Path) -> None:
     locustfile = tmp_path / "locustfile.py"
     locustfile.write_text(
         "from locust import HttpUser, task\n\n\nclass U(HttpUser):\n"
