@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from labkit.backup import backup, checksums, restore
     from labkit.check import check
     from labkit.course import course
-    from labkit.databases import Database, database, seed
+    from labkit.databases import Database, database, replica, seed
     from labkit.diagrams import Diagram, er_diagram, sequence_diagram
     from labkit.doctor import doctor
     from labkit.errors import LabkitError
@@ -76,6 +76,7 @@ __all__ = [
     "lint_schema",
     "load",
     "profile",
+    "replica",
     "request_queries",
     "resilience",
     "rest",
@@ -133,6 +134,7 @@ _HOMES = {
     "histogram_quantile": "labkit.metrics",
     "lint_schema": "labkit.review",
     "profile": "labkit.profiling",
+    "replica": "labkit.databases",
     "request_queries": "labkit.querylog",
     "restore": "labkit.backup",
     "scrape": "labkit.metrics",

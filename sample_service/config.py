@@ -44,6 +44,9 @@ class Settings(BaseSettings, LabSwitches):
     db_max_overflow: Annotated[int, Field(ge=0)] = 20
     db_wait_seconds: Annotated[float, Field(gt=0)] = 2.0
     db_lock_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # A streaming replica of database_url (PostgreSQL): catalog reads that may be stale go
+    # there, everything else to the primary, and a client reads its own writes (see replica.py).
+    database_replica_url: str | None = None
     # REDIS_URL (no prefix) is the project-wide switch between memory and Redis backends.
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("SHOP_REDIS_URL", "REDIS_URL")
@@ -150,6 +153,16 @@ class Settings(BaseSettings, LabSwitches):
     def jwt_secret_generated(self) -> bool:
         """True when no secret was configured and this process made its own."""
         return "jwt_secret" not in self.model_fields_set
+
+    @model_validator(mode="after")
+    def _refuse_replica_without_postgres(self) -> Settings:
+        """Only PostgreSQL streams to a replica; SQLite has one database and no replica."""
+        if not self.database_replica_url:
+            self.database_replica_url = None  # "" (as an environment variable) means none
+        elif not self.database_url.startswith("postgresql"):
+            msg = "SHOP_DATABASE_REPLICA_URL needs a PostgreSQL SHOP_DATABASE_URL (a primary)"
+            raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _refuse_generated_secret_in_production(self) -> Settings:

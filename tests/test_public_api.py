@@ -45,6 +45,7 @@ PUBLIC_NAMES = {
     "lint_schema",
     "load",
     "profile",
+    "replica",
     "request_queries",
     "resilience",
     "rest",
