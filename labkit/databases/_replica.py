@@ -164,6 +164,7 @@ class Replica(Lifecycle):
         `lag_bytes` and `lag_ms`. Taught in 08_caching_and_rate_limits.
         """
         import pandas as pd  # only a lesson that plots lag needs it
+
         rows: list[dict[str, object]] = []
         done = threading.Event()
         stop = threading.Event()
