@@ -10,7 +10,7 @@ import secrets
 from functools import cache, lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, IPvAnyNetwork, model_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sample_service.schemas.lab import LabSwitches
@@ -154,12 +154,16 @@ class Settings(BaseSettings, LabSwitches):
         """True when no secret was configured and this process made its own."""
         return "jwt_secret" not in self.model_fields_set
 
+    @field_validator("database_replica_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty ``SHOP_DATABASE_REPLICA_URL`` means no replica."""
+        return value or None
+
     @model_validator(mode="after")
     def _refuse_replica_without_postgres(self) -> Settings:
         """Only PostgreSQL streams to a replica; SQLite has one database and no replica."""
-        if not self.database_replica_url:
-            self.database_replica_url = None  # "" (as an environment variable) means none
-        elif not self.database_url.startswith("postgresql"):
+        if self.database_replica_url and not self.database_url.startswith("postgresql"):
             msg = "SHOP_DATABASE_REPLICA_URL needs a PostgreSQL SHOP_DATABASE_URL (a primary)"
             raise ValueError(msg)
         return self

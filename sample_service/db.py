@@ -297,11 +297,12 @@ class Database:
         pool = await self.asyncpg_pool()
         return int(await pool.fetchval("SELECT pg_current_wal_insert_lsn()"))
 
-    async def replica_lag(self) -> tuple[float, int] | None:
-        """Seconds and WAL bytes the replica trails by; None without a replica."""
+    async def replica_lag(self) -> tuple[str, float, int] | None:
+        """The replica's address, and the seconds and WAL bytes it trails by; None without one."""
         if self.replica is None:
             return None
-        return await self.replica.lag(await self.asyncpg_pool())
+        seconds, lag_bytes = await self.replica.lag(await self.asyncpg_pool())
+        return self.replica.address, seconds, lag_bytes
 
     async def fetchrow(self, sql: str, values: list[Any], *, stale_ok: bool = False) -> Any:
         """One row from the asyncpg pool; 503 when no connection frees up in time."""

@@ -28,12 +28,16 @@ DB_READS = Counter(
     "Catalog reads by the server that answered (counted only with a read replica configured)",
     ["server"],
 )
+# Labelled by the replica's address, so a service without one exports no series at all.
 REPLICA_LAG = Gauge(
     "shop_replica_lag_seconds",
     "Age of the replica's last replayed commit while WAL waits to replay (0: caught up)",
+    ["replica"],
 )
 REPLICA_LAG_BYTES = Gauge(
-    "shop_replica_lag_bytes", "WAL the primary has written that the replica has not replayed"
+    "shop_replica_lag_bytes",
+    "WAL the primary has written that the replica has not replayed",
+    ["replica"],
 )
 OUTBOX_LAG = Gauge(
     "shop_outbox_lag_seconds",
@@ -68,10 +72,10 @@ def count_read(server: str) -> None:
     child.inc()
 
 
-def record_replica(seconds: float, lag_bytes: int) -> None:
-    """Copy the replica's lag into gauges at scrape time."""
-    REPLICA_LAG.set(seconds)
-    REPLICA_LAG_BYTES.set(lag_bytes)
+def record_replica(replica: str, seconds: float, lag_bytes: int) -> None:
+    """Copy the lag of ``replica`` (host:port) into gauges at scrape time."""
+    REPLICA_LAG.labels(replica).set(seconds)
+    REPLICA_LAG_BYTES.labels(replica).set(lag_bytes)
 
 
 def record_pool(stats: dict[str, int]) -> None:

@@ -66,6 +66,8 @@ class Replica:
 
     def __init__(self, url: str, *, pool_size: int) -> None:
         self.url = url
+        parsed = make_url(url)
+        self.address = f"{parsed.host}:{parsed.port or 5432}"  # its label in /metrics
         self._pool_size = pool_size
         self._pool: asyncio.Task[Any] | None = None
         self.replayed = 0  # the furthest replay position seen; it only grows
