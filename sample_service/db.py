@@ -306,7 +306,10 @@ class Database:
 
     async def fetchrow(self, sql: str, values: list[Any], *, stale_ok: bool = False) -> Any:
         """One row from the asyncpg pool; 503 when no connection frees up in time."""
-        pool = await self.read_pool(stale_ok=stale_ok)
+        if stale_ok and self.replica is not None:
+            pool = await self.read_pool(stale_ok=True)
+        else:  # the hot path without a replica: no routing call at all
+            pool = await self.asyncpg_pool()
         try:
             async with pool.acquire(timeout=self._wait_seconds) as connection:
                 return await connection.fetchrow(sql, *values)
