@@ -1,5 +1,7 @@
 """Engines and sessions for the services, and a bare-driver path for the hottest read.
 
+With a read replica configured, reads on that path may be answered by it (``replica``).
+
 Business operations (orders, auth, writes) are sync ``Session`` code run in FastAPI's
 threadpool: the clearest form for transactions, and what tests and notebooks call
 directly. The hottest read (``GET /v1/products/{id}``) is different: a primary-key

@@ -14,7 +14,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -30,11 +32,11 @@ OWNER = """
 import json, os
 from labkit.databases import replica
 rep = replica("orphan_check", fresh=True)
-pids = []
-for state_dir in (rep._state_dir, os.path.join(os.environ["LABKIT_HOME"], "postgres")):
+pids = {}
+for name, state_dir in (("replica", rep._state_dir), ("primary", os.path.join(os.environ["LABKIT_HOME"], "postgres"))):
     state = json.load(open(os.path.join(state_dir, "server.json")))
-    pids += [state["keeper_pid"], state["postmaster_pid"]]
-print(json.dumps({"dir": str(rep._state_dir), "pids": pids}), flush=True)
+    pids[name] = [state["keeper_pid"], state["postmaster_pid"]]
+print(json.dumps({"dir": str(rep._state_dir), **pids}), flush=True)
 input()
 """
 
@@ -108,37 +110,53 @@ def test_watch_samples_the_lag_during_and_after_work(rep: Replica) -> None:
     assert samples.lag_bytes.iloc[-1] == 0  # caught up once the writes stopped
 
 
-def test_a_standby_and_its_primary_die_with_their_owner_even_on_sigkill() -> None:
+@contextmanager
+def _owner() -> Iterator[dict[str, Any]]:
+    """A process of its own labkit home holding a replica; its pids and the standby's folder."""
     home = Path(tempfile.mkdtemp(prefix="labkit-replica-"))
     env = {**os.environ, "LABKIT_HOME": str(home), "PYTHONPATH": str(ROOT)}
     env.pop("LABKIT_POSTGRES_REPLICA_URL", None)
+    argv = [sys.executable, "-c", OWNER]
     owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-        text=True,
+        argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True
     )
+    servers: list[int] = []
     try:
         assert owner.stdout is not None
         line = owner.stdout.readline()
         if not line:
             pytest.skip("no streaming replica on this machine (the owner process said why)")
-        started = json.loads(line)
-        assert all(psutil.pid_exists(pid) for pid in started["pids"])
-        owner.send_signal(signal.SIGKILL)
-        owner.wait()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and (
-            _alive(started["pids"]) or Path(started["dir"]).exists()
-        ):
-            time.sleep(0.2)
-        assert not _alive(started["pids"])
-        assert not Path(started["dir"]).exists()  # the copy went with it
+        started: dict[str, Any] = json.loads(line)
+        servers = started["replica"] + started["primary"]
+        assert _alive(servers) == servers
+        yield {**started, "process": owner}
     finally:
-        if owner.poll() is None:
-            owner.kill()
+        owner.kill()
+        owner.wait()
+        _wait_gone(servers)  # their keepers stop them once the owner is gone
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_standby_and_its_primary_die_with_their_owner_even_on_sigkill() -> None:
+    with _owner() as started:
+        started["process"].send_signal(signal.SIGKILL)
+        assert _wait_gone(started["replica"] + started["primary"], folder=started["dir"]) == []
+        assert not Path(started["dir"]).exists()  # the copy went with it
+
+
+def test_a_standby_stops_with_its_primary() -> None:
+    with _owner() as started:
+        psutil.Process(started["primary"][0]).send_signal(signal.SIGTERM)  # the primary's keeper
+        assert _wait_gone(started["replica"], folder=started["dir"]) == []
+        assert not Path(started["dir"]).exists()
+        assert started["process"].poll() is None  # its owner still runs
+
+
+def _wait_gone(pids: list[int], *, folder: str | None = None, seconds: float = 20.0) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and (_alive(pids) or (folder and Path(folder).exists())):
+        time.sleep(0.2)
+    return _alive(pids)
 
 
 def _alive(pids: list[int]) -> list[int]:
