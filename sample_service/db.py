@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 from opentelemetry.trace import get_current_span
@@ -35,6 +35,8 @@ from sample_service.replica import Replica
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
+
+T = TypeVar("T")
 
 
 def _configure_sqlite(engine: Engine | Any, *, lock_timeout: float) -> None:
@@ -199,8 +201,9 @@ class FastRead:
             if self._database.kind == "sqlite":
                 rows = self._database.sqlite_connection().execute(self.sql, values).fetchall()
             else:
-                pool = await self._database.read_pool(stale_ok=self.stale_ok)
-                rows = await pool.fetch(self.sql, *values)
+                rows = await self._database.read(
+                    self.stale_ok, lambda pool: pool.fetch(self.sql, *values)
+                )
         self._log_if_slow(values, started)
         return [dict(zip(self._columns, row, strict=True)) for row in rows]
 
@@ -283,23 +286,28 @@ class Database:
             task = self._asyncpg = loop.create_task(self._open_asyncpg())
         return await asyncio.shield(task)
 
-    async def read_pool(self, *, stale_ok: bool) -> Any:
-        """The asyncpg pool a read runs on: the replica's for a ``stale_ok`` read the rule lets
-        through (``sample_service.replica``), the primary's otherwise."""
+    async def read(self, stale_ok: bool, run: Callable[[Any], Awaitable[T]]) -> T:
+        """``run(pool)`` on the replica for a ``stale_ok`` read the rule lets through
+        (``sample_service.replica``), on the primary otherwise, or when the replica fails."""
         replica = self.replica
         if stale_ok and replica is not None:
-            on_replica = await replica.serves(naive=self._settings.naive_replica_routing)
-            metrics.count_read("replica" if on_replica else "primary")
-            if on_replica:
-                return await replica.pool()
-        return await self.asyncpg_pool()
+            if await replica.serves(naive=self._settings.naive_replica_routing):
+                try:
+                    result = await run(await replica.pool())
+                except replica.failures as exc:
+                    replica.failed(exc)  # the primary answers: fresher, never staler
+                else:
+                    metrics.count_read("replica")
+                    return result
+            metrics.count_read("primary")
+        return await run(await self.asyncpg_pool())
 
     async def primary_lsn(self) -> int:
         """The primary's WAL insert position: at or past every commit made so far."""
         pool = await self.asyncpg_pool()
         return int(await pool.fetchval("SELECT pg_current_wal_insert_lsn()"))
 
-    async def replica_lag(self) -> tuple[str, float, int] | None:
+    async def replica_lag(self) -> tuple[str, float, float] | None:
         """The replica's address, and the seconds and WAL bytes it trails by; None without one."""
         if self.replica is None:
             return None
@@ -309,9 +317,11 @@ class Database:
     async def fetchrow(self, sql: str, values: list[Any], *, stale_ok: bool = False) -> Any:
         """One row from the asyncpg pool; 503 when no connection frees up in time."""
         if stale_ok and self.replica is not None:
-            pool = await self.read_pool(stale_ok=True)
-        else:  # the hot path without a replica: no routing call at all
-            pool = await self.asyncpg_pool()
+            return await self.read(True, lambda pool: self._fetchrow(pool, sql, values))
+        # The hot path without a replica: no routing call at all.
+        return await self._fetchrow(await self.asyncpg_pool(), sql, values)
+
+    async def _fetchrow(self, pool: Any, sql: str, values: list[Any]) -> Any:
         try:
             async with pool.acquire(timeout=self._wait_seconds) as connection:
                 return await connection.fetchrow(sql, *values)

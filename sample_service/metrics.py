@@ -72,7 +72,7 @@ def count_read(server: str) -> None:
     child.inc()
 
 
-def record_replica(replica: str, seconds: float, lag_bytes: int) -> None:
+def record_replica(replica: str, seconds: float, lag_bytes: float) -> None:
     """Copy the lag of ``replica`` (host:port) into gauges at scrape time."""
     REPLICA_LAG.labels(replica).set(seconds)
     REPLICA_LAG_BYTES.labels(replica).set(lag_bytes)

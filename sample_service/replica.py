@@ -24,7 +24,10 @@ cookies, or a forged LSN, only sends that client's own reads to the primary).
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import re
+import time
 from contextvars import ContextVar
 from http.cookies import CookieError, SimpleCookie
 from typing import TYPE_CHECKING, Any
@@ -43,6 +46,8 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # The LSN the current request's client must see, from its cookie (None: it wrote nothing lately).
 _read_after: ContextVar[int | None] = ContextVar("read_after", default=None)
 _REPLAY_LSN = "SELECT pg_last_wal_replay_lsn()"
+_DOWN_SECONDS = 5.0  # after a failure, reads skip the replica this long rather than each retry it
+_log = logging.getLogger("sample_service.replica")
 _LAG = """
 SELECT pg_last_wal_replay_lsn(),
        CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
@@ -71,6 +76,12 @@ class Replica:
         self._pool_size = pool_size
         self._pool: asyncio.Task[Any] | None = None
         self.replayed = 0  # the furthest replay position seen; it only grows
+        self._down_until = 0.0
+        import asyncpg  # only a service with a replica needs it
+
+        # A replica that cannot answer (down, restarting, a read cancelled by replay): the
+        # primary does.
+        self.failures = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
     async def pool(self) -> Any:
         """An asyncpg pool on the replica, one per event loop, created on first use."""
@@ -84,30 +95,49 @@ class Replica:
         import asyncpg
 
         dsn = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
-        return await asyncpg.create_pool(dsn, min_size=1, max_size=self._pool_size)
+        # A short connect timeout: while the replica cannot be reached, reads go to the primary.
+        return await asyncpg.create_pool(dsn, min_size=1, max_size=self._pool_size, timeout=2.0)
+
+    def failed(self, error: BaseException) -> None:
+        """The replica failed a read: the primary serves reads for a while, then it is tried again."""
+        if time.monotonic() >= self._down_until:
+            _log.warning(
+                "read replica %s failed (%r); reading from the primary", self.address, error
+            )
+        self._down_until = time.monotonic() + _DOWN_SECONDS
 
     async def serves(self, *, naive: bool) -> bool:
         """True when this read may go to the replica (see the module docstring for the rule).
 
         ``naive`` (a lesson switch) sends every read there, read-your-writes or not.
         """
+        if self._down_until and time.monotonic() < self._down_until:
+            return False
         needed = _read_after.get()
         if naive or needed is None or needed <= self.replayed:
             return True
-        pool = await self.pool()
-        replayed = await pool.fetchval(_REPLAY_LSN)  # None: not a standby; never trusted
+        try:
+            replayed = await (await self.pool()).fetchval(_REPLAY_LSN)  # None: not a standby
+        except self.failures as exc:
+            self.failed(exc)
+            return False
         if replayed is not None:
             self.replayed = max(self.replayed, int(replayed))
         return needed <= self.replayed
 
-    async def lag(self, primary_pool: Any) -> tuple[float, int]:
-        """Seconds and WAL bytes the replica trails the primary by, for /metrics."""
+    async def lag(self, primary_pool: Any) -> tuple[float, float]:
+        """Seconds and WAL bytes the replica trails the primary by, for /metrics (NaN: unknown,
+        the replica cannot be reached)."""
         written = await primary_pool.fetchval("SELECT pg_current_wal_lsn()")
-        replayed, seconds = await (await self.pool()).fetchrow(_LAG)
+        try:
+            replayed, seconds = await (await self.pool()).fetchrow(_LAG)
+        except self.failures as exc:
+            self.failed(exc)
+            return math.nan, math.nan
         if replayed is None:
-            return 0.0, 0
+            return 0.0, 0.0
         self.replayed = max(self.replayed, int(replayed))
-        return float(seconds or 0.0), max(int(written) - int(replayed), 0)
+        return float(seconds or 0.0), float(max(int(written) - int(replayed), 0))
 
     async def dispose(self) -> None:
         """Close the pool (graceful shutdown)."""

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from labkit._process import free_port
 from labkit.databases import Replica, replica
 from labkit.errors import ServerStartError
 from sample_service.config import Settings
@@ -61,7 +62,7 @@ def make(pair: Replica) -> Iterator[AppClient]:
 
     def settings(**overrides: Any) -> Settings:
         values = {"database_replica_url": pair.url, "lab_mode": True, "cache_ttl_seconds": 0}
-        return seeded.settings(**values, **overrides)
+        return seeded.settings(**{**values, **overrides})
 
     with app_clients(settings) as make:
         yield make
@@ -161,6 +162,25 @@ def test_metrics_report_the_replica_lag(delayed: Replica, make: AppClient) -> No
     delayed.delay_replay(0)
     delayed.wait_caught_up()
     assert _lag(client) == {"bytes": 0.0, "seconds": 0.0}
+
+
+def test_reads_fall_back_to_the_primary_while_the_replica_cannot_be_reached(
+    pair: Replica, make: AppClient
+) -> None:
+    nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/{pair.primary.name}"
+    client = make(database_replica_url=nowhere)
+    before = _reads(client)
+    client.cookies.clear()
+    assert client.get("/v1/products/1").status_code == 200
+    assert client.get("/v1/products", params={"limit": 5}).status_code == 200
+    after = _reads(client)
+    assert after["primary"] - before["primary"] == 2 and after["replica"] == before["replica"]
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert (
+        f'shop_replica_lag_bytes{{replica="127.0.0.1:{nowhere.split(":")[2].split("/")[0]}"}} NaN'
+        in metrics.text
+    )
 
 
 @pytest.mark.parametrize("cookie", ["not-an-lsn", "FFFFFFFF/FFFFFFFF", "0/0"])
