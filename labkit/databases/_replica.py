@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import psutil
 from sqlalchemy.engine import make_url
@@ -95,7 +95,11 @@ class Replica(Lifecycle):
             server = make_url(f"postgresql+psycopg://postgres@127.0.0.1:{self._start_standby()}")
         self.url = server.set(database=self.primary.name).render_as_string(hide_password=False)
         self.database = Database("postgres", self.url, self.primary.name)
-        self.wait_caught_up()
+        try:
+            self.wait_caught_up()
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def close(self) -> None:
@@ -228,7 +232,7 @@ class Replica(Lifecycle):
 
     def _start_standby(self) -> int:
         """Copy the embedded cluster and start it as a standby; return its port."""
-        from labkit.databases._embedded import embedded_state, register, run_as, start_keeper
+        from labkit.databases._embedded import embedded_state, register
 
         state = embedded_state()
         if state is None:
@@ -242,6 +246,17 @@ class Replica(Lifecycle):
         self._state_dir = state_dir = home / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         (state_dir / "clients").mkdir(parents=True)
         register(state_dir / "clients")
+        try:
+            return self._copy_and_start(state, state_dir)
+        except BaseException:
+            shutil.rmtree(state_dir, ignore_errors=True)  # a keeper would delete it; none runs
+            raise
+
+    def _copy_and_start(self, primary: dict[str, int], state_dir: Path) -> int:
+        """`pg_basebackup` of the primary into `state_dir`, then a keeper for the standby."""
+        from labkit.databases._embedded import run_as, start_keeper
+
+        basebackup = bin_dir() / "pg_basebackup"
         pgdata = state_dir / "data"
         pgdata.mkdir(mode=0o700)
         user = run_as(pgdata)
@@ -250,7 +265,7 @@ class Replica(Lifecycle):
 
             entry = pwd.getpwnam(user)
             os.chown(pgdata, entry.pw_uid, entry.pw_gid)
-        argv = [str(basebackup), "-h", "127.0.0.1", "-p", str(state["port"]), "-U", "postgres"]
+        argv = [str(basebackup), "-h", "127.0.0.1", "-p", str(primary["port"]), "-U", "postgres"]
         # -X stream: the WAL written meanwhile comes along; -c fast: no wait for a checkpoint;
         # -R: standby.signal and primary_conninfo, so the copy starts as the primary's standby.
         argv += ["-D", str(pgdata), "-X", "stream", "-c", "fast", "-R", "--no-sync"]
@@ -276,7 +291,7 @@ class Replica(Lifecycle):
         # A copy deleted when it stops is never recovered after a crash, so it skips fsync:
         # otherwise its first start syncs every file of the copy (seconds, on a busy disk).
         _set_conf(pgdata, "fsync", "off")
-        options = ["--follow", str(state["postmaster_pid"]), "--ephemeral"]
+        options = ["--follow", str(primary["postmaster_pid"]), "--ephemeral"]
         standby = start_keeper(state_dir, pgdata, user, options, what="the streaming replica")
         self._keeper_pid = standby["keeper_pid"]
         return standby["port"]
@@ -307,7 +322,7 @@ def replica(name: str = "shop", *, fresh: bool = False) -> Replica:
     return Replica(primary).start()
 
 
-def _cannot(reason: str) -> None:
+def _cannot(reason: str) -> NoReturn:
     raise ServerStartError(
         f"no streaming replica can be made here: {reason}. Set {_REPLICA_ENV} (with "
         "LABKIT_POSTGRES_URL) to a standby of a PostgreSQL server you run."

@@ -22,7 +22,7 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from labkit.databases import Replica, replica
+from labkit.databases import Replica, database, replica
 from labkit.errors import BadArgument, ServerStartError
 from tests.conftest import unique_name
 
@@ -108,6 +108,23 @@ def test_watch_samples_the_lag_during_and_after_work(rep: Replica) -> None:
     assert set(samples.phase) == {"during", "after"}
     assert samples[samples.phase == "during"].lag_bytes.max() > 0
     assert samples.lag_bytes.iloc[-1] == 0  # caught up once the writes stopped
+
+
+def test_without_pg_basebackup_it_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("LABKIT_POSTGRES_REPLICA_URL", raising=False)
+    monkeypatch.setattr("labkit.databases._replica.bin_dir", lambda: tmp_path)  # no binaries
+    name = unique_name("nobackup")
+    try:
+        with pytest.raises(ServerStartError) as caught:
+            replica(name)
+        assert "pg_basebackup" in str(caught.value) and "\n" not in str(caught.value)
+        assert "LABKIT_POSTGRES_REPLICA_URL" in str(caught.value)
+    finally:
+        with monkeypatch.context() as patch:
+            patch.delenv("LABKIT_POSTGRES_URL", raising=False)
+            database("postgres", name=name).drop()
 
 
 @contextmanager
