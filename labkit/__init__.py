@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from labkit.backup import backup, checksums, restore
     from labkit.check import check
     from labkit.course import course
-    from labkit.databases import Database, database, seed
+    from labkit.databases import Database, database, replica, seed
     from labkit.diagrams import Diagram, er_diagram, sequence_diagram
     from labkit.doctor import doctor
     from labkit.errors import LabkitError
@@ -81,6 +81,7 @@ __all__ = [
     "mock",
     "profile",
     "profile_request",
+    "replica",
     "request_queries",
     "resilience",
     "rest",
@@ -141,6 +142,7 @@ _HOMES = {
     "mock": "labkit.mock",
     "profile": "labkit.profiling",
     "profile_request": "labkit.profiling",
+    "replica": "labkit.databases",
     "request_queries": "labkit.querylog",
     "restore": "labkit.backup",
     "scrape": "labkit.metrics",

@@ -25,7 +25,7 @@ import pandas as pd
 
 from labkit import _process
 from labkit._lifecycle import Lifecycle
-from labkit.databases import Database, database, postgres_database_names, seed
+from labkit.databases import Database, Replica, database, postgres_database_names, seed
 from labkit.errors import BadArgument, LabkitError, PortInUse, ServerStartError
 from labkit.tracing import Trace, TraceCollector
 
@@ -54,6 +54,8 @@ class LiveService(Lifecycle):
         tracing: trace every request with OpenTelemetry into an in-process OTLP receiver
             (`trace()` reads one request's spans).
         grpc: also serve the catalog over gRPC on a free port, `grpc_target` (sample service).
+        replica: a streaming replica of `db` (`lk.replica`): the service reads the catalog
+            from it, keeping read-your-writes (taught in 08_caching_and_rate_limits).
 
     The child dies with this process (even on SIGKILL), and `stop()` runs on `with` exit and
     at interpreter exit.
@@ -72,12 +74,14 @@ class LiveService(Lifecycle):
         startup_timeout: float = 30.0,
         tracing: bool = False,
         grpc: bool = False,
+        replica: Replica | None = None,
     ) -> None:
         self._signing: dict[str, str] | None = None
         self.app = app or SAMPLE_APP
         self.port = port if port is not None else _process.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._db_spec = db
+        self._replica = replica
         self._scale = scale
         self._settings = dict(settings or {})
         self._workers = workers
@@ -299,6 +303,8 @@ class LiveService(Lifecycle):
         env = {f"{prefix}{key.upper()}": _env_value(value) for key, value in self._settings.items()}
         if self.db is not None:
             env[f"{_SETTINGS_PREFIX}DATABASE_URL"] = self.db.url
+        if self._replica is not None:
+            env[f"{_SETTINGS_PREFIX}DATABASE_REPLICA_URL"] = self._replica.url
         if self.collector is not None:
             env[f"{_SETTINGS_PREFIX}OTEL_TRACES_ENDPOINT"] = self.collector.endpoint
             env["OTEL_BSP_SCHEDULE_DELAY"] = "100"  # ms: a notebook reads a trace at once

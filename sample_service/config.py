@@ -10,7 +10,7 @@ import secrets
 from functools import cache, lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, IPvAnyNetwork, model_validator
+from pydantic import AliasChoices, Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sample_service.schemas.lab import LabSwitches
@@ -45,6 +45,9 @@ class Settings(BaseSettings, LabSwitches):
     db_max_overflow: Annotated[int, Field(ge=0)] = 20
     db_wait_seconds: Annotated[float, Field(gt=0)] = 2.0
     db_lock_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # A streaming replica of database_url (PostgreSQL): catalog reads that may be stale go
+    # there, everything else to the primary, and a client reads its own writes (see replica.py).
+    database_replica_url: str | None = None
     # REDIS_URL (no prefix) is the project-wide switch between memory and Redis backends.
     redis_url: str | None = Field(
         default=None, validation_alias=AliasChoices("SHOP_REDIS_URL", "REDIS_URL")
@@ -154,6 +157,20 @@ class Settings(BaseSettings, LabSwitches):
     def jwt_secret_generated(self) -> bool:
         """True when no secret was configured and this process made its own."""
         return "jwt_secret" not in self.model_fields_set
+
+    @field_validator("database_replica_url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """An empty ``SHOP_DATABASE_REPLICA_URL`` means no replica."""
+        return value or None
+
+    @model_validator(mode="after")
+    def _refuse_replica_without_postgres(self) -> Settings:
+        """Only PostgreSQL streams to a replica; SQLite has one database and no replica."""
+        if self.database_replica_url and not self.database_url.startswith("postgresql"):
+            msg = "SHOP_DATABASE_REPLICA_URL needs a PostgreSQL SHOP_DATABASE_URL (a primary)"
+            raise ValueError(msg)
+        return self
 
     @model_validator(mode="after")
     def _refuse_generated_secret_in_production(self) -> Settings:

@@ -1,5 +1,7 @@
 """Engines and sessions for the services, and a bare-driver path for the hottest read.
 
+With a read replica configured, reads on that path may be answered by it (``replica``).
+
 Business operations (orders, auth, writes) are sync ``Session`` code run in FastAPI's
 threadpool: the clearest form for transactions, and what tests and notebooks call
 directly. The hottest read (``GET /v1/products/{id}``) is different: a primary-key
@@ -16,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 from opentelemetry.trace import get_current_span
@@ -26,11 +28,15 @@ from sqlalchemy import Engine, Select, create_engine, event, make_url, select
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.orm import Session, sessionmaker
 
+from sample_service import metrics
 from sample_service.config import Settings
 from sample_service.errors import Saturated
+from sample_service.replica import Replica
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
+
+T = TypeVar("T")
 
 
 def _configure_sqlite(engine: Engine | Any, *, lock_timeout: float) -> None:
@@ -139,10 +145,11 @@ class FastRead:
     """One SELECT compiled once, run on a bare driver connection (see the module docstring).
 
     ``await read.one(product_id=7)`` → the row as a dict, or None. Listeners get the SQL
-    text of each run (the lab's per-request query count).
+    text of each run (the lab's per-request query count). A ``stale_ok`` read may be answered
+    by the replica when one is configured (``sample_service.replica``).
     """
 
-    def __init__(self, database: Database, stmt: Select[Any]) -> None:
+    def __init__(self, database: Database, stmt: Select[Any], *, stale_ok: bool = True) -> None:
         # asyncpg speaks $1 placeholders; SQLite's own dialect gives sqlite3's ?.
         dialect: Any = database.engine.dialect
         if database.kind == "postgresql":
@@ -154,6 +161,7 @@ class FastRead:
         self._fixed = {name: b.value for name, b in compiled.binds.items() if not b.required}
         self._columns = [str(column.key) for column in stmt.selected_columns]
         self._database = database
+        self.stale_ok = stale_ok
 
     def _values(self, params: dict[str, Any]) -> list[Any]:
         """The parameters in placeholder order; listeners hear of the run."""
@@ -181,7 +189,7 @@ class FastRead:
         if self._database.kind == "sqlite":
             row = self._database.sqlite_connection().execute(self.sql, values).fetchone()
         else:
-            row = await self._database.fetchrow(self.sql, values)
+            row = await self._database.fetchrow(self.sql, values, stale_ok=self.stale_ok)
         self._log_if_slow(values, started)
         return dict(zip(self._columns, row, strict=True)) if row is not None else None
 
@@ -193,8 +201,9 @@ class FastRead:
             if self._database.kind == "sqlite":
                 rows = self._database.sqlite_connection().execute(self.sql, values).fetchall()
             else:
-                pool = await self._database.asyncpg_pool()
-                rows = await pool.fetch(self.sql, *values)
+                rows = await self._database.read(
+                    self.stale_ok, lambda pool: pool.fetch(self.sql, *values)
+                )
         self._log_if_slow(values, started)
         return [dict(zip(self._columns, row, strict=True)) for row in rows]
 
@@ -228,6 +237,13 @@ class Database:
             wait_seconds=settings.db_wait_seconds,
         )
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Catalog reads that may be stale go to a streaming replica when one is configured.
+        self.replica = (
+            Replica(settings.database_replica_url, pool_size=settings.db_pool_size)
+            if settings.database_replica_url
+            else None
+        )
+        self._settings = settings  # live: the naive_replica_routing switch changes at run time
         self.read_listeners: list[Callable[..., None]] = []
         self.tracer: Tracer | None = None  # set when tracing is on (sample_service.tracing)
         self.slow_query_ms: float | None = None  # set when the slow-query log is on
@@ -236,7 +252,7 @@ class Database:
         self._sqlite: sqlite3.Connection | None = None
         self._asyncpg: asyncio.Task[Any] | None = None
         self._reads: dict[Select[Any], FastRead] = {}
-        self._ping = FastRead(self, select(1))
+        self._ping = FastRead(self, select(1), stale_ok=False)  # readiness is the primary's
 
     def __repr__(self) -> str:
         return f"<Database kind={self.kind!r} url={make_url(self.url).render_as_string()!r}>"
@@ -270,9 +286,42 @@ class Database:
             task = self._asyncpg = loop.create_task(self._open_asyncpg())
         return await asyncio.shield(task)
 
-    async def fetchrow(self, sql: str, values: list[Any]) -> Any:
-        """One row from the asyncpg pool; 503 when no connection frees up in time."""
+    async def read(self, stale_ok: bool, run: Callable[[Any], Awaitable[T]]) -> T:
+        """``run(pool)`` on the replica for a ``stale_ok`` read the rule lets through
+        (``sample_service.replica``), on the primary otherwise, or when the replica fails."""
+        replica = self.replica
+        if stale_ok and replica is not None:
+            if await replica.serves(naive=self._settings.naive_replica_routing):
+                try:
+                    result = await run(await replica.pool())
+                except replica.failures as exc:
+                    replica.failed(exc)  # the primary answers: fresher, never staler
+                else:
+                    metrics.count_read("replica")
+                    return result
+            metrics.count_read("primary")
+        return await run(await self.asyncpg_pool())
+
+    async def primary_lsn(self) -> int:
+        """The primary's WAL insert position: at or past every commit made so far."""
         pool = await self.asyncpg_pool()
+        return int(await pool.fetchval("SELECT pg_current_wal_insert_lsn()"))
+
+    async def replica_lag(self) -> tuple[str, float, float] | None:
+        """The replica's address, and the seconds and WAL bytes it trails by; None without one."""
+        if self.replica is None:
+            return None
+        seconds, lag_bytes = await self.replica.lag(await self.asyncpg_pool())
+        return self.replica.address, seconds, lag_bytes
+
+    async def fetchrow(self, sql: str, values: list[Any], *, stale_ok: bool = False) -> Any:
+        """One row from the asyncpg pool; 503 when no connection frees up in time."""
+        if stale_ok and self.replica is not None:
+            return await self.read(True, lambda pool: self._fetchrow(pool, sql, values))
+        # The hot path without a replica: no routing call at all.
+        return await self._fetchrow(await self.asyncpg_pool(), sql, values)
+
+    async def _fetchrow(self, pool: Any, sql: str, values: list[Any]) -> Any:
         try:
             async with pool.acquire(timeout=self._wait_seconds) as connection:
                 return await connection.fetchrow(sql, *values)
@@ -303,6 +352,8 @@ class Database:
         if self._sqlite is not None:
             self._sqlite.close()
             self._sqlite = None
+        if self.replica is not None:
+            await self.replica.dispose()
         self.engine.dispose()
 
     def widen_threadpool(self) -> None:

@@ -52,6 +52,7 @@ from sample_service.middleware import (
     RequestContextMiddleware,
 )
 from sample_service.ratelimit import RateLimiter, RateLimitMiddleware
+from sample_service.replica import ReadYourWritesMiddleware
 from sample_service.resilience.payments import PaymentsClient
 from sample_service.services import checkout
 
@@ -179,6 +180,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         labswitches.count_queries(database.engine)
         database.read_listeners.append(labswitches.count_statement)  # the bare-driver reads
         app.add_middleware(labswitches.LabMiddleware, settings=settings)
+    if database.replica is not None:  # the client's last write position, in and out
+        app.add_middleware(ReadYourWritesMiddleware, database=database)
     app.add_middleware(
         CacheControlMiddleware,
         max_age=settings.catalog_max_age_seconds,

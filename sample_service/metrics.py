@@ -1,4 +1,4 @@
-"""Prometheus metrics: requests and latency by route template, in-flight, DB pool.
+"""Prometheus metrics: requests and latency by route template, in-flight, DB pool, replica lag.
 
 Route templates, never raw paths, label the series: ``/v1/products/{product_id}`` is one
 series whatever the id, so cardinality stays bounded.
@@ -23,6 +23,22 @@ IN_FLIGHT = Gauge("shop_http_requests_in_flight", "HTTP requests being handled n
 DB_POOL = Gauge("shop_db_pool_connections", "Connections of the sync pool by state", ["state"])
 JOBS = Gauge("shop_jobs", "Jobs in the database queue by queue and status", ["queue", "status"])
 OUTBOX_UNPUBLISHED = Gauge("shop_outbox_unpublished", "Outbox events not yet published")
+DB_READS = Counter(
+    "shop_db_reads_total",
+    "Catalog reads by the server that answered (counted only with a read replica configured)",
+    ["server"],
+)
+# Labelled by the replica's address, so a service without one exports no series at all.
+REPLICA_LAG = Gauge(
+    "shop_replica_lag_seconds",
+    "Age of the replica's last replayed commit while WAL waits to replay (0: caught up)",
+    ["replica"],
+)
+REPLICA_LAG_BYTES = Gauge(
+    "shop_replica_lag_bytes",
+    "WAL the primary has written that the replica has not replayed",
+    ["replica"],
+)
 OUTBOX_LAG = Gauge(
     "shop_outbox_lag_seconds",
     "Age of the oldest unpublished outbox event: how far read models may trail the orders",
@@ -32,6 +48,7 @@ OUTBOX_LAG = Gauge(
 # Labelled children by label values: ``labels()`` takes a lock and builds a key on
 # every call, a measurable share of a fast request; the set of routes is bounded.
 _children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_reads: dict[str, Any] = {}
 
 
 def observe(method: str, route: str, status: int, seconds: float) -> None:
@@ -45,6 +62,20 @@ def observe(method: str, route: str, status: int, seconds: float) -> None:
         )
     children[0].inc()
     children[1].observe(seconds)
+
+
+def count_read(server: str) -> None:
+    """Count one catalog read answered by ``server`` ("primary" or "replica")."""
+    child = _reads.get(server)
+    if child is None:
+        child = _reads[server] = DB_READS.labels(server)
+    child.inc()
+
+
+def record_replica(replica: str, seconds: float, lag_bytes: float) -> None:
+    """Copy the lag of ``replica`` (host:port) into gauges at scrape time."""
+    REPLICA_LAG.labels(replica).set(seconds)
+    REPLICA_LAG_BYTES.labels(replica).set(lag_bytes)
 
 
 def record_pool(stats: dict[str, int]) -> None:

@@ -48,6 +48,7 @@ PUBLIC_NAMES = {
     "mock",
     "profile",
     "profile_request",
+    "replica",
     "request_queries",
     "resilience",
     "rest",

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
@@ -30,7 +31,14 @@ from labkit._paths import postgres_home
 from labkit.databases._pgshared import bin_dir, client_key, locked
 from labkit.errors import ServerStartError
 
-__all__ = ["embedded_postgres_url"]
+__all__ = [
+    "embedded_postgres_url",
+    "embedded_state",
+    "register",
+    "run_as",
+    "start_keeper",
+    "tail",
+]
 
 _SERVICE_USER = "pgserver"  # the account pgserver itself uses when run as root
 _START_TIMEOUT = 30.0
@@ -42,18 +50,24 @@ def embedded_postgres_url() -> str:
     clients = home / "clients"
     clients.mkdir(exist_ok=True)
     with locked(home / "lock"):
-        _register(clients)
+        register(clients)
         state = _running_state(home)
         if state is None:
             (home / "data").mkdir(exist_ok=True)
-            user = _run_as(home)
+            user = run_as(home / "data")
             _stop_orphan_postmaster(home / "data")
             _initdb(home, user)
-            state = _start_keeper(home, user)
+            state = start_keeper(home, home / "data", user)
     return f"postgresql+psycopg://postgres@127.0.0.1:{state['port']}/postgres"
 
 
-def _register(clients: Path) -> None:
+def embedded_state() -> dict[str, int] | None:
+    """The running embedded server's keeper pid, postmaster pid and port; None when it is down."""
+    return _running_state(postgres_home())
+
+
+def register(clients: Path) -> None:
+    """Count this process among a server's clients until it exits."""
     entry = clients / client_key(os.getpid())
     if not entry.exists():
         entry.touch()
@@ -88,7 +102,7 @@ def _stop_orphan_postmaster(pgdata: Path) -> None:
         proc.kill()
 
 
-def _run_as(home: Path) -> str | None:
+def run_as(pgdata: Path) -> str | None:
     """PostgreSQL refuses root; under root it runs as pgserver's service account.
 
     That account must be able to enter every folder above the data directory, so those get
@@ -101,7 +115,7 @@ def _run_as(home: Path) -> str | None:
     read, execute = 0o044, 0o011  # group and others, as pgserver grants them
     pgserver_utils.ensure_folder_permissions(bin_dir(), read | execute)
     pgserver_utils.ensure_folder_permissions(bin_dir().parent / "lib", read)
-    pgserver_utils.ensure_prefix_permissions(home / "data")
+    pgserver_utils.ensure_prefix_permissions(pgdata)
     return _SERVICE_USER
 
 
@@ -128,12 +142,18 @@ def _initdb(home: Path, user: str | None) -> None:
         )
 
 
-def _start_keeper(home: Path, user: str | None) -> dict[str, int]:
+def start_keeper(
+    home: Path,
+    pgdata: Path,
+    user: str | None,
+    options: Sequence[str] = (),
+    *,
+    what: str = "the embedded PostgreSQL",
+) -> dict[str, int]:
+    """Start a keeper for the server of `pgdata` (state in `home`); return its state once it serves."""
     port = _process.free_port()
-    argv = [sys.executable, "-m", "labkit.databases._keeper", str(home), str(home / "data")]
-    argv.append(str(port))
-    if user:
-        argv.append(user)
+    argv = [sys.executable, "-m", "labkit.databases._keeper", str(home), str(pgdata), str(port)]
+    argv += [*(["--user", user] if user else []), *options]
     (home / "server.json").unlink(missing_ok=True)
     keeper = _process.spawn(argv, log_path=home / "keeper.log", death_signal=None, new_session=True)
     deadline = time.monotonic() + _START_TIMEOUT
@@ -144,10 +164,10 @@ def _start_keeper(home: Path, user: str | None) -> dict[str, int]:
         if keeper.poll() is not None:
             break
         time.sleep(0.1)
+    log_tail = tail(home / "postgres.log") or tail(home / "keeper.log")
     _process.stop(keeper)
-    log_tail = _tail(home / "postgres.log") or _tail(home / "keeper.log")
     raise ServerStartError(
-        f"the embedded PostgreSQL did not start on 127.0.0.1:{port} within {_START_TIMEOUT:.0f} s "
+        f"{what} did not start on 127.0.0.1:{port} within {_START_TIMEOUT:.0f} s "
         f"(last log line: {log_tail!r}). Run `labkit doctor`, or set LABKIT_POSTGRES_URL "
         "to a PostgreSQL server you run."
     )
@@ -165,7 +185,8 @@ def _accepts_connections(port: int) -> bool:
         return False
 
 
-def _tail(path: Path) -> str:
+def tail(path: Path) -> str:
+    """The last line of a log file, or "" when there is none."""
     try:
         lines = path.read_text(errors="replace").strip().splitlines()
     except FileNotFoundError:

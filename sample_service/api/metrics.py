@@ -19,6 +19,9 @@ router = APIRouter(tags=["operations"])
 async def scrape_metrics(database: DatabaseDep) -> Response:
     metrics.record_pool(database.pool_stats())
     metrics.record_backlog(*await run_in_threadpool(_backlog, database))  # sync query: off the loop
+    lag = await database.replica_lag()
+    if lag is not None:
+        metrics.record_replica(*lag)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -43,6 +43,11 @@ class LabSwitches(BaseModel):
     slow_read_ms: int = Field(
         default=0, ge=0, le=10_000, description="Delay added to each uncached product read."
     )
+    naive_replica_routing: bool = Field(
+        default=False,
+        description="Catalog reads go to the read replica even right after the client wrote "
+        "(read-your-writes lost).",
+    )
     no_row_lock: bool = Field(
         default=False,
         description="Order placement reads stock unlocked, before its write transaction "

@@ -162,14 +162,12 @@ def test_a_postmaster_left_running_by_another_tool_is_stopped_and_replaced(
     pgdata = embedded_home / "postgres" / "data"
     # pg_ctl daemonizes the postmaster, as pgserver does: nothing will stop it when we exit.
     from labkit._process import as_user
-    from labkit.databases._embedded import _run_as
+    from labkit.databases._embedded import run_as
     from labkit.databases._pgshared import bin_dir
 
     argv = [str(bin_dir() / "pg_ctl"), "-D", str(pgdata), "-w", "-o", f"-h '' -k {pgdata}"]
     argv += ["-l", str(pgdata / "orphan.log"), "start"]  # a pipe would be held open by the daemon
-    subprocess.run(
-        argv, **as_user(_run_as(embedded_home / "postgres")), stdout=subprocess.DEVNULL, check=True
-    )
+    subprocess.run(argv, **as_user(run_as(pgdata)), stdout=subprocess.DEVNULL, check=True)
     orphan = _postmaster_pid(embedded_home)
     client, _ = _embedded_client(embedded_home, 0)
     client.wait(30)
