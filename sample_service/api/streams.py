@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import socket
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, WebSocket, WebSocketDisconnect
@@ -31,6 +32,7 @@ OrderId = Annotated[int, path_id("Order", 101)]
 POLL_SECONDS = 0.2  # how often an open stream looks for the order's next event
 RETRY_MS = 1000  # the reconnection delay a client is told to use
 SLOW_CLIENT = 1013  # "try again later": the close code a dropped WebSocket client sees
+SEND_BUFFER_BYTES = 32 * 1024  # per connection, in the kernel and in the server each
 
 
 def _user(database: Database, claims: AccessClaims | str) -> User:
@@ -86,6 +88,34 @@ def _socket_user(websocket: WebSocket) -> User | None:
         return None
 
 
+def _transport(send: object, depth: int = 6) -> Any:
+    """The server's transport behind an ASGI ``send``, through Starlette's wrappers (or None)."""
+    owner = getattr(send, "__self__", None)
+    if hasattr(owner, "transport"):
+        return owner.transport
+    for cell in getattr(send, "__closure__", None) or () if depth else ():
+        found = _transport(cell.cell_contents, depth - 1) if callable(cell.cell_contents) else None
+        if found is not None:
+            return found
+    return None
+
+
+def cap_send_buffer(websocket: WebSocket, size: int) -> bool:
+    """Cap the kernel's send buffer of this connection; False when the server hides its socket.
+
+    Left alone, Linux grows a connection's send buffer up to ``tcp_wmem``'s maximum (4 MB;
+    measured: 2.8 MB taken before a send waited) for a client that stops reading: megabytes
+    each before the hub's own bound could notice. uvicorn's protocol holds the transport.
+    """
+    transport = _transport(websocket._send)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+    transport.set_write_buffer_limits(high=size)
+    return True
+
+
 def stock_hub(websocket: WebSocket) -> StockHub:
     """The process's one hub, made by its first subscriber."""
     state = websocket.app.state
@@ -105,6 +135,7 @@ async def stock_changes(websocket: WebSocket) -> None:
         await websocket.close(code=1008, reason="a valid bearer token is required")  # → 403
         return
     await websocket.accept()
+    cap_send_buffer(websocket, SEND_BUFFER_BYTES)
     hub = stock_hub(websocket)
     subscriber = hub.subscribe()
     try:
