@@ -119,6 +119,7 @@ class StockWatcher(Lifecycle):
                 max_queue=1024,
                 open_timeout=10,
                 close_timeout=2,
+                legacy=True,  # held open across calls and closed by close(), not a with block
             )
         except InvalidStatus as exc:
             raise self._refused(exc.response.status_code) from None

@@ -24,7 +24,7 @@ from sample_service.errors import ServiceError
 from sample_service.models import User
 from sample_service.security import AccessClaims, InvalidToken, decode_access_token
 from sample_service.services import api_keys, orders, users
-from sample_service.streams import FINAL, Dropped, StockHub, order_events
+from sample_service.streams import Dropped, StockHub, order_events
 
 router = APIRouter(tags=["streams"])
 
@@ -66,13 +66,14 @@ async def order_event_stream(
     after = last_event_id
     read = functools.partial(order_events, database.engine, order_id)
     while True:
-        for event in await anyio.to_thread.run_sync(functools.partial(read, after=after)):
+        events, over = await anyio.to_thread.run_sync(functools.partial(read, after=after))
+        for event in events:
             yield ServerSentEvent(
                 id=event["id"], event=event["event"], data=event["data"], retry=RETRY_MS
             )
             after = event["id"]
-            if event["event"] in FINAL:
-                return
+        if over:
+            return
         await asyncio.sleep(POLL_SECONDS)
 
 

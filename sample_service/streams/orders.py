@@ -11,8 +11,12 @@ from sample_service.models import OutboxEvent
 FINAL = ("order.shipped", "order.cancelled")  # after one of these the stream ends
 
 
-def order_events(engine: Engine, order_id: int, *, after: str | None) -> list[dict[str, Any]]:
-    """The order's events in commit order, those after the event id ``after`` only.
+def order_events(
+    engine: Engine, order_id: int, *, after: str | None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The order's events in commit order after the event id ``after``; and whether it is over.
+
+    "Over" means its latest event is final (shipped, cancelled): no event will follow.
 
     An unknown ``after`` (not this order's, or never sent) replays from the start: a client
     may see an event twice, never miss one. An order has a handful of events, so the resume
@@ -26,7 +30,7 @@ def order_events(engine: Engine, order_id: int, *, after: str | None) -> list[di
         ).all()
     ids = [row.id for row in rows]
     start = ids.index(after) + 1 if after in ids else 0
-    return [
+    events = [
         {
             "id": row.id,
             "event": row.topic,
@@ -34,3 +38,4 @@ def order_events(engine: Engine, order_id: int, *, after: str | None) -> list[di
         }
         for row in rows[start:]
     ]
+    return events, bool(rows) and rows[-1].topic in FINAL
