@@ -157,6 +157,20 @@ class StockWatcher(Lifecycle):
             time.sleep(0.02)
         return len(self.messages)
 
+    def latest(self) -> dict[int, int]:
+        """The last stock this client heard of, per product."""
+        return {m["product_id"]: m["stock"] for m in list(self.messages)}
+
+    def wait_until(self, stock: dict[int, int], *, timeout: float = 30.0) -> bool:
+        """Wait until this client has heard of every product's `stock` (or it was closed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.close_code is None:
+            latest = self.latest()
+            if all(latest.get(product) == value for product, value in stock.items()):
+                return True
+            time.sleep(0.05)
+        return False
+
     def close(self) -> None:
         """Close the socket (if the server has not) and stop reading."""
         if self._ws is not None:

@@ -32,7 +32,7 @@ OrderId = Annotated[int, path_id("Order", 101)]
 POLL_SECONDS = 0.2  # how often an open stream looks for the order's next event
 RETRY_MS = 1000  # the reconnection delay a client is told to use
 SLOW_CLIENT = 1013  # "try again later": the close code a dropped WebSocket client sees
-SEND_BUFFER_BYTES = 32 * 1024  # per connection, in the kernel and in the server each
+SEND_BUFFER_BYTES = 16 * 1024  # per connection, in the kernel and in the server each
 
 
 def _user(database: Database, claims: AccessClaims | str) -> User:

@@ -46,7 +46,7 @@ class Subscriber:
 class StockHub:
     """Polls stock every ``interval`` seconds while it has subscribers; fans changes out."""
 
-    def __init__(self, engine: Engine, *, buffer: int = 256, interval: float = 0.1) -> None:
+    def __init__(self, engine: Engine, *, buffer: int = 1024, interval: float = 0.1) -> None:
         self.engine = engine
         self.buffer = buffer
         self.interval = interval
