@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from httpx_sse import connect_sse
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -32,7 +33,7 @@ from labkit._lifecycle import Lifecycle
 from labkit.errors import BadArgument, LabkitError
 from labkit.service import LiveService
 
-__all__ = ["OrderEvent", "StockWatcher", "follow_order"]
+__all__ = ["OrderEvent", "StockWatcher", "follow_order", "stock_burst"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,24 @@ def follow_order(
             if (limit is not None and len(events) >= limit) or time.monotonic() > deadline:
                 break
     return events
+
+
+def stock_burst(target: LiveService, *, rounds: int = 30, pause: float = 0.12) -> dict[int, int]:
+    """Add one to every product's stock `rounds` times, `pause` apart (a warehouse restock).
+
+    Each round changes every product, so watchers hear rounds x products changes (fewer when
+    two rounds fall between two of the hub's looks). Returns the final stock by product.
+    Taught in 12_async_work_and_events.
+    """
+    if target.db is None:
+        raise BadArgument("the LiveService is not running; start it first")
+    update = sa.text("UPDATE products SET stock = stock + 1")
+    for _ in range(rounds):
+        with target.db.engine.begin() as conn:
+            conn.execute(update)
+        time.sleep(pause)
+    with target.db.engine.connect() as conn:
+        return {int(i): int(n) for i, n in conn.execute(sa.text("SELECT id, stock FROM products"))}
 
 
 def _socket_url(target: LiveService | str) -> str:

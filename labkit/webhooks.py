@@ -31,7 +31,7 @@ from labkit import _process
 from labkit._lifecycle import Lifecycle
 from labkit.errors import BadArgument, LabkitError, ServerStartError
 
-__all__ = ["TOLERANCE", "Received", "WebhookReceiver", "signed"]
+__all__ = ["TOLERANCE", "Received", "WebhookReceiver", "delivery_log", "signed"]
 
 TOLERANCE = dt.timedelta(minutes=5)  # the library's own, fixed by the specification
 
@@ -64,6 +64,31 @@ def signed(
         "webhook-signature": Webhook(secret).sign(webhook_id, at, body),
         "content-type": "application/json",
     }
+
+
+def delivery_log(
+    client: httpx.Client, endpoint_id: int, *, delivered: int = 0, timeout: float = 30.0
+) -> pd.DataFrame:
+    """The shop's delivery log of one endpoint, once `delivered` attempts have succeeded.
+
+    The receiver sees a delivery before the worker has logged it, so this waits for the log.
+    `gap s` is the time since the attempt before. Taught in 12_async_work_and_events.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(f"/v1/webhooks/{endpoint_id}/attempts")
+        if response.status_code != 200:
+            raise LabkitError(f"the delivery log answered {response.status_code}: {response.text}")
+        log = pd.DataFrame(response.json())
+        ok = 0 if log.empty else int(log["status_code"].between(200, 299).sum())
+        if ok >= delivered:
+            break
+        if time.monotonic() > deadline:
+            raise LabkitError(f"{ok} of {delivered} deliveries logged within {timeout:g} s")
+        time.sleep(0.05)
+    if not log.empty:
+        log["gap s"] = pd.to_datetime(log["at"]).diff().dt.total_seconds().round(2)
+    return log
 
 
 class WebhookReceiver(Lifecycle):
