@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import socket
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -30,6 +31,9 @@ router = APIRouter(tags=["streams"])
 
 OrderId = Annotated[int, path_id("Order", 101)]
 POLL_SECONDS = 0.2  # how often an open stream looks for the order's next event
+# Then the stream ends and the client reconnects with Last-Event-ID: no connection lives
+# forever (proxies, deploys and load balancers all prefer it that way).
+MAX_STREAM_SECONDS = 300
 RETRY_MS = 1000  # the reconnection delay a client is told to use
 SLOW_CLIENT = 1013  # "try again later": the close code a dropped WebSocket client sees
 SEND_BUFFER_BYTES = 16 * 1024  # per connection, in the kernel and in the server each
@@ -62,10 +66,12 @@ async def order_event_stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     """Every event of the order after `Last-Event-ID` (all of them without it), then each
-    new one as it commits; the stream ends after `order.shipped` or `order.cancelled`."""
+    new one as it commits; the stream ends once the order is shipped or cancelled, or after
+    five minutes (reconnect with `Last-Event-ID`)."""
     after = last_event_id
     read = functools.partial(order_events, database.engine, order_id)
-    while True:
+    ends = time.monotonic() + MAX_STREAM_SECONDS
+    while time.monotonic() < ends:
         events, over = await anyio.to_thread.run_sync(functools.partial(read, after=after))
         for event in events:
             yield ServerSentEvent(

@@ -28,7 +28,7 @@ EndpointId = Annotated[int, path_id("Webhook endpoint", 1)]
     status_code=201,
     response_model=WebhookSecret,
     summary="Register a webhook endpoint (staff); refuses private addresses",
-    responses=problem_responses(401, 403, 422, 429),
+    responses=problem_responses(400, 401, 403, 422, 429),
 )
 def register_webhook(
     body: WebhookCreate,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sample_service.errors import NotFound, Unprocessable
+from sample_service.errors import BadRequest, NotFound
 from sample_service.models import User
 from sample_service.services.transactions import start_write
 from sample_service.webhooks import (
@@ -36,11 +36,14 @@ def _commit(session: Session) -> None:
 def register(
     *, session: Session, user: User, url: str, event_types: Sequence[str], allow_loopback: bool
 ) -> WebhookEndpoint:
-    """A new active endpoint with a fresh secret; 422 when the URL reaches a private address."""
+    """A new active endpoint with a fresh secret; 400 when the URL reaches a private address.
+
+    400, not 422: the URL is well formed; where it leads is a rule no schema can state.
+    """
     try:
         check_target(url, allow_loopback=allow_loopback)
     except UnsafeTarget as exc:
-        raise Unprocessable(str(exc), url=url) from None
+        raise BadRequest(str(exc), url=url) from None
     start_write(session)
     endpoint = WebhookEndpoint(
         owner_id=user.id,

@@ -5,7 +5,7 @@ keep a bounded amount per client: the order stream reads the next events only on
 last were sent; the stock hub drops a client whose buffer is full.
 """
 
-from sample_service.streams.orders import FINAL, order_events
+from sample_service.streams.orders import FINAL_STATUSES, order_events
 from sample_service.streams.stock import Dropped, StockHub, Subscriber
 
-__all__ = ["FINAL", "Dropped", "StockHub", "Subscriber", "order_events"]
+__all__ = ["FINAL_STATUSES", "Dropped", "StockHub", "Subscriber", "order_events"]

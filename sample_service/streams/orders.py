@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from sample_service.models import OutboxEvent
+from sample_service.models import Order, OutboxEvent
 
-FINAL = ("order.shipped", "order.cancelled")  # after one of these the stream ends
+FINAL_STATUSES = ("shipped", "cancelled")  # once an order is in one, its stream ends
 
 
 def order_events(
@@ -16,13 +16,15 @@ def order_events(
 ) -> tuple[list[dict[str, Any]], bool]:
     """The order's events in commit order after the event id ``after``; and whether it is over.
 
-    "Over" means its latest event is final (shipped, cancelled): no event will follow.
+    "Over" means no event will follow: the order is shipped or cancelled (read before the
+    events, so the event of that last step, when it has one, is among them).
 
     An unknown ``after`` (not this order's, or never sent) replays from the start: a client
     may see an event twice, never miss one. An order has a handful of events, so the resume
     point is found here rather than in SQL (SQLite's timestamps mix two text formats).
     """
     with engine.connect() as conn:
+        status = conn.scalar(select(Order.status).where(Order.id == order_id))
         rows = conn.execute(
             select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.payload)
             .where(OutboxEvent.key == str(order_id), OutboxEvent.topic.like("order.%"))
@@ -38,4 +40,4 @@ def order_events(
         }
         for row in rows[start:]
     ]
-    return events, bool(rows) and rows[-1].topic in FINAL
+    return events, status in FINAL_STATUSES

@@ -46,7 +46,7 @@ def test_registration_outside_lab_mode_refuses_private_link_local_and_loopback(
     for url in PRIVATE + LOOPBACK:
         assert (
             "webhooks call public addresses only"
-            in assert_problem(_register(client, url), 422)["detail"]
+            in assert_problem(_register(client, url), 400)["detail"]
         ), url
     created = _register(client, PUBLIC)
     assert created.status_code == 201, created.text
@@ -58,7 +58,7 @@ def test_lab_mode_admits_loopback_and_nothing_else(client: TestClient) -> None:
     for url in LOOPBACK:
         assert _register(client, url).status_code == 201, url
     for url in PRIVATE:
-        assert_problem(_register(client, url), 422)
+        assert_problem(_register(client, url), 400)
 
 
 def test_only_staff_register_and_only_owners_read(client: TestClient) -> None:
@@ -67,7 +67,7 @@ def test_only_staff_register_and_only_owners_read(client: TestClient) -> None:
     assert_problem(client.post("/v1/webhooks", json=body, headers=customer), 403)
     endpoint = _register(client, PUBLIC).json()["id"]
     assert_problem(client.get(f"/v1/webhooks/{endpoint}", headers=customer), 404)
-    assert_problem(_register(client, "ftp://example.com/"), 422)
+    assert_problem(_register(client, "ftp://example.com/"), 400)
 
 
 @pytest.fixture
