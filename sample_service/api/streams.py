@@ -8,6 +8,7 @@ a short read of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import socket
 import time
@@ -132,6 +133,12 @@ def stock_hub(websocket: WebSocket) -> StockHub:
     return hub
 
 
+async def _until_gone(websocket: WebSocket) -> None:
+    """Return when the client disconnects (what it sends is ignored)."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
+
+
 @router.websocket("/v1/stock/live")
 async def stock_changes(websocket: WebSocket) -> None:
     """Each stock change as `{"product_id", "stock", "was"}`; needs `Authorization: Bearer`.
@@ -145,9 +152,15 @@ async def stock_changes(websocket: WebSocket) -> None:
     cap_send_buffer(websocket, SEND_BUFFER_BYTES)
     hub = stock_hub(websocket)
     subscriber = hub.subscribe()
+    gone = asyncio.ensure_future(_until_gone(websocket))
     try:
         while True:
-            change = await subscriber.next()
+            upcoming = asyncio.ensure_future(subscriber.next())
+            await asyncio.wait((upcoming, gone), return_when=asyncio.FIRST_COMPLETED)
+            if gone.done():  # the client left while nothing changed
+                upcoming.cancel()
+                return
+            change = upcoming.result()  # Dropped when the hub gave up on this client
             sending = asyncio.ensure_future(websocket.send_json(change))
             dropped = asyncio.ensure_future(subscriber.dropped.wait())
             await asyncio.wait((sending, dropped), return_when=asyncio.FIRST_COMPLETED)
@@ -156,8 +169,11 @@ async def stock_changes(websocket: WebSocket) -> None:
                 sending.cancel()
                 raise Dropped(f"more than {hub.buffer} changes behind")
     except Dropped as exc:
-        await websocket.close(code=SLOW_CLIENT, reason=str(exc)[:120])
+        await hub.unsubscribe(subscriber)  # forget it first: the close may wait on the client
+        with contextlib.suppress(TimeoutError):  # a client that never reads never takes it
+            await asyncio.wait_for(websocket.close(code=SLOW_CLIENT, reason=str(exc)[:120]), 5)
     except WebSocketDisconnect:
         pass
     finally:
+        gone.cancel()
         await hub.unsubscribe(subscriber)
