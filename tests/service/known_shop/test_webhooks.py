@@ -225,3 +225,21 @@ def test_fanning_out_the_same_event_twice_delivers_it_once(client: TestClient, s
         shop.db.engine, message_id=message, kind="order.cancelled", payload={}, max_attempts=5
     )
     assert first >= 1 and again == 0
+
+
+def test_delivery_checks_the_address_again_and_never_calls_a_refused_one(
+    client: TestClient, shop: Shop, receiver: WebhookReceiver
+) -> None:
+    """Registered in lab mode, delivered by a worker outside it: the loopback URL is refused."""
+    created = _register(client, receiver.url, ["order.shipped"]).json()
+    receiver.secret = created["secret"]
+    engine = shop.db.engine
+    fan_out(engine, message_id=str(uuid.uuid4()), kind="order.shipped", payload={}, max_attempts=5)
+    delivery = _deliveries(engine, created["id"])[-1]
+    assert deliver(engine, delivery, allow_loopback=False, final=True) == "failed"
+    log = client.get(
+        f"/v1/webhooks/{created['id']}/attempts", headers=bearer(client, "staff@shop.test")
+    ).json()
+    assert log[-1]["status_code"] is None and "UnsafeTarget" in log[-1]["error"]
+    assert receiver.received == []  # not one byte reached it
+    assert deliver(engine, delivery, allow_loopback=True, final=True) == "failed"  # settled
