@@ -24,8 +24,10 @@ if TYPE_CHECKING:
         review,
         security,
         slo,
+        streams,
         styles,
         transactions,
+        webhooks,
     )
     from labkit.backup import backup, checksums, restore
     from labkit.check import check
@@ -92,11 +94,13 @@ __all__ = [
     "seed",
     "sequence_diagram",
     "slo",
+    "streams",
     "styles",
     "suggest_indexes",
     "synthesize",
     "transactions",
     "try_index",
+    "webhooks",
 ]
 
 # Where each public name lives: a submodule of labkit, or (module, attribute).
@@ -111,8 +115,10 @@ _SUBMODULES = {
     "rest",
     "security",
     "slo",
+    "streams",
     "styles",
     "transactions",
+    "webhooks",
 }
 _HOMES = {
     "Database": "labkit.databases",

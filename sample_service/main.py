@@ -26,6 +26,7 @@ from sample_service.api import (
     api_keys,
     auth,
     categories,
+    fulfilment,
     health,
     idempotency,
     jobs,
@@ -35,7 +36,9 @@ from sample_service.api import (
     products,
     reports,
     reviews,
+    streams,
     users,
+    webhooks,
 )
 from sample_service.api import metrics as metrics_api
 from sample_service.api.docs import install_docs
@@ -173,6 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     install_graphql(app)
     app.include_router(jobs.router)  # 202 + job resources; a worker process does the work
+    for module in (fulfilment, webhooks, streams):  # order steps, signed webhooks, live views
+        app.include_router(module.router)
 
     # Added innermost first: the request-context middleware must wrap everything.
     if settings.lab_mode:

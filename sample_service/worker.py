@@ -22,8 +22,10 @@ from sample_service.db import make_engine
 from sample_service.messaging import consumers, exports, outbox
 from sample_service.messaging.brokers import transport_from_settings
 from sample_service.messaging.queue import EVENTS, EXPORTS, Claimed, DatabaseQueue
+from sample_service.webhooks import DELIVER, WEBHOOKS, deliver, fan_out
 
 log = logging.getLogger("sample_service.worker")
+SALES_EVENTS = ("order.placed", "order.cancelled")  # what the sales read model folds in
 
 
 class Worker:
@@ -80,13 +82,32 @@ class Worker:
                 job.payload,
                 report=lambda p: self.queue.progress(job.id, worker=self.name, percent=p),
             )
+        if job.kind == DELIVER:  # one POST to a webhook receiver; raising retries with backoff
+            final = job.attempts >= self.settings.job_max_attempts
+            deliver(
+                self.engine,
+                int(job.payload["delivery_id"]),
+                final=final,
+                allow_loopback=self.settings.lab_mode,
+            )
+            return None
         if job.message_id is None:
             raise ValueError(f"event job {job.id} carries no message id")
         self._apply_event(job.message_id, job.kind, job.payload)
         return None
 
     def _apply_event(self, message_id: str, kind: str, payload: dict[str, Any]) -> None:
-        consumers.apply_order_event(self.engine, message_id=message_id, kind=kind, payload=payload)
+        if kind in SALES_EVENTS:
+            consumers.apply_order_event(
+                self.engine, message_id=message_id, kind=kind, payload=payload
+            )
+        fan_out(
+            self.engine,
+            message_id=message_id,
+            kind=kind,
+            payload=payload,
+            max_attempts=self.settings.job_max_attempts,
+        )
 
     def run(self) -> None:
         """Loop until SIGTERM (or ``stopping`` is set), sleeping briefly when idle."""
@@ -106,7 +127,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Parse arguments, start one worker and run it until SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m sample_service.worker")
     parser.add_argument("--name", default=f"worker-{os.getpid()}")
-    parser.add_argument("--queues", default=f"{EXPORTS},{EVENTS}", help="comma-separated")
+    parser.add_argument(
+        "--queues", default=f"{EXPORTS},{EVENTS},{WEBHOOKS}", help="comma-separated"
+    )
     parser.add_argument("--no-relay", action="store_true", help="do not relay the outbox")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

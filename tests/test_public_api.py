@@ -59,11 +59,13 @@ PUBLIC_NAMES = {
     "seed",
     "sequence_diagram",
     "slo",
+    "streams",
     "styles",
     "suggest_indexes",
     "synthesize",
     "transactions",
     "try_index",
+    "webhooks",
 }
 
 

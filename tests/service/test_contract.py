@@ -182,7 +182,12 @@ def test_every_operation_keeps_its_contract(seeded: Seeded, role: str) -> None:
     app = create_app(seeded.settings())
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=FUZZ_CONFIG)
     headers = seeded.token(ROLES[role], role)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = [
+        result.ok()
+        for result in schema.get_all_operations()
+        # A stream answers for as long as its order lives: tests/service/known_shop/test_streams.
+        if result.ok().path != "/v1/orders/{order_id}/events"
+    ]
     assert len(operations) >= 20
     cases, failures = 0, []
     for operation in operations:

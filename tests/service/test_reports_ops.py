@@ -135,6 +135,7 @@ def test_seed_scales_every_table_and_keeps_known_accounts(seeded: Seeded) -> Non
     assert counts["users"] == 20 and counts["products"] >= 50
     # Queue tables start empty: a freshly seeded shop has no work in flight.
     in_flight = {"jobs", "outbox", "processed_messages"}
+    in_flight |= {"webhook_endpoints", "webhook_deliveries", "webhook_attempts"}
     assert all(counts[table] == 0 for table in in_flight), counts
     assert all(count and count > 0 for t, count in counts.items() if t not in in_flight), counts
     assert alice.role == "customer" and verify_password(KNOWN_PASSWORD, alice.password_hash)
