@@ -1,7 +1,7 @@
 """Signed webhooks: endpoints, deliveries (one per endpoint and event), the attempts log.
 
-Revision ID: 0005_webhooks
-Revises: 0004_async
+Revision ID: 0006_webhooks
+Revises: 0005_payment_pending
 Create Date: 2026-11-29
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_webhooks"
-down_revision = "0004_async"
+revision = "0006_webhooks"
+down_revision = "0005_payment_pending"
 branch_labels = None
 depends_on = None
 
