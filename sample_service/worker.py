@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from sample_service import labswitches
 from sample_service.config import Settings
 from sample_service.db import make_engine
 from sample_service.messaging import consumers, exports, outbox
@@ -47,14 +48,14 @@ class Worker:
             self.engine,
             visibility_seconds=settings.job_visibility_seconds,
             max_attempts=settings.job_max_attempts,
+            key_ordering=not settings.no_key_ordering,
         )
         self.events = transport_from_settings(settings, consumer=name)  # None: the jobs table
         self.stopping = threading.Event()
 
     def step(self) -> bool:
         """Relay once and run one job; False when there was nothing to do."""
-        publish = self.queue.publish if self.events is None else self.events.publish
-        relayed = outbox.relay_once(self.engine, publish) if self.relay else 0
+        relayed = self._relay() if self.relay else 0
         consumed = self.events is not None and self.events.consume_one(self._apply_event)
         job = self.queue.claim(self.queues, worker=self.name)
         if job is None:
@@ -85,8 +86,19 @@ class Worker:
         self._apply_event(job.message_id, job.kind, job.payload)
         return None
 
+    def _relay(self) -> int:
+        publish = self.queue.publish if self.events is None else self.events.publish
+        if self.settings.relay_crash_after:
+            publish = _crashing(publish, after=self.settings.relay_crash_after)
+        mark_first = self.settings.relay_without_outbox
+        return outbox.relay_once(self.engine, publish, mark_first=mark_first)
+
     def _apply_event(self, message_id: str, kind: str, payload: dict[str, Any]) -> None:
-        consumers.apply_order_event(self.engine, message_id=message_id, kind=kind, payload=payload)
+        log.info("%s handling %s %s", self.name, kind, message_id)
+        consumers.apply_order_event(
+            self.engine, message_id=message_id, kind=kind, payload=payload,
+            hold_seconds=self.settings.event_handle_ms / 1000,
+        )  # fmt: skip
 
     def run(self) -> None:
         """Loop until SIGTERM (or ``stopping`` is set), sleeping briefly when idle."""
@@ -102,6 +114,22 @@ class Worker:
         self.engine.dispose()
 
 
+def _crashing(publish: outbox.Publish, *, after: int) -> outbox.Publish:
+    """``publish`` that kills this process after ``after`` events (``relay_crash_after``)."""
+    sent = 0
+
+    def publish_then_maybe_die(**event: Any) -> Any:
+        nonlocal sent
+        result = publish(**event)
+        sent += 1
+        if sent >= after:
+            log.error("lab switch relay_crash_after=%d: SIGKILL now", after)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    return publish_then_maybe_die
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse arguments, start one worker and run it until SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m sample_service.worker")
@@ -110,8 +138,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-relay", action="store_true", help="do not relay the outbox")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings()
+    labswitches.check_startup(settings)  # a worker refuses lesson switches as the service does
     worker = Worker(
-        Settings(), name=args.name, queues=args.queues.split(","), relay=not args.no_relay
+        settings, name=args.name, queues=args.queues.split(","), relay=not args.no_relay
     )
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: worker.stopping.set())

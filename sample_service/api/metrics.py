@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from sample_service import metrics
 from sample_service.api.deps import DatabaseDep
 from sample_service.db import Database, session_scope
+from sample_service.messaging.consumers import read_model_lag
 from sample_service.services import jobs
 
 router = APIRouter(tags=["operations"])
@@ -19,9 +20,15 @@ router = APIRouter(tags=["operations"])
 async def scrape_metrics(database: DatabaseDep) -> Response:
     metrics.record_pool(database.pool_stats())
     metrics.record_backlog(*await run_in_threadpool(_backlog, database))  # sync query: off the loop
+    metrics.record_read_model(*await run_in_threadpool(_read_model_lag, database))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
 def _backlog(database: Database) -> tuple[dict[tuple[str, str], int], int, float]:
     with session_scope(database) as session:
         return jobs.backlog(session=session)
+
+
+def _read_model_lag(database: Database) -> tuple[int, float]:
+    with session_scope(database) as session:
+        return read_model_lag(session.connection())
