@@ -15,8 +15,8 @@ from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sample_service.messaging.queue import write_transaction
-from sample_service.schemas.catalog import as_utc
 from sample_service.models import DailySales, OutboxEvent, ProcessedMessage, ProductSales
+from sample_service.schemas.catalog import as_utc
 
 SALES = "product_sales"  # the consumer name its processed ids are kept under
 
