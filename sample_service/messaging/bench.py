@@ -1,0 +1,134 @@
+"""Throughput and end-to-end latency of one event transport, on a queue of its own.
+
+``python -m sample_service.messaging.bench database|rabbitmq|redis URL --messages N`` prints
+one JSON object: messages per second (first publish to last ack) and the P50/P99 of the
+time from publish to handling. A producer thread publishes as fast as the transport takes
+messages while the main thread consumes them, each side on its own connection, as a relay
+and a worker would be. The queue (jobs of a queue named for the run, a RabbitMQ queue, a
+Redis stream) is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import delete
+
+from sample_service.db import make_engine
+from sample_service.messaging.brokers import EventTransport, RabbitTransport, RedisStreamTransport
+from sample_service.messaging.queue import DatabaseQueue
+from sample_service.models import Job
+
+_PREFIX = "labkit_events_bench_"
+
+
+class _DatabaseTransport:
+    """The jobs table seen as a transport: publish = insert, consume = claim + complete."""
+
+    def __init__(self, url: str, queue: str) -> None:
+        self._engine = make_engine(url, pool_size=2, max_overflow=2)
+        self._queue = DatabaseQueue(self._engine)
+        self.name = queue
+
+    def publish(
+        self, *, queue: str, kind: str, payload: dict[str, Any], message_id: str, key: str = ""
+    ) -> None:
+        """Insert a job into this run's own queue (``queue`` names the logical stream)."""
+        self._queue.publish(queue=self.name, kind=kind, payload=payload, message_id=message_id)
+
+    def consume_one(self, handle: Callable[[str, str, dict[str, Any]], object]) -> bool:
+        job = self._queue.claim([self.name], worker="bench")
+        if job is None:
+            return False
+        handle(job.message_id or "", job.kind, job.payload)
+        self._queue.complete(job.id, worker="bench")
+        return True
+
+    def drop(self) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(delete(Job).where(Job.queue == self.name))
+        self._engine.dispose()
+
+
+def _transports(kind: str, url: str) -> tuple[Any, Any, Callable[[], None]]:
+    """A producer and a consumer on one fresh queue, and how to delete it."""
+    name = f"{_PREFIX}{uuid.uuid4().hex[:8]}"
+    if kind == "database":
+        producer: Any = _DatabaseTransport(url, name)
+        consumer: Any = _DatabaseTransport(url, name)
+        return producer, consumer, producer.drop
+    if kind == "rabbitmq":
+        made: list[EventTransport] = [RabbitTransport(url, queue=name, poll_seconds=0.01)]
+        made.append(RabbitTransport(url, queue=name, poll_seconds=0.01))
+    else:
+        made = [RedisStreamTransport(url, consumer=c, stream=name, poll_seconds=0.01)
+                for c in ("producer", "consumer")]  # fmt: skip
+    cleanup = RabbitTransport if kind == "rabbitmq" else RedisStreamTransport
+
+    def drop() -> None:
+        for transport in made:
+            transport.close()
+        last: Any = (
+            cleanup(url, queue=name)
+            if kind == "rabbitmq"
+            else cleanup(url, consumer="x", stream=name)
+        )
+        last.drop()
+
+    return made[0], made[1], drop
+
+
+def run(kind: str, url: str, *, messages: int) -> dict[str, float]:
+    """Publish and consume ``messages`` events; the rate and latency percentiles."""
+    producer, consumer, drop = _transports(kind, url)
+    latencies: list[float] = []
+    try:
+
+        def produce() -> None:
+            for n in range(messages):
+                producer.publish(queue="bench", kind="bench", message_id=str(n),
+                                 payload={"n": n, "sent": time.time()})  # fmt: skip
+
+        def handle(_id: str, _kind: str, payload: dict[str, Any]) -> None:
+            latencies.append(time.time() - payload["sent"])
+
+        started = time.perf_counter()
+        thread = threading.Thread(target=produce, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 120
+        while len(latencies) < messages and time.monotonic() < deadline:
+            consumer.consume_one(handle)
+        elapsed = time.perf_counter() - started
+        thread.join(timeout=5)
+    finally:
+        drop()
+    if len(latencies) < messages:
+        raise RuntimeError(f"{kind}: {len(latencies)} of {messages} messages arrived in 120 s")
+    cuts = statistics.quantiles(latencies, n=100)
+    return {
+        "messages": messages,
+        "messages per s": round(messages / elapsed, 1),
+        "P50 ms": round(cuts[49] * 1000, 2),
+        "P99 ms": round(cuts[98] * 1000, 2),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse the transport, its URL and the message count; print the result as JSON."""
+    parser = argparse.ArgumentParser(prog="python -m sample_service.messaging.bench")
+    parser.add_argument("kind", choices=("database", "rabbitmq", "redis"))
+    parser.add_argument("url")
+    parser.add_argument("--messages", type=int, default=300)
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.kind, args.url, messages=args.messages)))
+
+
+if __name__ == "__main__":
+    main()
