@@ -27,7 +27,15 @@ if TYPE_CHECKING:
     from labkit.databases import Database
     from labkit.service import LiveService
 
-__all__ = ["EventCounts", "Ordering", "compare_transports", "counts", "ordering", "settle"]
+__all__ = [
+    "EventCounts",
+    "Ordering",
+    "compare_transports",
+    "counts",
+    "ordering",
+    "replay_unapplied",
+    "settle",
+]
 
 _CONSUMER = "product_sales"  # the read models' consumer, as the worker records it
 _IN_FLIGHT = ("queued", "running")
@@ -45,6 +53,10 @@ class EventCounts:
     applied: int  # distinct events the read models applied
     lost: int  # produced, no longer waiting anywhere, never applied
     duplicates_absorbed: int  # deliveries of an event applied before
+
+    def __sub__(self, earlier: EventCounts) -> EventCounts:
+        """What changed since `earlier`: the events of one experiment."""
+        return EventCounts(**{k: v - getattr(earlier, k) for k, v in asdict(self).items()})
 
     def frame(self) -> pd.DataFrame:
         """One labelled row, for a table."""
@@ -131,6 +143,30 @@ def settle(
         time.sleep(0.05)
 
 
+def replay_unapplied(target: LiveService | Database | str) -> int:
+    """Mark every published event the read models never applied as unpublished again.
+
+    The relay then sends them once more (the consumer skips any it did apply): a repair
+    only an outbox allows, since its rows outlive the publish. Returns how many.
+    """
+    engine, own = _engine(target)
+    try:
+        with engine.begin() as conn:
+            replayed = conn.execute(
+                sa.text(
+                    "UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL "
+                    "AND NOT EXISTS (SELECT 1 FROM processed_messages p "
+                    f"WHERE p.consumer = '{_CONSUMER}' AND p.message_id = outbox.id) "
+                    "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.message_id = outbox.id "
+                    "AND j.status IN ('queued', 'running', 'dead'))"
+                )
+            )
+    finally:
+        if own:
+            engine.dispose()
+    return int(replayed.rowcount)
+
+
 @dataclass(frozen=True)
 class Ordering:
     """Whether each order's events were applied in the order they were produced."""
@@ -197,23 +233,21 @@ def compare_transports(
     if messages < 1:
         raise BadArgument(f"messages={messages}: measure at least one message")
     plans = {
-        "database queue": ("database", database_url, None),
-        "RabbitMQ": ("rabbitmq", rabbitmq_url, "RABBITMQ_URL is not set"),
-        "Redis Streams": ("redis", redis_url, "REDIS_URL is not set"),
+        "database": ("database queue", database_url, ""),
+        "rabbitmq": ("RabbitMQ", rabbitmq_url, "RABBITMQ_URL is not set"),
+        "redis": ("Redis Streams", redis_url, "REDIS_URL is not set"),
     }
+    argv = [sys.executable, "-m", "sample_service.messaging.bench", "--messages", str(messages)]
+    argv += [arg for kind, (_, url, _) in plans.items() if url for arg in (f"--{kind}", url)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise LabkitError(f"the transport benchmark failed: {last}")
+    results = json.loads(done.stdout)
     rows = []
-    for label, (kind, url, why_not) in plans.items():
-        if not url:
-            rows.append({"transport": label, "skipped": why_not})
-            continue
-        argv = [sys.executable, "-m", "sample_service.messaging.bench", kind, url]
-        done = subprocess.run(
-            [*argv, "--messages", str(messages)], capture_output=True, text=True,
-            timeout=timeout, check=False,
-        )  # fmt: skip
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            rows.append({"transport": label, "skipped": f"failed: {last}"})
-            continue
-        rows.append({"transport": label, **json.loads(done.stdout), "skipped": ""})
+    for kind, (label, url, why_not) in plans.items():
+        result = results.get(kind, {})
+        skipped = why_not if not url else result.get("error", "")
+        figures = {} if "error" in result else result
+        rows.append({"transport": label, **figures, "skipped": skipped})
     return pd.DataFrame(rows).set_index("transport")

@@ -48,7 +48,6 @@ class Worker:
             self.engine,
             visibility_seconds=settings.job_visibility_seconds,
             max_attempts=settings.job_max_attempts,
-            key_ordering=not settings.no_key_ordering,
         )
         self.events = transport_from_settings(settings, consumer=name)  # None: the jobs table
         self.stopping = threading.Event()
@@ -99,6 +98,7 @@ class Worker:
             self.engine, message_id=message_id, kind=kind, payload=payload,
             hold_seconds=self.settings.event_handle_ms / 1000,
         )  # fmt: skip
+        log.info("%s handled %s", self.name, message_id)
 
     def run(self) -> None:
         """Loop until SIGTERM (or ``stopping`` is set), sleeping briefly when idle."""

@@ -1,7 +1,7 @@
 """Throughput and end-to-end latency of one event transport, on a queue of its own.
 
-``python -m sample_service.messaging.bench database|rabbitmq|redis URL --messages N`` prints
-one JSON object: messages per second (first publish to last ack) and the P50/P99 of the
+``python -m sample_service.messaging.bench --database URL [--rabbitmq URL] [--redis URL]``
+prints one JSON object per transport: messages per second (first publish to last ack) and the P50/P99 of the
 time from publish to handling. A producer thread publishes as fast as the transport takes
 messages while the main thread consumes them, each side on its own connection, as a relay
 and a worker would be. The queue (jobs of a queue named for the run, a RabbitMQ queue, a
@@ -27,6 +27,7 @@ from sample_service.messaging.queue import DatabaseQueue
 from sample_service.models import Job
 
 _PREFIX = "labkit_events_bench_"
+KINDS = ("database", "rabbitmq", "redis")
 
 
 class _DatabaseTransport:
@@ -121,13 +122,21 @@ def run(kind: str, url: str, *, messages: int) -> dict[str, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Parse the transport, its URL and the message count; print the result as JSON."""
+    """Measure each transport given a URL, in turn; print ``{kind: result or error}`` as JSON."""
     parser = argparse.ArgumentParser(prog="python -m sample_service.messaging.bench")
-    parser.add_argument("kind", choices=("database", "rabbitmq", "redis"))
-    parser.add_argument("url")
+    for kind in KINDS:
+        parser.add_argument(f"--{kind}", metavar="URL", help=f"measure {kind} at this URL")
     parser.add_argument("--messages", type=int, default=300)
     args = parser.parse_args(argv)
-    print(json.dumps(run(args.kind, args.url, messages=args.messages)))
+    results: dict[str, object] = {}
+    for kind in KINDS:
+        url = getattr(args, kind)
+        if url:
+            try:
+                results[kind] = run(kind, url, messages=args.messages)
+            except Exception as exc:  # one broker failing does not hide the others' figures
+                results[kind] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from sample_service.messaging.queue import write_transaction
@@ -101,17 +101,22 @@ def apply_order_event(
 
 
 def read_model_lag(conn: Connection) -> tuple[int, float]:
-    """Events the sales read models have not applied yet, and the oldest one's age (s).
+    """Events newer than the newest one the sales read models applied, and the oldest one's
+    age in seconds: how far the read models trail the orders, as a consumer's offset does.
 
-    Exposed in ``/metrics``: how far the read models trail the orders they are built from.
+    Exposed in ``/metrics``. Like a broker's consumer lag it sees a backlog, not a hole: an
+    event lost on its way (a relay that committed, then died before publishing) is older
+    than what was applied since, and counts nowhere.
     """
-    applied = (
-        select(ProcessedMessage.message_id)
-        .where(ProcessedMessage.consumer == SALES, ProcessedMessage.message_id == OutboxEvent.id)
-        .exists()
+    applied_up_to = (
+        select(func.max(OutboxEvent.created_at))
+        .join(ProcessedMessage, ProcessedMessage.message_id == OutboxEvent.id)
+        .where(ProcessedMessage.consumer == SALES)
+        .scalar_subquery()
     )
+    newer = or_(applied_up_to.is_(None), OutboxEvent.created_at > applied_up_to)
     pending, oldest = conn.execute(
-        select(func.count(), func.min(OutboxEvent.created_at)).where(~applied)
+        select(func.count(), func.min(OutboxEvent.created_at)).where(newer)
     ).one()
     if oldest is None:
         return int(pending), 0.0

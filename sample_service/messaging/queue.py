@@ -57,10 +57,8 @@ class DatabaseQueue:
         *,
         visibility_seconds: float = 30.0,
         max_attempts: int = 5,
-        key_ordering: bool = True,
     ) -> None:
         self.engine = engine
-        self.key_ordering = key_ordering  # off only for the lesson that shows why it is on
         self.visibility = dt.timedelta(seconds=visibility_seconds)
         self.max_attempts = max_attempts
 
@@ -116,10 +114,9 @@ class DatabaseQueue:
                 earlier.id < Job.id,
                 earlier.status.in_(("queued", "running")),
             )
-            in_order = (~key_busy,) if self.key_ordering else ()
             oldest = (
                 select(Job.id)
-                .where(*visible, Job.attempts < Job.max_attempts, *in_order)
+                .where(*visible, Job.attempts < Job.max_attempts, ~key_busy)
                 .order_by(Job.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)  # SQLite renders no FOR UPDATE: not needed

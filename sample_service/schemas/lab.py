@@ -88,10 +88,6 @@ class LabSwitches(BaseModel):
         description="Each event's handler holds its transaction open this long (so a consumer "
         "can be killed mid-message).",
     )  # fmt: skip
-    no_key_ordering: bool = Field(
-        default=False,
-        description="Workers claim one order's events side by side, not one at a time in order.",
-    )
 
     def any_on(self) -> bool:
         """True when any switch differs from its default."""
