@@ -68,7 +68,10 @@ def _parts(lake: Path) -> list[Path]:
 
 
 def watermark(lake: str | Path) -> tuple[dt.datetime, int] | None:
-    """The newest ``(updated_at, id)`` already in the lake (UTC, naive), or None when empty."""
+    """The newest ``(updated_at, id)`` already in the lake (UTC, naive), or None when empty.
+
+    Taught in 12_async_work_and_events.
+    """
     import duckdb
 
     parts = _parts(Path(lake))
@@ -107,6 +110,8 @@ def extract_orders(
 
     Only rows last changed more than `settle_seconds` ago are taken: a transaction that
     committed late with an earlier ``updated_at`` would otherwise slip under the watermark.
+
+    Taught in 12_async_work_and_events.
     """
     import duckdb
     import pandas as pd
@@ -174,7 +179,10 @@ def _aggregate(con: object, lake: Path) -> None:
 
 
 def daily_sales(lake: str | Path) -> pd.DataFrame:
-    """The batch side's daily aggregate (day, orders, units, revenue_cents)."""
+    """The batch side's daily aggregate (day, orders, units, revenue_cents).
+
+    Taught in 12_async_work_and_events.
+    """
     import duckdb
 
     path = Path(lake) / _DAILY

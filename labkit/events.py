@@ -78,7 +78,10 @@ def _engine(target: LiveService | Database | str) -> tuple[sa.Engine, bool]:
 
 
 def counts(target: LiveService | Database | str) -> EventCounts:
-    """Count the shop's order events now (see `EventCounts`)."""
+    """Count the shop's order events now (see `EventCounts`).
+
+    Taught in 12_async_work_and_events.
+    """
     engine, own = _engine(target)
     one = "SELECT count(*) FROM "
     applied = (
@@ -124,6 +127,8 @@ def settle(
 
     Raises `LabkitError` with the last counts when that does not happen within `timeout`
     (are the workers running?).
+
+    Taught in 12_async_work_and_events.
     """
     deadline = time.monotonic() + timeout
     calm_since: float | None = None
@@ -148,6 +153,8 @@ def replay_unapplied(target: LiveService | Database | str) -> int:
 
     The relay then sends them once more (the consumer skips any it did apply): a repair
     only an outbox allows, since its rows outlive the publish. Returns how many.
+
+    Taught in 12_async_work_and_events.
     """
     engine, own = _engine(target)
     try:
@@ -187,6 +194,8 @@ def ordering(target: LiveService | Database | str) -> Ordering:
 
     Production order is the outbox's ``created_at``; application order is the read models'
     ``processed_at`` (both to the microsecond).
+
+    Taught in 12_async_work_and_events.
     """
     engine, own = _engine(target)
     try:
@@ -227,6 +236,8 @@ def compare_transports(
     their URL is given, and otherwise appear with the reason they were skipped. Each runs
     in a child process (`python -m sample_service.messaging.bench`) on a queue of its own,
     deleted afterwards.
+
+    Taught in 12_async_work_and_events.
     """
     import pandas as pd
 
