@@ -52,11 +52,7 @@ class DatabaseQueue:
     """Enqueue, claim, progress, complete and fail jobs in the ``jobs`` table of ``engine``."""
 
     def __init__(
-        self,
-        engine: Engine,
-        *,
-        visibility_seconds: float = 30.0,
-        max_attempts: int = 5,
+        self, engine: Engine, *, visibility_seconds: float = 30.0, max_attempts: int = 5
     ) -> None:
         self.engine = engine
         self.visibility = dt.timedelta(seconds=visibility_seconds)
