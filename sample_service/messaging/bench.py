@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import delete
 
 from sample_service.db import make_engine
-from sample_service.messaging.brokers import EventTransport, RabbitTransport, RedisStreamTransport
+from sample_service.messaging.brokers import RabbitTransport, RedisStreamTransport
 from sample_service.messaging.queue import DatabaseQueue
 from sample_service.models import Job
 
@@ -52,38 +52,35 @@ class _DatabaseTransport:
         self._queue.complete(job.id, worker="bench")
         return True
 
+    def close(self) -> None:
+        self._engine.dispose()
+
     def drop(self) -> None:
         with self._engine.begin() as conn:
             conn.execute(delete(Job).where(Job.queue == self.name))
-        self._engine.dispose()
+        self.close()
+
+
+def _open(kind: str, url: str, name: str, role: str) -> Any:
+    """One connection to the queue ``name`` on ``kind``: each side of the run has its own."""
+    if kind == "database":
+        return _DatabaseTransport(url, name)
+    if kind == "rabbitmq":
+        return RabbitTransport(url, queue=name, poll_seconds=0.01)
+    return RedisStreamTransport(url, consumer=role, stream=name, poll_seconds=0.01)
 
 
 def _transports(kind: str, url: str) -> tuple[Any, Any, Callable[[], None]]:
     """A producer and a consumer on one fresh queue, and how to delete it."""
     name = f"{_PREFIX}{uuid.uuid4().hex[:8]}"
-    if kind == "database":
-        producer: Any = _DatabaseTransport(url, name)
-        consumer: Any = _DatabaseTransport(url, name)
-        return producer, consumer, producer.drop
-    if kind == "rabbitmq":
-        made: list[EventTransport] = [RabbitTransport(url, queue=name, poll_seconds=0.01)]
-        made.append(RabbitTransport(url, queue=name, poll_seconds=0.01))
-    else:
-        made = [RedisStreamTransport(url, consumer=c, stream=name, poll_seconds=0.01)
-                for c in ("producer", "consumer")]  # fmt: skip
-    cleanup = RabbitTransport if kind == "rabbitmq" else RedisStreamTransport
+    producer, consumer = (_open(kind, url, name, role) for role in ("producer", "consumer"))
 
     def drop() -> None:
-        for transport in made:
-            transport.close()
-        last: Any = (
-            cleanup(url, queue=name)
-            if kind == "rabbitmq"
-            else cleanup(url, consumer="x", stream=name)
-        )
-        last.drop()
+        for side in (consumer, producer):
+            side.close()
+        _open(kind, url, name, "cleanup").drop()  # the queue, and what is left in it
 
-    return made[0], made[1], drop
+    return producer, consumer, drop
 
 
 def run(kind: str, url: str, *, messages: int) -> dict[str, float]:
