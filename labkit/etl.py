@@ -18,13 +18,14 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from labkit.events import _engine
+from labkit._shopdb import shop_engine
 
 if TYPE_CHECKING:
+    import duckdb
     import pandas as pd
 
     from labkit.databases import Database
@@ -121,25 +122,8 @@ def extract_orders(
     started = time.perf_counter()
     since = watermark(lake)
     upper = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=settle_seconds)
-    o, i = _ORDERS.c, _ITEMS.c
-    engine, own = _engine(source)
-    query = (
-        sa.select(o.id, o.status, o.created_at, o.updated_at,
-                  sa.func.sum(i.quantity).label("units"),
-                  sa.func.sum(i.quantity * i.unit_price_cents).label("revenue_cents"))
-        .join(_ITEMS, i.order_id == o.id)
-        .where(_changed(engine, "<=", upper))
-        .group_by(o.id, o.status, o.created_at, o.updated_at)
-        .order_by(o.updated_at, o.id)
-    )  # fmt: skip
-    if since is not None:  # whole seconds in SQL, the exact (updated_at, id) below
-        query = query.where(_changed(engine, ">=", since[0].replace(microsecond=0)))
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(query).all()
-    finally:
-        if own:
-            engine.dispose()
+    with shop_engine(source) as engine:
+        rows = _changed_orders(engine, since, upper)
     frame = pd.DataFrame(rows, columns=["id", "status", "created_at", "updated_at", "units",
                                         "revenue_cents"])  # fmt: skip
     for column in ("created_at", "updated_at"):
@@ -162,10 +146,30 @@ def extract_orders(
     )  # fmt: skip
 
 
-def _aggregate(con: object, lake: Path) -> None:
+def _changed_orders(
+    engine: sa.Engine, since: tuple[dt.datetime, int] | None, upper: dt.datetime
+) -> list[sa.Row[Any]]:
+    """Orders with their units and revenue, changed in [since's second, upper]."""
+    o, i = _ORDERS.c, _ITEMS.c
+    query = (
+        sa.select(o.id, o.status, o.created_at, o.updated_at,
+                  sa.func.sum(i.quantity).label("units"),
+                  sa.func.sum(i.quantity * i.unit_price_cents).label("revenue_cents"))
+        .join(_ITEMS, i.order_id == o.id)
+        .where(_changed(engine, "<=", upper))
+        .group_by(o.id, o.status, o.created_at, o.updated_at)
+        .order_by(o.updated_at, o.id)
+    )  # fmt: skip
+    if since is not None:  # whole seconds in SQL; the exact (updated_at, id) in pandas
+        query = query.where(_changed(engine, ">=", since[0].replace(microsecond=0)))
+    with engine.connect() as conn:
+        return list(conn.execute(query).all())
+
+
+def _aggregate(con: duckdb.DuckDBPyConnection, lake: Path) -> None:
     """Rebuild daily_sales.parquet from each order's latest version, cancelled ones left out."""
     parts = ", ".join(f"'{p}'" for p in _parts(lake))
-    con.execute(  # type: ignore[attr-defined]
+    con.execute(
         f"""COPY (
               SELECT CAST(created_at AS DATE) AS day, count(*) AS orders,
                      sum(units) AS units, sum(revenue_cents) AS revenue_cents

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from labkit._shopdb import shop_engine
 from labkit.errors import BadArgument, LabkitError
 
 if TYPE_CHECKING:
@@ -68,52 +69,38 @@ class EventCounts:
         return str(self.frame().to_html(index=False))
 
 
-def _engine(target: LiveService | Database | str) -> tuple[sa.Engine, bool]:
-    """The shop database's engine, and whether it is ours to dispose of."""
-    url = getattr(getattr(target, "db", None), "url", None) or getattr(target, "url", target)
-    if not isinstance(url, str):
-        raise BadArgument(f"{target!r}: pass a LiveService, a Database or a database URL")
-    engine = getattr(getattr(target, "db", target), "engine", None)
-    return (engine, False) if isinstance(engine, sa.Engine) else (sa.create_engine(url), True)
-
-
 def counts(target: LiveService | Database | str) -> EventCounts:
     """Count the shop's order events now (see `EventCounts`).
 
     Taught in 12_async_work_and_events.
     """
-    engine, own = _engine(target)
     one = "SELECT count(*) FROM "
     applied = (
         f"{one}processed_messages p JOIN outbox o ON o.id = p.message_id "
         f"WHERE p.consumer = '{_CONSUMER}'"
     )
-    try:
-        with engine.connect() as conn:
-            value = lambda sql: int(conn.scalar(sa.text(sql)) or 0)  # noqa: E731
-            produced = value(f"{one}outbox")
-            unpublished = value(f"{one}outbox WHERE published_at IS NULL")
-            events = f"{one}jobs WHERE queue = 'events' AND "
-            deliveries = value(events + "status = 'done'")
-            in_flight = value(events + "status IN ('queued', 'running')")
-            dead = value(events + "status = 'dead'")
-            done = value(applied)
-            waiting_ids = (
-                "SELECT o.id FROM outbox o WHERE o.published_at IS NULL UNION "
-                "SELECT j.message_id FROM jobs j WHERE j.queue = 'events' "
-                "AND j.status IN ('queued', 'running', 'dead')"
-            )
-            lost = value(
-                f"{one}outbox o WHERE o.id NOT IN ({waiting_ids}) AND NOT EXISTS (SELECT 1 FROM "
-                f"processed_messages p WHERE p.consumer = '{_CONSUMER}' AND p.message_id = o.id)"
-            )
-            absorbed = value(
-                f"{one}jobs j JOIN processed_messages p ON p.message_id = j.message_id "
-                f"AND p.consumer = '{_CONSUMER}' WHERE j.queue = 'events' AND j.status = 'done'"
-            )
-    finally:
-        if own:
-            engine.dispose()
+    with shop_engine(target) as engine, engine.connect() as conn:
+        value = lambda sql: int(conn.scalar(sa.text(sql)) or 0)  # noqa: E731
+        produced = value(f"{one}outbox")
+        unpublished = value(f"{one}outbox WHERE published_at IS NULL")
+        events = f"{one}jobs WHERE queue = 'events' AND "
+        deliveries = value(events + "status = 'done'")
+        in_flight = value(events + "status IN ('queued', 'running')")
+        dead = value(events + "status = 'dead'")
+        done = value(applied)
+        waiting_ids = (
+            "SELECT o.id FROM outbox o WHERE o.published_at IS NULL UNION "
+            "SELECT j.message_id FROM jobs j WHERE j.queue = 'events' "
+            "AND j.status IN ('queued', 'running', 'dead')"
+        )
+        lost = value(
+            f"{one}outbox o WHERE o.id NOT IN ({waiting_ids}) AND NOT EXISTS (SELECT 1 FROM "
+            f"processed_messages p WHERE p.consumer = '{_CONSUMER}' AND p.message_id = o.id)"
+        )
+        absorbed = value(
+            f"{one}jobs j JOIN processed_messages p ON p.message_id = j.message_id "
+            f"AND p.consumer = '{_CONSUMER}' WHERE j.queue = 'events' AND j.status = 'done'"
+        )
     return EventCounts(
         produced=produced, unpublished=unpublished, deliveries=deliveries, in_flight=in_flight,
         dead=dead, applied=done, lost=lost, duplicates_absorbed=max(absorbed - done, 0),
@@ -156,21 +143,16 @@ def replay_unapplied(target: LiveService | Database | str) -> int:
 
     Taught in 12_async_work_and_events.
     """
-    engine, own = _engine(target)
-    try:
-        with engine.begin() as conn:
-            replayed = conn.execute(
-                sa.text(
-                    "UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL "
-                    "AND NOT EXISTS (SELECT 1 FROM processed_messages p "
-                    f"WHERE p.consumer = '{_CONSUMER}' AND p.message_id = outbox.id) "
-                    "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.message_id = outbox.id "
-                    "AND j.status IN ('queued', 'running', 'dead'))"
-                )
+    with shop_engine(target) as engine, engine.begin() as conn:
+        replayed = conn.execute(
+            sa.text(
+                "UPDATE outbox SET published_at = NULL WHERE published_at IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM processed_messages p "
+                f"WHERE p.consumer = '{_CONSUMER}' AND p.message_id = outbox.id) "
+                "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.message_id = outbox.id "
+                "AND j.status IN ('queued', 'running', 'dead'))"
             )
-    finally:
-        if own:
-            engine.dispose()
+        )
     return int(replayed.rowcount)
 
 
@@ -197,19 +179,14 @@ def ordering(target: LiveService | Database | str) -> Ordering:
 
     Taught in 12_async_work_and_events.
     """
-    engine, own = _engine(target)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                sa.text(
-                    "SELECT o.key, o.created_at, p.processed_at FROM outbox o "
-                    "JOIN processed_messages p ON p.message_id = o.id "
-                    f"AND p.consumer = '{_CONSUMER}'"
-                )
-            ).all()
-    finally:
-        if own:
-            engine.dispose()
+    with shop_engine(target) as engine, engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT o.key, o.created_at, p.processed_at FROM outbox o "
+                "JOIN processed_messages p ON p.message_id = o.id "
+                f"AND p.consumer = '{_CONSUMER}'"
+            )
+        ).all()
     by_key: dict[str, list[tuple[Any, Any]]] = {}
     for key, produced_at, applied_at in rows:
         by_key.setdefault(key, []).append((str(produced_at), str(applied_at)))
