@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -148,7 +149,7 @@ def extract_orders(
 
 def _changed_orders(
     engine: sa.Engine, since: tuple[dt.datetime, int] | None, upper: dt.datetime
-) -> list[sa.Row[Any]]:
+) -> Sequence[sa.Row[Any, Any, Any, Any, Any, Any]]:
     """Orders with their units and revenue, changed in [since's second, upper]."""
     o, i = _ORDERS.c, _ITEMS.c
     query = (
@@ -163,7 +164,7 @@ def _changed_orders(
     if since is not None:  # whole seconds in SQL; the exact (updated_at, id) in pandas
         query = query.where(_changed(engine, ">=", since[0].replace(microsecond=0)))
     with engine.connect() as conn:
-        return list(conn.execute(query).all())
+        return conn.execute(query).all()
 
 
 def _aggregate(con: duckdb.DuckDBPyConnection, lake: Path) -> None:

@@ -80,7 +80,10 @@ def counts(target: LiveService | Database | str) -> EventCounts:
         f"WHERE p.consumer = '{_CONSUMER}'"
     )
     with shop_engine(target) as engine, engine.connect() as conn:
-        value = lambda sql: int(conn.scalar(sa.text(sql)) or 0)  # noqa: E731
+
+        def value(sql: str) -> int:
+            return int(conn.scalar(sa.text(sql)) or 0)
+
         produced = value(f"{one}outbox")
         unpublished = value(f"{one}outbox WHERE published_at IS NULL")
         events = f"{one}jobs WHERE queue = 'events' AND "
