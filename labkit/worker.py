@@ -116,8 +116,8 @@ class LiveWorker(Lifecycle):
     def kill_mid_message(self, timeout: float = 30.0) -> tuple[int, str]:
         """SIGKILL the first worker seen in the middle of an event (started, not finished).
 
-        Run the workers with the `event_handle_ms` switch so a handler stays inside its
-        transaction long enough to be caught there. Returns (worker index, message id).
+        Run the workers with the `event_handle_ms` switch so a handler works long enough
+        to be caught before it writes. Returns (worker index, message id).
         """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

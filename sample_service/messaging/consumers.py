@@ -44,8 +44,8 @@ def apply_order_event(
     applied before.
 
     ``order.placed`` adds the order, its units and revenue; ``order.cancelled`` takes them
-    back. ``hold_seconds`` keeps the transaction open that long before committing (the
-    ``event_handle_ms`` switch): a consumer killed meanwhile has applied nothing.
+    back. ``hold_seconds`` is work done before the write (the ``event_handle_ms`` switch):
+    a consumer killed meanwhile has taken the message and applied nothing.
     """
     sign = {"order.placed": 1, "order.cancelled": -1}.get(kind)
     if sign is None:
@@ -55,6 +55,7 @@ def apply_order_event(
         for i in payload["items"]
     ]
     day = _day(payload)
+    time.sleep(hold_seconds)  # work before the write: consumers overlap here, even on SQLite
     with write_transaction(engine) as conn:
         now = dt.datetime.now(dt.UTC)  # to the microsecond: the order messages were applied in
         first = conn.execute(
@@ -95,8 +96,6 @@ def apply_order_event(
                 },
             )
         )
-        if hold_seconds:
-            time.sleep(hold_seconds)
     return True
 
 

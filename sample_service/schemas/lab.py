@@ -85,7 +85,7 @@ class LabSwitches(BaseModel):
     )
     event_handle_ms: int = Field(
         default=0, ge=0, le=60_000,
-        description="Each event's handler holds its transaction open this long (so a consumer "
+        description="Each event's handler works this long before it writes (so a consumer "
         "can be killed mid-message).",
     )  # fmt: skip
 
