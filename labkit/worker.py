@@ -25,6 +25,8 @@ from labkit.service import LiveService, _env_value
 __all__ = ["LiveWorker"]
 
 _READY = " ready on "  # the line a worker logs once it starts claiming
+_HANDLING = " handling order."  # the line a worker logs as it starts on an order event
+_HANDLED = " handled "  # and the one once that event's transaction committed
 
 
 class LiveWorker(Lifecycle):
@@ -96,6 +98,39 @@ class LiveWorker(Lifecycle):
         proc = self._procs.pop(index)
         _process.stop(proc, sig=signal.SIGKILL, grace=0)
         return index
+
+    def wait_for_exit(self, timeout: float = 30.0) -> int:
+        """Wait until a worker exits on its own (a crash switch); returns its exit code.
+
+        A process killed by a signal returns minus the signal's number (-9 for SIGKILL).
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for index, proc in list(self._procs.items()):
+                if proc.poll() is not None:
+                    del self._procs[index]
+                    return int(proc.returncode)
+            time.sleep(0.02)
+        raise BadArgument(f"no worker exited within {timeout:.0f} s; is a crash switch on?")
+
+    def kill_mid_message(self, timeout: float = 30.0) -> tuple[int, str]:
+        """SIGKILL the first worker seen in the middle of an event (started, not finished).
+
+        Run the workers with the `event_handle_ms` switch so a handler works long enough
+        to be caught before it writes. Returns (worker index, message id).
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for index in sorted(self._procs):
+                lines = [line for line in self.logs(index) if _HANDLING in line or _HANDLED in line]
+                if lines and _HANDLING in lines[-1]:
+                    self.kill(index)
+                    return index, lines[-1].rsplit(" ", 1)[-1]
+            time.sleep(0.01)
+        raise BadArgument(
+            f"no worker was in the middle of an event within {timeout:.0f} s: "
+            "are there events to consume, and is event_handle_ms set?"
+        )
 
     def stop(self) -> None:
         """Stop every worker (each finishes its job in hand first, then exits)."""

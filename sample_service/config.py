@@ -148,6 +148,9 @@ class Settings(BaseSettings, LabSwitches):
         default=None, validation_alias=AliasChoices("SHOP_RABBITMQ_URL", "RABBITMQ_URL")
     )
     event_stream: str = "shop.events"  # the RabbitMQ queue or Redis stream of events
+    # Where the batch ETL writes its Parquet (daily_sales.parquet): the sales report's
+    # ``source=batch``; None: that source answers 409.
+    sales_lake: str | None = None
 
     # Lessons: the switches themselves are the fields inherited from LabSwitches (all off);
     # they are refused outside lab mode.

@@ -44,6 +44,13 @@ OUTBOX_LAG = Gauge(
     "Age of the oldest unpublished outbox event: how far read models may trail the orders",
 )
 
+READ_MODEL_PENDING = Gauge(
+    "shop_read_model_pending_events", "Order events the sales read models have not applied yet"
+)
+READ_MODEL_LAG = Gauge(
+    "shop_read_model_lag_seconds",
+    "Age of the oldest order event the sales read models have not applied (0: caught up)",
+)
 
 # Labelled children by label values: ``labels()`` takes a lock and builds a key on
 # every call, a measurable share of a fast request; the set of routes is bounded.
@@ -91,3 +98,9 @@ def record_backlog(jobs: dict[tuple[str, str], int], unpublished: int, lag_secon
         JOBS.labels(queue, status).set(count)
     OUTBOX_UNPUBLISHED.set(unpublished)
     OUTBOX_LAG.set(lag_seconds)
+
+
+def record_read_model(pending: int, lag_seconds: float) -> None:
+    """Copy the read models' distance behind the orders into gauges at scrape time."""
+    READ_MODEL_PENDING.set(pending)
+    READ_MODEL_LAG.set(lag_seconds)

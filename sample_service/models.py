@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -397,6 +398,19 @@ class ProductSales(Base):
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
     orders: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[dt.datetime] = _now_column()
+
+
+class DailySales(Base):
+    """Orders, units and revenue per day of ordering, kept from order events (the streaming
+    twin of the batch ETL's aggregate; cancelled orders are taken back out)."""
+
+    __tablename__ = "daily_sales"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    orders: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    units: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    revenue_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     updated_at: Mapped[dt.datetime] = _now_column()
 
 

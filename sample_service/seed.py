@@ -54,7 +54,7 @@ LOAD_ORDER = (
     "categories", "users", "products", "orders", "order_items",
     "reviews", "idempotency_keys", "refresh_tokens", "audit_log", "api_keys", "recovery_codes",
     "saga_steps",
-    "product_sales",
+    "product_sales", "daily_sales",
 )  # fmt: skip
 
 
@@ -291,6 +291,14 @@ def generate(scale: int, random_seed: int, password_hash: str) -> dict[str, pd.D
         orders=("quantity", "size"), units=("quantity", "sum"), updated_at=("at", "max")
     )
     tables["product_sales"] = sales.reset_index()
+    day = (np.datetime64(EPOCH.replace(tzinfo=None), "s") + sold["at"].to_numpy()).astype("M8[D]")
+    sold["day"], sold["order"] = day.astype(str), item_order[live]
+    sold["revenue"] = quantity[live] * unit_price[live]
+    daily = sold.groupby("day").agg(
+        orders=("order", "nunique"), units=("quantity", "sum"),
+        revenue_cents=("revenue", "sum"), updated_at=("at", "max"),
+    )  # fmt: skip
+    tables["daily_sales"] = daily.reset_index()
     return tables
 
 

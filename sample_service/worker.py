@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from sample_service import labswitches
 from sample_service.config import Settings
 from sample_service.db import make_engine
 from sample_service.messaging import consumers, exports, outbox
@@ -55,8 +56,7 @@ class Worker:
 
     def step(self) -> bool:
         """Relay once and run one job; False when there was nothing to do."""
-        publish = self.queue.publish if self.events is None else self.events.publish
-        relayed = outbox.relay_once(self.engine, publish) if self.relay else 0
+        relayed = self._relay() if self.relay else 0
         consumed = self.events is not None and self.events.consume_one(self._apply_event)
         job = self.queue.claim(self.queues, worker=self.name)
         if job is None:
@@ -96,11 +96,20 @@ class Worker:
         self._apply_event(job.message_id, job.kind, job.payload)
         return None
 
+    def _relay(self) -> int:
+        publish = self.queue.publish if self.events is None else self.events.publish
+        if self.settings.relay_crash_after:
+            publish = _crashing(publish, after=self.settings.relay_crash_after)
+        mark_first = self.settings.relay_without_outbox
+        return outbox.relay_once(self.engine, publish, mark_first=mark_first)
+
     def _apply_event(self, message_id: str, kind: str, payload: dict[str, Any]) -> None:
+        log.info("%s handling %s %s", self.name, kind, message_id)
         if kind in SALES_EVENTS:
             consumers.apply_order_event(
-                self.engine, message_id=message_id, kind=kind, payload=payload
-            )
+                self.engine, message_id=message_id, kind=kind, payload=payload,
+                hold_seconds=self.settings.event_handle_ms / 1000,
+            )  # fmt: skip
         fan_out(
             self.engine,
             message_id=message_id,
@@ -108,6 +117,7 @@ class Worker:
             payload=payload,
             max_attempts=self.settings.job_max_attempts,
         )
+        log.info("%s handled %s", self.name, message_id)
 
     def run(self) -> None:
         """Loop until SIGTERM (or ``stopping`` is set), sleeping briefly when idle."""
@@ -123,6 +133,22 @@ class Worker:
         self.engine.dispose()
 
 
+def _crashing(publish: outbox.Publish, *, after: int) -> outbox.Publish:
+    """``publish`` that kills this process after ``after`` events (``relay_crash_after``)."""
+    sent = 0
+
+    def publish_then_maybe_die(**event: Any) -> Any:
+        nonlocal sent
+        result = publish(**event)
+        sent += 1
+        if sent >= after:
+            log.error("lab switch relay_crash_after=%d: SIGKILL now", after)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    return publish_then_maybe_die
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Parse arguments, start one worker and run it until SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m sample_service.worker")
@@ -133,8 +159,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--no-relay", action="store_true", help="do not relay the outbox")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings()
+    labswitches.check_startup(settings)  # a worker refuses lesson switches as the service does
     worker = Worker(
-        Settings(), name=args.name, queues=args.queues.split(","), relay=not args.no_relay
+        settings, name=args.name, queues=args.queues.split(","), relay=not args.no_relay
     )
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: worker.stopping.set())

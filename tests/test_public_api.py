@@ -38,6 +38,8 @@ PUBLIC_NAMES = {
     "database_outage",
     "doctor",
     "er_diagram",
+    "etl",
+    "events",
     "expect_faster",
     "explain",
     "histogram_quantile",

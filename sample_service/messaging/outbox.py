@@ -33,8 +33,20 @@ def record_order_event(session: Session, *, kind: str, order: Order) -> OutboxEv
         payload={
             "order_id": order.id,
             "status": order.status,
-            "items": [{"product_id": i.product_id, "quantity": i.quantity} for i in order.items],
+            "placed_at": order.created_at.isoformat() if order.created_at else None,
+            "items": [
+                {
+                    "product_id": i.product_id,
+                    "quantity": i.quantity,
+                    "unit_price_cents": i.unit_price_cents,
+                }
+                for i in order.items
+            ],
         },
+        # Set here, to the microsecond: the relay publishes in this order, and SQLite's
+        # CURRENT_TIMESTAMP has whole seconds (an order placed and cancelled within one
+        # second would tie).
+        created_at=dt.datetime.now(dt.UTC),
     )
     session.add(event)
     return event
@@ -74,7 +86,9 @@ def _mark(conn: Connection, events: Sequence[Row[_Event]]) -> None:
         )
 
 
-def relay_once(engine: Engine, publish: Publish, *, batch: int = 100) -> int:
+def relay_once(
+    engine: Engine, publish: Publish, *, batch: int = 100, mark_first: bool = False
+) -> int:
     """Publish up to ``batch`` unpublished events in order, then mark them; how many went.
 
     If publishing fails or the process dies, nothing is marked and the same events go
@@ -82,7 +96,17 @@ def relay_once(engine: Engine, publish: Publish, *, batch: int = 100) -> int:
     (``SKIP LOCKED`` lets a second relay take the next ones). SQLite has a single writer:
     holding its lock while publishing into the same file would wait on itself, so there
     the events are read, published, then marked in a transaction of their own.
+
+    ``mark_first`` is the lesson's broken relay (the ``relay_without_outbox`` switch): it
+    commits the rows as sent, then publishes, as any "commit, then send" dual write does.
+    A crash between the two loses every event not yet sent.
     """
+    if mark_first:
+        with write_transaction(engine) as conn:
+            events = conn.execute(_unpublished(batch)).all()
+            _mark(conn, events)
+        _publish(events, publish)
+        return len(events)
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
             events = conn.execute(_unpublished(batch)).all()

@@ -79,6 +79,21 @@ class LabSwitches(BaseModel):
         default="", description="The process dies right after this checkout step is recorded."
     )
 
+    relay_crash_after: int = Field(
+        default=0, ge=0, le=100_000,
+        description="The outbox relay dies (SIGKILL) after publishing this many events of a batch.",
+    )  # fmt: skip
+    relay_without_outbox: bool = Field(
+        default=False,
+        description="The relay marks events sent and commits before publishing them (a dual "
+        "write: a crash between the two loses them).",
+    )
+    event_handle_ms: int = Field(
+        default=0, ge=0, le=60_000,
+        description="Each event's handler works this long before it writes (so a consumer "
+        "can be killed mid-message).",
+    )  # fmt: skip
+
     def any_on(self) -> bool:
         """True when any switch differs from its default."""
         return self != LabSwitches()

@@ -61,7 +61,10 @@ def make(broker: tuple[str, str, str]) -> Iterator[MakeTransport]:
 
 
 def _event(product: int = 1, quantity: int = 1) -> dict[str, Any]:
-    return {"items": [{"product_id": product, "quantity": quantity}]}
+    return {
+        "placed_at": "2026-01-02T03:04:05+00:00",
+        "items": [{"product_id": product, "quantity": quantity}],
+    }
 
 
 def _drain(transport: EventTransport, handle: Callable[..., object]) -> None:

@@ -115,7 +115,10 @@ def test_a_relay_crash_after_publishing_loses_nothing_and_duplicates_change_noth
 
 def test_a_redelivered_event_is_applied_once(shop: Shop, engine: Engine) -> None:
     product = shop.add_product(stock=5)
-    event = {"items": [{"product_id": product, "quantity": 4}]}
+    event = {
+        "placed_at": "2026-01-02T03:04:05+00:00",
+        "items": [{"product_id": product, "quantity": 4}],
+    }
     message_id = str(uuid.uuid4())
     applied = [consumers.apply_order_event(engine, message_id=message_id, kind="order.placed",
                                            payload=event) for _ in range(3)]  # fmt: skip
