@@ -167,18 +167,24 @@ def test_a_broker_hands_a_killed_consumers_message_to_another_once(
             keys = [str(i) for i in _orders(client, shop, 4)]
             killed, message_id = workers.kill_mid_message()
             _wait(lambda: _applied(shop, keys) == 4)
+            # "handled" is logged once the whole message is done, a moment after its commit.
+            _wait(lambda: any(_handled(workers.logs(i), message_id) for i in (0, 1)))
             logs = {i: workers.logs(i) for i in (0, 1)}
     finally:
         if kind == "rabbitmq":
             RabbitTransport(url, queue=name).drop()
         else:
             RedisStreamTransport(url, consumer="cleanup", stream=name).drop()
-    handled = {i: any(line.endswith(f"handled {message_id}") for line in logs[i]) for i in logs}
+    handled = {i: _handled(logs[i], message_id) for i in logs}
     assert handled == {killed: False, 1 - killed: True}  # the survivor took it over
     with shop.db.engine.connect() as conn:
         assert (
             conn.scalar(select(func.count()).where(ProcessedMessage.message_id == message_id)) == 1
         )
+
+
+def _handled(log: list[str], message_id: str) -> bool:
+    return any(line.endswith(f"handled {message_id}") for line in log)
 
 
 def _applied(shop: Shop, keys: list[str]) -> int:
