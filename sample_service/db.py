@@ -25,6 +25,7 @@ from opentelemetry.trace import get_current_span
 from sqlalchemy import Engine, Select, create_engine, event, make_url, select
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import UpdateBase
 
 from sample_service.config import Settings
 from sample_service.errors import Saturated
@@ -142,7 +143,7 @@ class FastRead:
     text of each run (the lab's per-request query count).
     """
 
-    def __init__(self, database: Database, stmt: Select[Any]) -> None:
+    def __init__(self, database: Database, stmt: Select[Any] | UpdateBase) -> None:
         # asyncpg speaks $1 placeholders; SQLite's own dialect gives sqlite3's ?.
         dialect: Any = database.engine.dialect
         if database.kind == "postgresql":
@@ -152,7 +153,8 @@ class FastRead:
         self._order = list(compiled.positiontup or ())
         # Values the dialect bound itself (SQLite's OFFSET 0 after a LIMIT placeholder).
         self._fixed = {name: b.value for name, b in compiled.binds.items() if not b.required}
-        self._columns = [str(column.key) for column in stmt.selected_columns]
+        # A SELECT's columns, or what an INSERT/UPDATE returns (``placement`` writes this way).
+        self._columns = [str(column.key) for column in stmt.exported_columns]
         self._database = database
 
     def _values(self, params: dict[str, Any]) -> list[Any]:
