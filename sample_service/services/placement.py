@@ -18,7 +18,8 @@ cost ~5 ms of CPU per order (unit-of-work flushes, three threadpool hops), and o
   no fsync at commit), so this process's writers queue in order on one lock instead of
   polling the file. When another process holds the file lock, the wait is an awaited
   back-off bounded by the lock timeout, then 503.
-- PostgreSQL: the asyncpg pool of the fast reads; every round trip is awaited.
+- PostgreSQL: one connection from the asyncpg pool of the fast reads for the whole request
+  (reads and transaction), every round trip awaited.
 
 The lesson switch ``no_row_lock``, API keys and a configured payments provider (the saga)
 keep ``orders.place_order`` (see ``fits``).
@@ -32,7 +33,8 @@ import json
 import sqlite3
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol, cast
 
 from sqlalchemy import bindparam, delete, func, insert, make_url, select, update
@@ -103,7 +105,17 @@ _CLAIM = insert(IdempotencyKey).values(
     response_body=bindparam("response_body"),
     resource_path=bindparam("resource_path"),
 )
-_STATEMENTS = (_FORGET_EXPIRED, _TAKE_STOCK, _STOCK, _ORDER, _ITEM, _EVENT, _CLAIM)
+_STATEMENTS = (
+    _ACTIVE,
+    _STORED,
+    _FORGET_EXPIRED,
+    _TAKE_STOCK,
+    _STOCK,
+    _ORDER,
+    _ITEM,
+    _EVENT,
+    _CLAIM,
+)
 
 
 def fits(claims: AccessClaims | str, *, no_row_lock: bool, payments: object | None) -> bool:
@@ -126,43 +138,47 @@ async def place_order(
     replayed; 409 when a product is missing or short (nothing is written then).
     """
     check_lines(order)
-    active = await database.fast_read(_ACTIVE).one(user_id=user_id)
-    if active is None or not active["is_active"]:
-        raise Unauthorized("the account behind this token no longer exists or is disabled")
-    writer = _writer(database)
     digest = fingerprint(order)
     cutoff = dt.datetime.now(dt.UTC) - retention
-    stored = await _stored(database, user_id, idempotency_key)
-    replay = replay_of(stored, key=idempotency_key, digest=digest, cutoff=cutoff)
-    if replay is not None:
-        return replay
-    claim = IdempotencyKey(user_id=user_id, key=idempotency_key, request_hash=digest)
-    # An expired key's row is deleted first; no row, no DELETE (one statement less).
-    expired = cutoff if stored is not None else None
-    try:
-        return await writer.transaction(
-            lambda tx: _place(tx, claim, order, expired), wait_seconds=wait_seconds
-        )
-    except writer.duplicate:  # the same key won meanwhile: its answer is the answer
-        stored = await _stored(database, user_id, idempotency_key)
+    # One connection for the whole request: on PostgreSQL, one checkout from the pool.
+    async with _writer(database).connection(wait_seconds) as tx:
+        active = await tx.one(_ACTIVE, user_id=user_id)
+        if active is None or not active["is_active"]:
+            raise Unauthorized("the account behind this token no longer exists or is disabled")
+        stored = await _stored(tx, user_id, idempotency_key)
         replay = replay_of(stored, key=idempotency_key, digest=digest, cutoff=cutoff)
-        if replay is None:
-            raise
-        return replay
+        if replay is not None:
+            return replay
+        claim = IdempotencyKey(user_id=user_id, key=idempotency_key, request_hash=digest)
+        # An expired key's row is deleted first; no row, no DELETE (one statement less).
+        expired = cutoff if stored is not None else None
+        try:
+            async with tx.transaction(wait_seconds):
+                placed = await _place(tx, claim, order, expired)
+        except tx.duplicate:  # the same key won meanwhile: its answer is the answer
+            stored = await _stored(tx, user_id, idempotency_key)
+            replay = replay_of(stored, key=idempotency_key, digest=digest, cutoff=cutoff)
+            if replay is None:
+                raise
+            return replay
+    return placed
 
 
-async def _stored(database: Database, user_id: int, key: str) -> IdempotencyKey | None:
+async def _stored(tx: _Connection, user_id: int, key: str) -> IdempotencyKey | None:
     """What the database holds for this user's key, as a detached row."""
-    row = await database.fast_read(_STORED).one(user_id=user_id, key=key)
+    row = await tx.one(_STORED, user_id=user_id, key=key)
     if row is None:
         return None
     return IdempotencyKey(**{**row, "created_at": _moment(row["created_at"])})
 
 
-class _Transaction(Protocol):
-    """Statements inside one transaction, on whichever driver."""
+class _Connection(Protocol):
+    """Statements on one connection, in or out of a transaction, on whichever driver."""
 
     kind: str
+    duplicate: type[Exception]  # what a unique constraint raises
+
+    def transaction(self, wait_seconds: float) -> AbstractAsyncContextManager[None]: ...
 
     async def one(self, stmt: Executable, **params: Any) -> dict[str, Any] | None: ...
 
@@ -170,7 +186,7 @@ class _Transaction(Protocol):
 
 
 async def _place(
-    tx: _Transaction, claim: IdempotencyKey, order: OrderCreate, expired: dt.datetime | None
+    tx: _Connection, claim: IdempotencyKey, order: OrderCreate, expired: dt.datetime | None
 ) -> PlacedOrder:
     """The placement's statements, in the order that keeps row locks shortest."""
     user_id, key = claim.user_id, claim.key
@@ -209,7 +225,7 @@ async def _place(
     )
 
 
-async def _refuse(tx: _Transaction, product_id: int, quantity: int) -> None:
+async def _refuse(tx: _Connection, product_id: int, quantity: int) -> None:
     """Say why a product could not be taken: gone (409) or short (409 out-of-stock)."""
     left = await tx.one(_STOCK, product_id=product_id)
     if left is None:
@@ -269,13 +285,14 @@ class _Statement(FastRead):
         return dict(zip(self._columns, found, strict=True))
 
 
-class _SqliteTransaction:
+class _SqliteConnection:
     """Statements on the writer connection; nothing here awaits (see the module docstring)."""
 
     kind = "sqlite"
+    duplicate: type[Exception] = sqlite3.IntegrityError
 
-    def __init__(self, connection: sqlite3.Connection, steps: dict[Any, _Statement]) -> None:
-        self.connection, self.steps = connection, steps
+    def __init__(self, writer: _Writer, connection: sqlite3.Connection) -> None:
+        self.writer, self.connection, self.steps = writer, connection, writer.steps
 
     async def one(self, stmt: Executable, **params: Any) -> dict[str, Any] | None:
         statement = self.steps[stmt]
@@ -294,14 +311,42 @@ class _SqliteTransaction:
             self.connection.executemany(statement.sql, values)
         statement._log_if_slow(values, started)
 
+    @asynccontextmanager
+    async def transaction(self, wait_seconds: float) -> AsyncIterator[None]:
+        """BEGIN IMMEDIATE … COMMIT, this process's writers in arrival order."""
+        async with self.writer.lock:
+            await self._begin(wait_seconds)
+            try:
+                yield  # the work inside never suspends: start to COMMIT in one go
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
+            self.connection.execute("COMMIT")
 
-class _PostgresTransaction:
-    """Statements on one pooled asyncpg connection inside its transaction."""
+    async def _begin(self, wait_seconds: float) -> None:
+        """While another process writes, back off (awaited) up to the bound, then 503."""
+        deadline, pause = time.monotonic() + wait_seconds, 0.001
+        while True:
+            try:
+                self.connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise Saturated(f"the database stayed locked for {wait_seconds:g} s") from exc
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+
+class _PostgresConnection:
+    """Statements on one pooled asyncpg connection."""
 
     kind = "postgresql"
 
-    def __init__(self, connection: Any, steps: dict[Any, _Statement]) -> None:
-        self.connection, self.steps = connection, steps
+    def __init__(self, writer: _Writer, connection: Any) -> None:
+        import asyncpg  # only PostgreSQL services need it
+
+        self.connection, self.steps = connection, writer.steps
+        self.duplicate: type[Exception] = asyncpg.UniqueViolationError
 
     async def one(self, stmt: Executable, **params: Any) -> dict[str, Any] | None:
         statement = self.steps[stmt]
@@ -320,66 +365,47 @@ class _PostgresTransaction:
             await self.connection.executemany(statement.sql, values)
         statement._log_if_slow(values, started)
 
+    @asynccontextmanager
+    async def transaction(self, wait_seconds: float) -> AsyncIterator[None]:
+        async with self.connection.transaction():
+            yield
+
 
 class _Writer:
-    """Runs placements for one database: its compiled statements and its connection."""
+    """Placements of one database: its compiled statements and its connections."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
-        self.steps = {stmt: _Statement(database, stmt) for stmt in _STATEMENTS}
-        self.duplicate: type[Exception] = sqlite3.IntegrityError
+        self.steps: dict[Any, _Statement] = {
+            stmt: _Statement(database, stmt) for stmt in _STATEMENTS
+        }
         self._sqlite: sqlite3.Connection | None = None
         self._lock: asyncio.Lock | None = None
-        if database.kind != "sqlite":
-            import asyncpg  # only PostgreSQL services need it
 
-            self.duplicate = asyncpg.UniqueViolationError
+    @property
+    def lock(self) -> asyncio.Lock:
+        """SQLite's in-process writer queue (created on the loop that first needs it)."""
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
 
-    async def transaction(self, work: Any, *, wait_seconds: float) -> PlacedOrder:
-        """Run ``work(tx)`` in one transaction; commit, or roll back on any error."""
+    @asynccontextmanager
+    async def connection(self, wait_seconds: float) -> AsyncIterator[_Connection]:
+        """The SQLite writer connection, or a pooled PostgreSQL one (503 when none frees)."""
         if self.database.kind == "sqlite":
-            return await self._sqlite_transaction(work, wait_seconds)
+            yield _SqliteConnection(self, self._sqlite_connection())
+            return
         pool = await self.database.asyncpg_pool()
         try:
             connection = await pool.acquire(timeout=wait_seconds)
         except TimeoutError:
             raise Saturated(f"no database connection freed up within {wait_seconds:g} s") from None
         try:
-            async with connection.transaction():
-                placed: PlacedOrder = await work(_PostgresTransaction(connection, self.steps))
+            yield _PostgresConnection(self, connection)
         finally:
             await pool.release(connection)
-        return placed
 
-    async def _sqlite_transaction(self, work: Any, wait_seconds: float) -> PlacedOrder:
-        connection = self._connection()
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:  # this process's writers, in arrival order
-            await self._begin(connection, wait_seconds)
-            try:
-                # No await inside suspends: the transaction runs start to COMMIT in one go.
-                placed: PlacedOrder = await work(_SqliteTransaction(connection, self.steps))
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-        return placed
-
-    async def _begin(self, connection: sqlite3.Connection, wait_seconds: float) -> None:
-        """BEGIN IMMEDIATE; while another process writes, back off (awaited) up to the bound."""
-        deadline, pause = time.monotonic() + wait_seconds, 0.001
-        while True:
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise Saturated(f"the database stayed locked for {wait_seconds:g} s") from exc
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.05)
-
-    def _connection(self) -> sqlite3.Connection:
+    def _sqlite_connection(self) -> sqlite3.Connection:
         """The one writer connection, opened on first use; never waits inside SQLite."""
         if self._sqlite is None:
             path = make_url(self.database.url).database or ""
