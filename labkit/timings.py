@@ -61,13 +61,16 @@ def stated_minutes(notebook: Path) -> int:
 
 
 def run_seconds(notebook: Path, *, timeout: int = 600) -> float:
-    """Execute the notebook in a fresh kernel from the workbench's root and time it."""
+    """Execute the notebook in a fresh kernel from its own folder and time it.
+
+    Its folder, as JupyterLab and nbval run it: lessons open files beside them
+    (``contracts/shop-v1.yaml``).
+    """
     from nbclient import NotebookClient
 
     nb = _read(notebook)
-    client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
-    )
+    where = {"metadata": {"path": str(notebook.resolve().parent)}}
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=where)
     started = time.perf_counter()
     client.execute()
     return time.perf_counter() - started

@@ -27,6 +27,7 @@ from opentelemetry.trace import get_current_span
 from sqlalchemy import Engine, Select, create_engine, event, make_url, select
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import UpdateBase
 
 from sample_service import metrics
 from sample_service.config import Settings
@@ -149,7 +150,9 @@ class FastRead:
     by the replica when one is configured (``sample_service.replica``).
     """
 
-    def __init__(self, database: Database, stmt: Select[Any], *, stale_ok: bool = True) -> None:
+    def __init__(
+        self, database: Database, stmt: Select[Any] | UpdateBase, *, stale_ok: bool = True
+    ) -> None:
         # asyncpg speaks $1 placeholders; SQLite's own dialect gives sqlite3's ?.
         dialect: Any = database.engine.dialect
         if database.kind == "postgresql":
@@ -159,7 +162,8 @@ class FastRead:
         self._order = list(compiled.positiontup or ())
         # Values the dialect bound itself (SQLite's OFFSET 0 after a LIMIT placeholder).
         self._fixed = {name: b.value for name, b in compiled.binds.items() if not b.required}
-        self._columns = [str(column.key) for column in stmt.selected_columns]
+        # A SELECT's columns, or what an INSERT/UPDATE returns (``placement`` writes this way).
+        self._columns = [str(column.key) for column in stmt.exported_columns]
         self._database = database
         self.stale_ok = stale_ok
 

@@ -1,4 +1,5 @@
-"""The data items: seeding, pagination at depth, the contract linter, plan parsing, import time."""
+"""The data items: seeding, pagination at depth, the contract linter, plan parsing, import time,
+the service's memory and the notebooks' run times."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from labkit.databases import Database, database, seed
 __all__ = ["DATA_ITEMS", "bench_data"]
 
 DATA_ITEMS = (
-    "seed_sqlite", "seed_postgres", "pagination", "lint_500", "plan_parsing", "import_time",
+    "seed_sqlite", "seed_postgres", "seed_duckdb", "pagination", "lint_500", "plan_parsing", "import_time",
     "contract_load_lint_yaml", "contract_diff_500", "synth_sqlite", "synth_postgres", "overload",
+    "memory", "notebooks",
 )  # fmt: skip
 _WHAT = {
     "seed_sqlite": "seed orders end to end, SQLite",
     "seed_postgres": "seed orders end to end, PostgreSQL",
+    "seed_duckdb": "seed orders end to end, DuckDB",
     "pagination": "offset vs keyset page at depth (SQLite)",
     "lint_500": "lint a 500-operation OpenAPI spec",
     "plan_parsing": "EXPLAIN parsed into a Plan (SQLite)",
@@ -36,8 +39,11 @@ _TIMED_IMPORT = (
 )
 
 
-def bench_data(names: list[str], orders: int, done: Callable[[BenchItem], None]) -> None:
-    """Seeding, pagination at depth, the contract linter, plan parsing and import time."""
+def bench_data(
+    names: list[str], orders: int, done: Callable[[BenchItem], None], memory_seconds: float = 60.0
+) -> None:
+    """Seeding, pagination at depth, the contract linter, plan parsing, import time, the
+    service's memory under load, and the notebooks' run times."""
     if {"seed_sqlite", "pagination", "plan_parsing"} & set(names):
         with _scratch_database("sqlite") as db:
             report = seed(db, scale=orders)
@@ -47,9 +53,10 @@ def bench_data(names: list[str], orders: int, done: Callable[[BenchItem], None])
                 done(_pagination_item(db))
             if "plan_parsing" in names:
                 done(_plan_item(db))
-    if "seed_postgres" in names:
-        with _scratch_database("postgres") as pg:
-            done(_seed_item("seed_postgres", seed(pg, scale=orders).seconds, orders))
+    for kind in ("postgres", "duckdb"):
+        if f"seed_{kind}" in names:
+            with _scratch_database(kind) as scratch:
+                done(_seed_item(f"seed_{kind}", seed(scratch, scale=orders).seconds, orders))
     if "lint_500" in names:
         done(_lint_item())
     if "import_time" in names:
@@ -62,6 +69,14 @@ def bench_data(names: list[str], orders: int, done: Callable[[BenchItem], None])
             done(_synthesis_item(kind))
     if "overload" in names:
         done(_overload_item())
+    if "memory" in names:
+        from labkit.bench._memory import memory_item
+
+        done(memory_item(orders, memory_seconds))
+    if "notebooks" in names:
+        from labkit.bench._notebooks import bench_notebooks
+
+        bench_notebooks(done)
 
 
 def _contract_item(name: str) -> BenchItem:

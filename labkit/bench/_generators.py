@@ -133,7 +133,11 @@ def run_locust(target: Target, duration: float, connections: int) -> dict[str, A
     from labkit.load._parse import AGGREGATED
     from labkit.load._runner import SCENARIO_DIR
 
-    env = {"LABKIT_BENCH_PATH": target.path, "LABKIT_BENCH_ORDER": "1" if target.order else ""}
+    env = {
+        "LABKIT_BENCH_PATH": target.path,
+        "LABKIT_BENCH_ORDER": "1" if target.order else "",
+        "LABKIT_BENCH_IDS": ",".join(map(str, target.product_ids)),
+    }
     result = load.run(
         target.url,
         SCENARIO_DIR / "_bench.py",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,13 +18,17 @@ __all__ = ["HTTP_ITEMS", "bench_http", "settings_for"]
 
 HTTP_ITEMS = (
     "ceiling", "fastapi_hello", "product", "product_traced", "product_uncached", "product_page",
-    "product_page_postgres", "order",
+    "product_page_postgres", "order", "order_postgres",
 )  # fmt: skip
 _SERVICE_SETTINGS = {"rate_limit_enabled": False}
 # The database path: a zero TTL turns the product cache off without lab mode's extra work.
 _UNCACHED_SETTINGS = {**_SERVICE_SETTINGS, "cache_ttl_seconds": 0}
 # Items served from PostgreSQL (`LABKIT_POSTGRES_URL`, else the embedded server); the rest: SQLite.
-_POSTGRES_ITEMS = {"product_page_postgres"}
+_POSTGRES_ITEMS = {"product_page_postgres", "order_postgres"}
+_ORDER_ITEMS = {"order", "order_postgres"}
+# Orders draw on products of the bench's own, stocked so no run sells them out (a 409 is an
+# error to the generators): 20 products of the schema's maximum stock.
+_ORDER_PRODUCTS, _ORDER_STOCK = 20, 1_000_000
 # Items served with OpenTelemetry on (spans exported to labkit's in-process OTLP receiver): the
 # price of tracing on the hot read, beside `product`, where tracing off installs nothing.
 _TRACED_ITEMS = {"product_traced"}
@@ -40,6 +45,7 @@ _PATHS = {
     "product_page": "/v1/products?limit=20",
     "product_page_postgres": "/v1/products?limit=20",
     "order": "/v1/orders",
+    "order_postgres": "/v1/orders",
 }
 _WHAT = {
     "ceiling": "bare ASGI app (uvicorn, 1 worker)",
@@ -50,6 +56,7 @@ _WHAT = {
     "product_page": "GET a page of 20 products",
     "product_page_postgres": "GET a page of 20 products, PostgreSQL",
     "order": "POST an order (Idempotency-Key)",
+    "order_postgres": "POST an order (Idempotency-Key), PostgreSQL",
 }
 
 
@@ -81,7 +88,7 @@ def bench_http(
         if not shop_items:
             continue
         with LiveService(db=db, scale=1_000, settings=settings, tracing=traced) as svc:
-            shop = _ShopSession.open(svc)
+            shop = _ShopSession.open(svc, orders=bool(_ORDER_ITEMS & set(shop_items)))
             for name in shop_items:
                 done(_measure(shop.target(name), name, tool, duration, connections))
 
@@ -106,12 +113,15 @@ class _ShopSession:
     authorization: str
 
     @classmethod
-    def open(cls, svc: LiveService) -> _ShopSession:
-        """Sign in as the seeded customer (`svc.login`) and pick products in stock."""
+    def open(cls, svc: LiveService, *, orders: bool = False) -> _ShopSession:
+        """Sign in as the seeded customer (`svc.login`); pick products in stock, or, for
+        orders, add the bench's own (`_stocked_products`)."""
         with svc.login("customer") as client:
             page = client.get("/v1/products", params={"limit": 100}).json()
             authorization = client.headers["Authorization"]
         ids = tuple(p["id"] for p in page["items"] if p.get("stock", 0) >= 100)
+        if orders:
+            ids = _stocked_products(svc)
         if not ids:
             raise BenchError(
                 f"the shop at {svc.url} has no products with 100 in stock; reseed it with "
@@ -121,7 +131,25 @@ class _ShopSession:
 
     def target(self, name: str) -> Target:
         """The request of item `name` against this shop."""
-        return Target(self.url, _PATHS[name], name == "order", self.authorization, self.product_ids)
+        return Target(
+            self.url, _PATHS[name], name in _ORDER_ITEMS, self.authorization, self.product_ids
+        )
+
+
+def _stocked_products(svc: LiveService) -> tuple[int, ...]:
+    """Products only the bench orders, each with the most stock the schema allows."""
+    run = uuid.uuid4().hex[:8].upper()
+    with svc.login("staff") as staff:
+        category = staff.get("/v1/categories").json()[0]["id"]
+        ids = []
+        for n in range(_ORDER_PRODUCTS):
+            body = {"category_id": category, "sku": f"BENCH-{run}-{n}", "name": f"Bench {n}",
+                    "price_cents": 100, "stock": _ORDER_STOCK}  # fmt: skip
+            response = staff.post("/v1/products", json=body)
+            if response.status_code != 201:
+                raise BenchError(f"the bench could not add a product: {response.text[:200]}")
+            ids.append(int(response.json()["id"]))
+    return tuple(ids)
 
 
 def _measure(target: Target, name: str, tool: str, duration: float, connections: int) -> BenchItem:

@@ -25,6 +25,7 @@ def run(
     connections: int = 8,
     generator: Generator = "auto",
     seed_orders: int = 1_000_000,
+    memory_seconds: float = 60.0,
     record: bool = True,
     on_item: Callable[[BenchItem], None] | None = None,
 ) -> BenchReport:
@@ -34,7 +35,8 @@ def run(
         quick: short runs and 20,000 seeded orders, for a smoke test.
         duration: seconds of load per HTTP item; connections: requests kept in flight.
         generator: "wrk", "locust", or "auto" (wrk when installed).
-        seed_orders: orders the seeding items generate and load.
+        seed_orders: orders the seeding items generate and load (and the memory item seeds).
+        memory_seconds: seconds of mixed load before the memory item reads the service's RSS.
         record: append each item to the journal (kind "bench").
         on_item: called with each item as soon as it is measured (the CLI prints it).
 
@@ -46,6 +48,7 @@ def run(
         raise BenchError(f"unknown bench items {unknown}; choose from {', '.join(ITEMS)}.")
     if quick:
         duration, seed_orders = min(duration, 2.0), min(seed_orders, 20_000)
+        memory_seconds = min(memory_seconds, 5.0)
     tool = pick_generator(generator)
     items: list[BenchItem] = []
 
@@ -59,7 +62,7 @@ def run(
         bench_http(http, tool, duration, connections, done)
     data = [name for name in wanted if name in DATA_ITEMS]
     if data:
-        bench_data(data, seed_orders, done)
+        bench_data(data, seed_orders, done, memory_seconds)
     report = BenchReport(items=items)
     if record:
         _record(report)

@@ -69,6 +69,10 @@ def add_commands(commands: Any) -> None:
     bench.add_argument("-c", "--connections", type=int, default=8, help="requests in flight")
     bench.add_argument("--generator", choices=["auto", "wrk", "locust"], default="auto")
     bench.add_argument("--orders", type=int, default=1_000_000, help="orders the seed items load")
+    bench.add_argument(
+        "--memory-seconds", type=float, default=60.0,
+        help="seconds of load before the memory item reads the service's resident memory",
+    )  # fmt: skip
     bench.add_argument("--no-journal", action="store_true", help="do not record the results")
     bench.set_defaults(run=_bench)
 
@@ -132,6 +136,7 @@ def _bench(args: argparse.Namespace) -> int:
         connections=args.connections,
         generator=args.generator,
         seed_orders=args.orders,
+        memory_seconds=args.memory_seconds,
         record=not args.no_journal,
         on_item=lambda item: print(f"measured {item.name}: {item.what}", file=sys.stderr),
     )

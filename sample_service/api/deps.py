@@ -7,6 +7,7 @@ ten lines and every route answers the same error the same way.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -62,8 +63,9 @@ CacheDep = Annotated[Cache, Depends(get_cache)]
 PaymentsDep = Annotated[PaymentsClient | None, Depends(get_payments)]
 
 
-async def get_session(database: DatabaseDep) -> AsyncIterator[Session]:
-    """A session per request, once a database slot is free (503 when none frees in time).
+@asynccontextmanager
+async def session_slot(database: Database) -> AsyncIterator[Session]:
+    """A session once a database slot is free (503 when none frees in time).
 
     The service functions own its transaction; it is closed in the threadpool because closing
     returns the connection to the pool, which may be a round trip.
@@ -74,6 +76,12 @@ async def get_session(database: DatabaseDep) -> AsyncIterator[Session]:
             yield session
         finally:
             await run_in_threadpool(session.close)
+
+
+async def get_session(database: DatabaseDep) -> AsyncIterator[Session]:
+    """A session per request (``session_slot``)."""
+    async with session_slot(database) as session:
+        yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -42,6 +42,13 @@ class PlacedOrder:
     replayed: bool
 
 
+def check_lines(order: OrderCreate) -> None:
+    """400 when a product appears twice: its quantities belong on one line."""
+    ids = [item.product_id for item in order.items]
+    if len(set(ids)) != len(ids):
+        raise BadRequest("each product may appear once in an order; add up the quantities")
+
+
 def fingerprint(order: OrderCreate) -> str:
     """A digest of the request body: the same key with another body is refused, not replayed."""
     return hashlib.sha256(order.model_dump_json().encode()).hexdigest()
@@ -72,6 +79,16 @@ def _replay(
     row = session.scalar(
         select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
     )
+    return replay_of(row, key=key, digest=digest, cutoff=cutoff)
+
+
+def replay_of(
+    row: IdempotencyKey | None, *, key: str, digest: str, cutoff: dt.datetime
+) -> PlacedOrder | None:
+    """What a stored key answers: its first response, ``None`` when absent or expired.
+
+    A different body under the key is 422; a first request still in flight is 409.
+    """
     if row is None or as_utc(row.created_at) < cutoff:
         return None
     if row.request_hash != digest:
@@ -117,9 +134,7 @@ def place_order(
     With ``payments`` (a provider is configured) this transaction is the saga's first step,
     stock reserved, and ``checkout.settle`` takes the payment and confirms the order.
     """
-    ids = [item.product_id for item in order.items]
-    if len(set(ids)) != len(ids):
-        raise BadRequest("each product may appear once in an order; add up the quantities")
+    check_lines(order)
     digest = fingerprint(order)
     cutoff = dt.datetime.now(dt.UTC) - retention
     replay = _replay(

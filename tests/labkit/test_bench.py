@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
+import nbformat
 import pytest
 
 from labkit import bench, journal
@@ -143,3 +145,48 @@ def test_the_products_page_is_measured_on_sqlite_and_postgresql_beside_fastapi()
     assert list(table.index) == only
     assert (table["errors"] == 0).all(), table[["errors", "note"]]
     assert (table.loc[only[1:], "fastapi_x_rps"] > 0).all()
+
+
+def test_orders_are_measured_on_sqlite_and_postgresql_without_an_error() -> None:
+    only = ["order", "order_postgres"]
+    report = bench.run(only=only, duration=3, connections=4, generator="locust", record=False)
+
+    table = report.table
+    assert list(table.index) == only
+    # The bench's own products are stocked for any run: no 409, no 401, nothing but 201s.
+    assert (table["errors"] == 0).all(), table[["errors", "note"]]
+    assert (table["rps"] > 0).all()
+
+
+def test_seeding_is_measured_on_duckdb_too() -> None:
+    report = bench.run(only=["seed_duckdb"], seed_orders=2_000, record=False)
+
+    item = report.table.loc["seed_duckdb"]
+    assert item["unit"] == "orders/s" and item["rate"] > 0 and "2,000 orders" in item["note"]
+
+
+def test_memory_is_the_services_resident_set_after_a_seed_and_a_load() -> None:
+    report = bench.run(only=["memory"], seed_orders=2_000, memory_seconds=2, record=False)
+
+    item = report.table.loc["memory"]
+    assert item["unit"] == "MB resident" and 20 < item["rate"] < 2_000
+    assert "2,000 orders seeded" in item["note"] and "peak" in item["note"]
+
+
+def test_notebooks_are_timed_one_by_one_and_in_total(tmp_path: Path) -> None:
+    from labkit.bench._notebooks import bench_notebooks
+
+    (tmp_path / "notebooks").mkdir()
+    for name, source in (("01_quick", "x = 1"), ("02_broken", "raise ValueError('on purpose')")):
+        notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source)])
+        nbformat.write(notebook, tmp_path / "notebooks" / f"{name}.ipynb")
+    items: list[bench.BenchItem] = []
+
+    bench_notebooks(items.append, root=tmp_path)
+
+    by_name = {item.name: item for item in items}
+    assert list(by_name) == ["notebook_01", "notebook_02", "notebooks_total"]
+    quick, broken, total = by_name.values()
+    assert quick.errors == 0 and quick.seconds is not None and quick.seconds > 0
+    assert broken.errors == 1 and "ValueError" in broken.note
+    assert total.errors == 1 and total.seconds == quick.seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -144,3 +145,23 @@ def test_without_the_row_lock_concurrent_orders_oversell(racy: LiveService, shop
     assert all(set(statuses) <= {201, 409} for statuses, _ in trials), trials
     assert any(statuses[201] > 10 for statuses, _ in trials), trials  # more sold than stocked
     assert all(stock >= 0 for _, stock in trials)  # the CHECK constraint still holds
+
+
+def test_an_order_waits_boundedly_for_another_writer_then_answers_503(
+    api: AppClient, shop: Shop
+) -> None:
+    if shop.db.kind != "sqlite":
+        pytest.skip("SQLite's write lock is database-wide; PostgreSQL locks rows")
+    client = api(db_wait_seconds=0.3)
+    product, headers = shop.add_product(stock=5), bearer(client, "alice@shop.test")
+    other = sqlite3.connect(shop.db.engine.url.database or "", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process's writer holds the file
+        refused = _order(client, headers, product, str(uuid.uuid4()))
+        other.execute("ROLLBACK")
+        placed = _order(client, headers, product, str(uuid.uuid4()))
+    finally:
+        other.close()
+    assert refused.status_code == 503 and "retry-after" in refused.headers
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert placed.status_code == 201 and shop.stock(product) == 4
