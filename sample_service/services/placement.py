@@ -33,9 +33,10 @@ import json
 import sqlite3
 import time
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from sqlalchemy import bindparam, delete, func, insert, make_url, select, update
 from sqlalchemy.orm import Session
@@ -172,17 +173,42 @@ async def _stored(tx: _Connection, user_id: int, key: str) -> IdempotencyKey | N
     return IdempotencyKey(**{**row, "created_at": _moment(row["created_at"])})
 
 
-class _Connection(Protocol):
-    """Statements on one connection, in or out of a transaction, on whichever driver."""
+class _Connection(ABC):
+    """Statements on one connection, in or out of a transaction, on whichever driver.
+
+    Every statement is traced, slow-logged and heard by the query counters alike; only the
+    driver's call differs (`_fetchrow`, `_executemany`).
+    """
 
     kind: str
     duplicate: type[Exception]  # what a unique constraint raises
+    steps: dict[Any, _Statement]
 
+    @abstractmethod
     def transaction(self, wait_seconds: float) -> AbstractAsyncContextManager[None]: ...
 
-    async def one(self, stmt: Executable, **params: Any) -> dict[str, Any] | None: ...
+    @abstractmethod
+    async def _fetchrow(self, sql: str, values: list[Any]) -> Any: ...
 
-    async def many(self, stmt: Executable, rows: Sequence[dict[str, Any]]) -> None: ...
+    @abstractmethod
+    async def _executemany(self, sql: str, values: list[list[Any]]) -> None: ...
+
+    async def one(self, stmt: Executable, **params: Any) -> dict[str, Any] | None:
+        statement = self.steps[stmt]
+        values = statement.values(params)
+        started = time.perf_counter()
+        with statement._span():
+            found = await self._fetchrow(statement.sql, values)
+        statement._log_if_slow(values, started)
+        return statement.row(found)
+
+    async def many(self, stmt: Executable, rows: Sequence[dict[str, Any]]) -> None:
+        statement = self.steps[stmt]
+        values = [statement.values(row, heard=index == 0) for index, row in enumerate(rows)]
+        started = time.perf_counter()
+        with statement._span():
+            await self._executemany(statement.sql, values)
+        statement._log_if_slow(values, started)
 
 
 async def _place(
@@ -285,7 +311,7 @@ class _Statement(FastRead):
         return dict(zip(self._columns, found, strict=True))
 
 
-class _SqliteConnection:
+class _SqliteConnection(_Connection):
     """Statements on the writer connection; nothing here awaits (see the module docstring)."""
 
     kind = "sqlite"
@@ -294,22 +320,11 @@ class _SqliteConnection:
     def __init__(self, writer: _Writer, connection: sqlite3.Connection) -> None:
         self.writer, self.connection, self.steps = writer, connection, writer.steps
 
-    async def one(self, stmt: Executable, **params: Any) -> dict[str, Any] | None:
-        statement = self.steps[stmt]
-        values = statement.values(params)
-        started = time.perf_counter()
-        with statement._span():
-            found = self.connection.execute(statement.sql, values).fetchone()
-        statement._log_if_slow(values, started)
-        return statement.row(found)
+    async def _fetchrow(self, sql: str, values: list[Any]) -> Any:
+        return self.connection.execute(sql, values).fetchone()
 
-    async def many(self, stmt: Executable, rows: Sequence[dict[str, Any]]) -> None:
-        statement = self.steps[stmt]
-        values = [statement.values(row, heard=index == 0) for index, row in enumerate(rows)]
-        started = time.perf_counter()
-        with statement._span():
-            self.connection.executemany(statement.sql, values)
-        statement._log_if_slow(values, started)
+    async def _executemany(self, sql: str, values: list[list[Any]]) -> None:
+        self.connection.executemany(sql, values)
 
     @asynccontextmanager
     async def transaction(self, wait_seconds: float) -> AsyncIterator[None]:
@@ -337,7 +352,7 @@ class _SqliteConnection:
             pause = min(pause * 2, 0.05)
 
 
-class _PostgresConnection:
+class _PostgresConnection(_Connection):
     """Statements on one pooled asyncpg connection."""
 
     kind = "postgresql"
@@ -348,22 +363,11 @@ class _PostgresConnection:
         self.connection, self.steps = connection, writer.steps
         self.duplicate: type[Exception] = asyncpg.UniqueViolationError
 
-    async def one(self, stmt: Executable, **params: Any) -> dict[str, Any] | None:
-        statement = self.steps[stmt]
-        values = statement.values(params)
-        started = time.perf_counter()
-        with statement._span():
-            found = await self.connection.fetchrow(statement.sql, *values)
-        statement._log_if_slow(values, started)
-        return statement.row(found)
+    async def _fetchrow(self, sql: str, values: list[Any]) -> Any:
+        return await self.connection.fetchrow(sql, *values)
 
-    async def many(self, stmt: Executable, rows: Sequence[dict[str, Any]]) -> None:
-        statement = self.steps[stmt]
-        values = [statement.values(row, heard=index == 0) for index, row in enumerate(rows)]
-        started = time.perf_counter()
-        with statement._span():
-            await self.connection.executemany(statement.sql, values)
-        statement._log_if_slow(values, started)
+    async def _executemany(self, sql: str, values: list[list[Any]]) -> None:
+        await self.connection.executemany(sql, values)
 
     @asynccontextmanager
     async def transaction(self, wait_seconds: float) -> AsyncIterator[None]:
