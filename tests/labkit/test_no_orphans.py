@@ -15,9 +15,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 from jupyter_client.manager import KernelManager
+
+from tests.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,22 +33,11 @@ print(json.dumps({"pids": [service.pid, hello.pid, state["keeper_pid"], state["p
 """
 
 
-def _alive(pids: list[int]) -> list[int]:
-    alive = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
-
-
 def _wait_gone(pids: list[int], seconds: float = 20.0) -> list[int]:
     deadline = time.monotonic() + seconds
-    while _alive(pids) and time.monotonic() < deadline:
+    while alive(pids) and time.monotonic() < deadline:
         time.sleep(0.2)
-    return _alive(pids)
+    return alive(pids)
 
 
 def _run(km: KernelManager, code: str) -> str:
@@ -88,7 +78,7 @@ def kernel() -> Iterator[KernelManager]:
 def _started_pids(km: KernelManager) -> list[int]:
     out = _run(km, START_EVERYTHING)
     pids: list[int] = json.loads(out.strip().splitlines()[-1])["pids"]
-    assert _alive(pids) == pids, "everything should be running before the kernel goes"
+    assert alive(pids) == pids, "everything should be running before the kernel goes"
     return pids
 
 

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from labkit.databases import Replica, database, replica
 from labkit.errors import BadArgument, ServerStartError
 from tests.conftest import unique_name
+from tests.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,7 +146,7 @@ def _owner() -> Iterator[dict[str, Any]]:
             pytest.skip("no streaming replica on this machine (the owner process said why)")
         started: dict[str, Any] = json.loads(line)
         servers = started["replica"] + started["primary"]
-        assert _alive(servers) == servers
+        assert alive(servers) == servers
         yield {**started, "process": owner}
     finally:
         owner.kill()
@@ -171,17 +172,6 @@ def test_a_standby_stops_with_its_primary() -> None:
 
 def _wait_gone(pids: list[int], *, folder: str | None = None, seconds: float = 20.0) -> list[int]:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and (_alive(pids) or (folder and Path(folder).exists())):
+    while time.monotonic() < deadline and (alive(pids) or (folder and Path(folder).exists())):
         time.sleep(0.2)
-    return _alive(pids)
-
-
-def _alive(pids: list[int]) -> list[int]:
-    alive = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
+    return alive(pids)

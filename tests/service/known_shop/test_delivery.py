@@ -18,8 +18,8 @@ from labkit import _process
 from labkit.worker import LiveWorker
 from sample_service.messaging.brokers import RabbitTransport, RedisStreamTransport
 from sample_service.models import Job, OutboxEvent, ProcessedMessage
-from sample_service.worker import Worker
 from tests.service.known_shop.conftest import Shop, bearer
+from tests.service.known_shop.event_helpers import drain
 
 FAST = {"job_poll_seconds": 0.05, "job_visibility_seconds": 1.0, "lab_mode": True}
 
@@ -49,13 +49,8 @@ def _crash_relay(shop: Shop, **switches: Any) -> int:
 
 
 def _drain(shop: Shop) -> events.EventCounts:
-    """Relay and consume everything waiting, in this process (the crash tests' restart)."""
-    worker = Worker(shop.settings(), name="drain", queues=("events",), relay=True)
-    try:
-        while worker.step():
-            pass
-    finally:
-        worker.close()
+    """Relay and consume everything waiting, then count (the crash tests' restart)."""
+    drain(shop)
     return events.settle(shop.db.url, quiet=0)
 
 

@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 import labkit.etl as etl
-from sample_service.worker import Worker
 from tests.service.conftest import AppClient
 from tests.service.known_shop.conftest import Shop, bearer
+from tests.service.known_shop.event_helpers import drain
 
 REPORT = {"from": "2020-01-01", "to": "2100-01-01"}
 
@@ -111,15 +111,6 @@ def test_a_run_that_died_before_its_rename_leaves_the_watermark_alone(
     assert _extract(shop, lake).rows == 2
 
 
-def _drain(shop: Shop) -> None:
-    worker = Worker(shop.settings(), name="drain", queues=("events",), relay=True)
-    try:
-        while worker.step():
-            pass
-    finally:
-        worker.close()
-
-
 def test_the_report_gives_the_same_totals_from_orders_stream_and_batch(
     api: AppClient, shop: Shop, lake: Path
 ) -> None:
@@ -127,7 +118,7 @@ def test_the_report_gives_the_same_totals_from_orders_stream_and_batch(
     order = _place(client, shop, 3)[0]
     cancel = client.post(f"/v1/orders/{order}/cancel", headers=bearer(client, "bob@shop.test"))
     assert cancel.status_code == 200
-    _drain(shop)
+    drain(shop)
     time.sleep(1.1)
     _extract(shop, lake)
     staff = bearer(client, "staff@shop.test")
