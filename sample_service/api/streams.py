@@ -104,7 +104,8 @@ async def order_event_stream(
 ) -> AsyncIterator[ServerSentEvent]:
     """Every event of the order after `Last-Event-ID` (all of them without it), then each
     new one as it commits; the stream ends once the order is shipped or cancelled, or after
-    five minutes (reconnect with `Last-Event-ID`)."""
+    five minutes (reconnect with `Last-Event-ID`). A client that stops reading is cut off
+    once a send has waited the service's bound; it too resumes with `Last-Event-ID`."""
     after = last_event_id
     read = functools.partial(order_events, database.engine, order_id)
     ends = time.monotonic() + MAX_STREAM_SECONDS

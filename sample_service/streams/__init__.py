@@ -7,17 +7,11 @@ client whose buffer is full. Both cap each connection's send buffer (sending.py)
 """
 
 from sample_service.streams.orders import FINAL_STATUSES, order_events
-from sample_service.streams.sending import (
-    SEND_BUFFER_BYTES,
-    SlowClient,
-    bounded_send,
-    cap_send_buffer,
-)
+from sample_service.streams.sending import SlowClient, bounded_send, cap_send_buffer
 from sample_service.streams.stock import Dropped, StockHub, Subscriber
 
 __all__ = [
     "FINAL_STATUSES",
-    "SEND_BUFFER_BYTES",
     "Dropped",
     "SlowClient",
     "StockHub",

@@ -115,6 +115,15 @@ def _stock_burst(shop: Shop, ids: list[int], rounds: int) -> None:
         time.sleep(0.15)
 
 
+def _dropped(client: httpx.Client, channel: str) -> float:
+    """The service's count of live-view clients it cut off on `channel` (sse, websocket)."""
+    text = client.get("/metrics").text
+    series = f'shop_stream_clients_dropped_total{{channel="{channel}"}}'
+    found = re.search(rf"^{re.escape(series)} (\S+)$", text, re.M)
+    assert found, "the counter is exported at 0 before any drop"
+    return float(found.group(1))
+
+
 def test_the_stock_socket_refuses_a_missing_or_forged_token(live: LiveService) -> None:
     for token in (None, "not.a.jwt"):
         with pytest.raises(LabkitError, match="403"):
@@ -143,6 +152,8 @@ def test_a_slow_client_is_dropped_while_the_others_get_every_change(
     assert slow.close_code == SLOW_CLIENT, (slow.close_code, len(slow.messages))
     assert len(slow.messages) < len(fast.messages)
     assert slow.latest() != final  # it was cut off before it heard the end
+    with live.client() as client:
+        assert _dropped(client, "websocket") == 1 and _dropped(client, "sse") == 0
 
 
 def _many_events(shop: Shop, order_id: int, count: int) -> None:
@@ -197,14 +208,6 @@ class SlowReader:
         return [m.group(1) for event in whole if (m := re.search(r"^id: (.+)$", event, re.M))]
 
 
-def _dropped_sse(client: httpx.Client) -> float:
-    """The service's count of event-stream clients it cut off."""
-    text = client.get("/metrics").text
-    found = re.search(r'^shop_stream_clients_dropped_total\{channel="sse"\} (\S+)$', text, re.M)
-    assert found, "the counter is exported at 0 before any drop"
-    return float(found.group(1))
-
-
 def test_an_order_stream_drops_a_reader_that_stops_and_it_resumes_without_a_gap(
     live: LiveService, shop: Shop
 ) -> None:
@@ -213,14 +216,14 @@ def test_an_order_stream_drops_a_reader_that_stops_and_it_resumes_without_a_gap(
         _many_events(shop, order_id, 2000)  # a quarter megabyte of events, ready at once
         token = _token(live, "alice@shop.test")
         client.headers.update({"Authorization": f"Bearer {token}"})
-        assert _dropped_sse(client) == 0
+        assert _dropped(client, "sse") == 0
         slow = SlowReader(live, token, order_id)
         opened = time.monotonic()
         everything = follow_order(client, order_id)  # another reader, served meanwhile
-        while _dropped_sse(client) == 0 and time.monotonic() - opened < SEND_TIMEOUT + 10:
+        while _dropped(client, "sse") == 0 and time.monotonic() - opened < SEND_TIMEOUT + 10:
             time.sleep(0.05)
         dropped_after = time.monotonic() - opened
-        assert _dropped_sse(client) == 1
+        assert _dropped(client, "sse") == 1
         assert client.get("/health/ready").status_code == 200
         received = slow.drain()
         rest = follow_order(client, order_id, last_event_id=received[-1] if received else None)
