@@ -148,6 +148,9 @@ class Settings(BaseSettings, LabSwitches):
         default=None, validation_alias=AliasChoices("SHOP_RABBITMQ_URL", "RABBITMQ_URL")
     )
     event_stream: str = "shop.events"  # the RabbitMQ queue or Redis stream of events
+    # Live views: an event-stream send that waits this long (the client stopped reading)
+    # cuts that client off; it resumes with Last-Event-ID.
+    stream_send_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
     # Where the batch ETL writes its Parquet (daily_sales.parquet): the sales report's
     # ``source=batch``; None: that source answers 409.
     sales_lake: str | None = None

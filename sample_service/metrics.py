@@ -51,6 +51,13 @@ READ_MODEL_LAG = Gauge(
     "shop_read_model_lag_seconds",
     "Age of the oldest order event the sales read models have not applied (0: caught up)",
 )
+STREAM_DROPPED = Counter(
+    "shop_stream_clients_dropped_total",
+    "Live-view clients cut off for reading too slowly, by channel (sse, websocket)",
+    ["channel"],
+)
+for _channel in ("sse", "websocket"):  # both series exist, at 0, before the first drop
+    STREAM_DROPPED.labels(_channel)
 
 # Labelled children by label values: ``labels()`` takes a lock and builds a key on
 # every call, a measurable share of a fast request; the set of routes is bounded.
@@ -77,6 +84,11 @@ def count_read(server: str) -> None:
     if child is None:
         child = _reads[server] = DB_READS.labels(server)
     child.inc()
+
+
+def count_dropped(channel: str) -> None:
+    """Count one live-view client cut off for being slow on ``channel``."""
+    STREAM_DROPPED.labels(channel).inc()
 
 
 def record_replica(replica: str, seconds: float, lag_bytes: float) -> None:

@@ -10,15 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import socket
+import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
+import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Header, WebSocket, WebSocketDisconnect
+from fastapi.routing import APIRoute
 from fastapi.sse import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
 
+from sample_service import metrics
 from sample_service.api.deps import ClaimsDep, DatabaseDep, path_id
 from sample_service.api.problems import problem_responses
 from sample_service.db import Database
@@ -26,9 +30,13 @@ from sample_service.errors import ServiceError
 from sample_service.models import User
 from sample_service.security import AccessClaims, InvalidToken, decode_access_token
 from sample_service.services import api_keys, orders, users
-from sample_service.streams import Dropped, StockHub, order_events
-
-router = APIRouter(tags=["streams"])
+from sample_service.streams import (
+    Dropped,
+    StockHub,
+    bounded_send,
+    cap_send_buffer,
+    order_events,
+)
 
 OrderId = Annotated[int, path_id("Order", 101)]
 POLL_SECONDS = 0.2  # how often an open stream looks for the order's next event
@@ -37,7 +45,35 @@ POLL_SECONDS = 0.2  # how often an open stream looks for the order's next event
 MAX_STREAM_SECONDS = 300
 RETRY_MS = 1000  # the reconnection delay a client is told to use
 SLOW_CLIENT = 1013  # "try again later": the close code a dropped WebSocket client sees
-SEND_BUFFER_BYTES = 16 * 1024  # per connection, in the kernel and in the server each
+log = logging.getLogger("sample_service.streams")
+
+
+class DropsSlowClients(APIRoute):
+    """A streaming route that cuts off a client whose send waits longer than the setting.
+
+    Its buffer is capped first, so a client that stops reading makes a send wait after tens
+    of kilobytes; `stream_send_timeout_seconds` later the connection is aborted, logged and
+    counted. The event stream reads its next events only after a send, so a dropped client
+    costs nothing more, and it misses nothing: it resumes with `Last-Event-ID`.
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        seconds = scope["app"].state.settings.stream_send_timeout_seconds
+
+        def dropped() -> None:
+            log.warning("dropped a slow client of %s: a send waited %g s", scope["path"], seconds)
+            metrics.count_dropped("sse")
+
+        cap_send_buffer(send)
+        try:
+            await super().handle(scope, receive, bounded_send(send, seconds, on_drop=dropped))
+        except* anyio.BrokenResourceError:
+            # FastAPI's keep-alive task, caught sending to a client that has gone (a drop
+            # makes it certain; fastapi discussion #15725): the stream is over, nothing failed.
+            pass
+
+
+router = APIRouter(tags=["streams"], route_class=DropsSlowClients)  # its HTTP route: the SSE
 
 
 def _user(database: Database, claims: AccessClaims | str) -> User:
@@ -68,7 +104,8 @@ async def order_event_stream(
 ) -> AsyncIterator[ServerSentEvent]:
     """Every event of the order after `Last-Event-ID` (all of them without it), then each
     new one as it commits; the stream ends once the order is shipped or cancelled, or after
-    five minutes (reconnect with `Last-Event-ID`)."""
+    five minutes (reconnect with `Last-Event-ID`). A client that stops reading is cut off
+    once a send has waited the service's bound; it too resumes with `Last-Event-ID`."""
     after = last_event_id
     read = functools.partial(order_events, database.engine, order_id)
     ends = time.monotonic() + MAX_STREAM_SECONDS
@@ -96,34 +133,6 @@ def _socket_user(websocket: WebSocket) -> User | None:
         return None
 
 
-def _transport(send: object, depth: int = 6) -> Any:
-    """The server's transport behind an ASGI ``send``, through Starlette's wrappers (or None)."""
-    owner = getattr(send, "__self__", None)
-    if hasattr(owner, "transport"):
-        return owner.transport
-    for cell in getattr(send, "__closure__", None) or () if depth else ():
-        found = _transport(cell.cell_contents, depth - 1) if callable(cell.cell_contents) else None
-        if found is not None:
-            return found
-    return None
-
-
-def cap_send_buffer(websocket: WebSocket, size: int) -> bool:
-    """Cap the kernel's send buffer of this connection; False when the server hides its socket.
-
-    Left alone, Linux grows a connection's send buffer up to ``tcp_wmem``'s maximum (4 MB;
-    measured: 2.8 MB taken before a send waited) for a client that stops reading: megabytes
-    each before the hub's own bound could notice. uvicorn's protocol holds the transport.
-    """
-    transport = _transport(websocket._send)
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is None:
-        return False
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
-    transport.set_write_buffer_limits(high=size)
-    return True
-
-
 def stock_hub(websocket: WebSocket) -> StockHub:
     """The process's one hub, made by its first subscriber."""
     state = websocket.app.state
@@ -149,7 +158,7 @@ async def stock_changes(websocket: WebSocket) -> None:
         await websocket.close(code=1008, reason="a valid bearer token is required")  # → 403
         return
     await websocket.accept()
-    cap_send_buffer(websocket, SEND_BUFFER_BYTES)
+    cap_send_buffer(websocket._send)
     hub = stock_hub(websocket)
     subscriber = hub.subscribe()
     gone = asyncio.ensure_future(_until_gone(websocket))
@@ -169,6 +178,7 @@ async def stock_changes(websocket: WebSocket) -> None:
                 sending.cancel()
                 raise Dropped(f"more than {hub.buffer} changes behind")
     except Dropped as exc:
+        metrics.count_dropped("websocket")
         await hub.unsubscribe(subscriber)  # forget it first: the close may wait on the client
         with contextlib.suppress(TimeoutError):  # a client that never reads never takes it
             await asyncio.wait_for(websocket.close(code=SLOW_CLIENT, reason=str(exc)[:120]), 5)

@@ -2,10 +2,21 @@
 
 Both read what the database already holds, so any process serves any client, and both
 keep a bounded amount per client: the order stream reads the next events only once the
-last were sent; the stock hub drops a client whose buffer is full.
+last were sent, and cuts off a client whose send waits too long; the stock hub drops a
+client whose buffer is full. Both cap each connection's send buffer (sending.py).
 """
 
 from sample_service.streams.orders import FINAL_STATUSES, order_events
+from sample_service.streams.sending import SlowClient, bounded_send, cap_send_buffer
 from sample_service.streams.stock import Dropped, StockHub, Subscriber
 
-__all__ = ["FINAL_STATUSES", "Dropped", "StockHub", "Subscriber", "order_events"]
+__all__ = [
+    "FINAL_STATUSES",
+    "Dropped",
+    "SlowClient",
+    "StockHub",
+    "Subscriber",
+    "bounded_send",
+    "cap_send_buffer",
+    "order_events",
+]

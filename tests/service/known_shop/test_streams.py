@@ -1,12 +1,18 @@
 """Live views on each database: an order's SSE stream resumes with Last-Event-ID and misses
-nothing; the stock WebSocket refuses anonymous clients and drops a slow one, not the rest."""
+nothing, and drops a reader that stops reading; the stock WebSocket refuses anonymous clients
+and drops a slow one, not the rest."""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+import socket
 import time
 import uuid
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select, update
@@ -15,7 +21,7 @@ from labkit.errors import LabkitError
 from labkit.service import LiveService
 from labkit.streams import StockWatcher, follow_order
 from sample_service.api.streams import SLOW_CLIENT
-from sample_service.models import Category, Product
+from sample_service.models import Category, OutboxEvent, Product
 from tests.service.conftest import assert_problem
 from tests.service.known_shop.conftest import CHILD_SETTINGS, PASSWORD, Shop, bearer
 
@@ -63,10 +69,13 @@ def test_an_order_stream_is_its_owners(client: TestClient, shop: Shop) -> None:
     )
 
 
+SEND_TIMEOUT = 1.5  # the live service's stream_send_timeout_seconds
+
+
 @pytest.fixture
 def live(shop: Shop) -> Iterator[LiveService]:
-    """The shop in a real server process: a WebSocket needs a socket."""
-    settings = {**CHILD_SETTINGS, "lab_mode": True}
+    """The shop in a real server process: a WebSocket needs a socket, a slow reader too."""
+    settings = {**CHILD_SETTINGS, "lab_mode": True, "stream_send_timeout_seconds": SEND_TIMEOUT}
     with LiveService(db=shop.db, scale=None, settings=settings) as service:
         yield service
 
@@ -106,6 +115,15 @@ def _stock_burst(shop: Shop, ids: list[int], rounds: int) -> None:
         time.sleep(0.15)
 
 
+def _dropped(client: httpx.Client, channel: str) -> float:
+    """The service's count of live-view clients it cut off on `channel` (sse, websocket)."""
+    text = client.get("/metrics").text
+    series = f'shop_stream_clients_dropped_total{{channel="{channel}"}}'
+    found = re.search(rf"^{re.escape(series)} (\S+)$", text, re.M)
+    assert found, "the counter is exported at 0 before any drop"
+    return float(found.group(1))
+
+
 def test_the_stock_socket_refuses_a_missing_or_forged_token(live: LiveService) -> None:
     for token in (None, "not.a.jwt"):
         with pytest.raises(LabkitError, match="403"):
@@ -134,3 +152,84 @@ def test_a_slow_client_is_dropped_while_the_others_get_every_change(
     assert slow.close_code == SLOW_CLIENT, (slow.close_code, len(slow.messages))
     assert len(slow.messages) < len(fast.messages)
     assert slow.latest() != final  # it was cut off before it heard the end
+    with live.client() as client:
+        assert _dropped(client, "websocket") == 1 and _dropped(client, "sse") == 0
+
+
+def _many_events(shop: Shop, order_id: int, count: int) -> None:
+    """`count` more events of the order in its outbox, marked published (no relay takes them)."""
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "topic": "order.noted",
+            "key": str(order_id),
+            "payload": {"status": "shipped", "note": f"note {n}"},
+            "published_at": dt.datetime.now(dt.UTC),
+        }
+        for n in range(count)
+    ]
+    with shop.db.engine.begin() as conn:
+        conn.execute(insert(OutboxEvent), rows)
+
+
+class SlowReader:
+    """An SSE client that reads the response head, then nothing until `drain()`.
+
+    Its receive buffer is small, so the server's sends back up after a few kilobytes.
+    """
+
+    def __init__(self, live: LiveService, token: str, order_id: int) -> None:
+        address = urlsplit(live.url)
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect((address.hostname, address.port))
+        self.sock.sendall(
+            f"GET /v1/orders/{order_id}/events HTTP/1.1\r\nHost: {address.netloc}\r\n"
+            f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n\r\n".encode()
+        )
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += self.sock.recv(1)  # a byte at a time: nothing of the body is read
+        assert head.startswith(b"HTTP/1.1 200"), head
+
+    def drain(self) -> list[str]:
+        """Read what reached this client until the server's cut; the ids of whole events."""
+        body = b""
+        self.sock.settimeout(10)
+        try:
+            while chunk := self.sock.recv(65536):
+                body += chunk
+        except ConnectionResetError:  # an aborted connection: what arrived before stays read
+            pass
+        finally:
+            self.sock.close()
+        text = re.sub(r"\r\n[0-9a-f]+\r\n", "", "\r\n" + body.decode(errors="replace"))
+        whole = text.split("\n\n")[:-1]  # the last piece is an unfinished event, if any
+        return [m.group(1) for event in whole if (m := re.search(r"^id: (.+)$", event, re.M))]
+
+
+def test_an_order_stream_drops_a_reader_that_stops_and_it_resumes_without_a_gap(
+    live: LiveService, shop: Shop
+) -> None:
+    with live.client() as client:
+        order_id = _shipped_order(client, shop)  # type: ignore[arg-type]
+        _many_events(shop, order_id, 2000)  # a quarter megabyte of events, ready at once
+        token = _token(live, "alice@shop.test")
+        client.headers.update({"Authorization": f"Bearer {token}"})
+        assert _dropped(client, "sse") == 0
+        slow = SlowReader(live, token, order_id)
+        opened = time.monotonic()
+        everything = follow_order(client, order_id)  # another reader, served meanwhile
+        while _dropped(client, "sse") == 0 and time.monotonic() - opened < SEND_TIMEOUT + 10:
+            time.sleep(0.05)
+        dropped_after = time.monotonic() - opened
+        assert _dropped(client, "sse") == 1
+        assert client.get("/health/ready").status_code == 200
+        received = slow.drain()
+        rest = follow_order(client, order_id, last_event_id=received[-1] if received else None)
+    assert len(everything) == 2003  # the other reader had it all
+    # Cut off for the bound it waited (not before), and soon after it (a loaded machine).
+    assert SEND_TIMEOUT * 0.9 < dropped_after < SEND_TIMEOUT + 3, dropped_after
+    assert 0 < len(received) < len(everything) // 2  # a buffer's worth, not the stream
+    assert received + [e.id for e in rest] == [e.id for e in everything]  # no gap, no repeat
+    assert any("dropped a slow client" in line for line in live.log_lines())
