@@ -148,6 +148,9 @@ class Settings(BaseSettings, LabSwitches):
         default=None, validation_alias=AliasChoices("SHOP_RABBITMQ_URL", "RABBITMQ_URL")
     )
     event_stream: str = "shop.events"  # the RabbitMQ queue or Redis stream of events
+    # Partitions of that queue or stream: one key (an order) always goes to the same one, and
+    # one consumer at a time reads each; more than the consumers you run lets them all work.
+    event_partitions: Annotated[int, Field(ge=1, le=64)] = 4
     # Where the batch ETL writes its Parquet (daily_sales.parquet): the sales report's
     # ``source=batch``; None: that source answers 409.
     sales_lake: str | None = None
