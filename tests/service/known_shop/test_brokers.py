@@ -127,6 +127,26 @@ def test_while_one_consumer_handles_a_keys_event_another_gets_none_of_that_key(
     assert (handled, meanwhile) == (["m0", "m1", "m2"], [])
 
 
+def test_a_failed_event_keeps_its_keys_later_events_waiting_on_redis(
+    broker: tuple[str, str, str], make: MakeTransport
+) -> None:
+    if broker[0] != "redis":
+        pytest.skip("a RabbitMQ retry is published again at its partition's tail (brokers.py)")
+    transport = make(visibility_seconds=0.5)
+    for n in range(2):
+        transport.publish(queue="events", kind="order.placed", payload=_event(),
+                          message_id=f"m{n}", key="42")  # fmt: skip
+    tries: list[str] = []
+
+    def fails_once(message_id: str, _kind: str, _payload: dict[str, Any]) -> None:
+        tries.append(message_id)
+        if tries == ["m0"]:
+            raise RuntimeError("first try fails")  # pending again after the visibility timeout
+
+    _wait_for(lambda: not transport.consume_one(fails_once) and len(tries) == 3)
+    assert tries == ["m0", "m0", "m1"]  # m1 waited for m0's retry
+
+
 def test_keys_spread_over_the_partitions_and_drop_removes_them_all(
     broker: tuple[str, str, str],
 ) -> None:
