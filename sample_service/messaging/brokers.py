@@ -24,9 +24,11 @@ P moves keys between partitions: change it only with the queues drained.
 The price is head-of-line blocking inside a partition. On Redis a failed entry holds its
 partition until it is retried (after the visibility timeout) or dead-lettered. On RabbitMQ
 a failed message is published again at its partition's tail, so a retry loses its place:
-order holds for messages handled the first time. RabbitMQ (before streams) never moves an
-active consumer, so the first consumer to subscribe reads every partition and the others
-stand by; Redis leases are taken per message, so there the consumers share the partitions.
+order holds for messages handled the first time. A classic queue never moves its active
+consumer to another, so on RabbitMQ the first consumer to subscribe reads every partition
+and the others stand by (P bounds the work shared on Redis, where a lease is taken per
+message). And the order a transport keeps is the order it was given: one relay publishes
+a key's events in order, several relays taking batches side by side may not.
 
 A consumer's ``handle(message_id, kind, payload)`` must be idempotent (see consumers.py).
 """
