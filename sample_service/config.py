@@ -151,6 +151,9 @@ class Settings(BaseSettings, LabSwitches):
     # Live views: an event-stream send that waits this long (the client stopped reading)
     # cuts that client off; it resumes with Last-Event-ID.
     stream_send_timeout_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # Partitions of that queue or stream: one key (an order) always goes to the same one, and
+    # one consumer at a time reads each; more than the consumers you run lets them all work.
+    event_partitions: Annotated[int, Field(ge=1, le=64)] = 4
     # Where the batch ETL writes its Parquet (daily_sales.parquet): the sales report's
     # ``source=batch``; None: that source answers 409.
     sales_lake: str | None = None

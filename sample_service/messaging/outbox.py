@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, Row, Select, select, tuple_, update
+from sqlalchemy.orm import Session, aliased
 
 from sample_service.messaging.queue import EVENTS, write_transaction
 from sample_service.models import Order, OutboxEvent
@@ -56,13 +56,28 @@ _Event = tuple[str, str, str, dict[str, Any]]  # id, topic, key, payload
 
 
 def _unpublished(batch: int) -> Select[_Event]:
-    """The oldest unpublished events, locked so a second relay skips them (PostgreSQL)."""
+    """The oldest unpublished events, locked so a second relay skips them (PostgreSQL).
+
+    An event whose key has an older event still unpublished waits for it: with ``SKIP LOCKED``
+    alone, a second relay would skip an order's ``order.placed`` (locked by the first) and
+    publish its ``order.cancelled`` ahead of it.
+    """
+    earlier = aliased(OutboxEvent)
+    waits_for_earlier = (
+        select(earlier.id)
+        .where(
+            earlier.key == OutboxEvent.key,
+            earlier.published_at.is_(None),
+            tuple_(earlier.created_at, earlier.id) < tuple_(OutboxEvent.created_at, OutboxEvent.id),
+        )
+        .exists()
+    )
     return (
         select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.key, OutboxEvent.payload)
-        .where(OutboxEvent.published_at.is_(None))
+        .where(OutboxEvent.published_at.is_(None), ~waits_for_earlier)
         .order_by(OutboxEvent.created_at, OutboxEvent.id)
         .limit(batch)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=OutboxEvent, skip_locked=True)
     )
 
 

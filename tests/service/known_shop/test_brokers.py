@@ -17,7 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from sample_service.messaging import consumers
-from sample_service.messaging.brokers import EventTransport, RabbitTransport, RedisStreamTransport
+from sample_service.messaging.brokers import (
+    EventTransport,
+    RabbitTransport,
+    RedisStreamTransport,
+)
 from sample_service.models import ProductSales
 from sample_service.worker import Worker
 from tests.service.known_shop.conftest import Shop, bearer
@@ -43,6 +47,7 @@ def _make(kind: str, url: str, name: str, consumer: str, **options: Any) -> Even
     if kind == "rabbitmq":
         options.pop("visibility_seconds", None)  # redelivery comes with the lost connection
         return RabbitTransport(url, queue=name, **options)
+    options.pop("prefetch", None)  # a stream consumer reads one entry at a time
     return RedisStreamTransport(url, consumer=consumer, stream=name, **options)
 
 
@@ -102,6 +107,84 @@ def test_a_message_a_consumer_died_holding_is_delivered_again(make: MakeTranspor
     second = make("c2", visibility_seconds=0.001)
     _wait_for(lambda: second.consume_one(lambda m, _k, _p: seen.append(m)))
     assert seen == ["m1"]
+
+
+def test_while_one_consumer_handles_a_keys_event_another_gets_none_of_that_key(
+    make: MakeTransport,
+) -> None:
+    first, second = make("c1", prefetch=1), make("c2", prefetch=1)  # one in hand each
+    for n, kind in enumerate(("order.placed", "order.cancelled", "order.placed")):
+        first.publish(queue="events", kind=kind, payload=_event(), message_id=f"m{n}", key="42")
+    meanwhile: list[str] = []  # what the second consumer got while the first was busy
+    handled: list[str] = []
+
+    def slow(message_id: str, _kind: str, _payload: dict[str, Any]) -> None:
+        # One queue shared by both would hand the second the key's next event right now.
+        second.consume_one(lambda m, _k, _p: meanwhile.append(m))
+        handled.append(message_id)
+
+    _drain(first, slow)
+    assert (handled, meanwhile) == (["m0", "m1", "m2"], [])
+
+
+def test_a_failed_event_keeps_its_keys_later_events_waiting_on_redis(
+    broker: tuple[str, str, str], make: MakeTransport
+) -> None:
+    if broker[0] != "redis":
+        pytest.skip("a RabbitMQ retry is published again at its partition's tail (brokers.py)")
+    transport = make(visibility_seconds=0.5)
+    for n in range(2):
+        transport.publish(queue="events", kind="order.placed", payload=_event(),
+                          message_id=f"m{n}", key="42")  # fmt: skip
+    tries: list[str] = []
+
+    def fails_once(message_id: str, _kind: str, _payload: dict[str, Any]) -> None:
+        tries.append(message_id)
+        if tries == ["m0"]:
+            raise RuntimeError("first try fails")  # pending again after the visibility timeout
+
+    _wait_for(lambda: not transport.consume_one(fails_once) and len(tries) == 3)
+    assert tries == ["m0", "m0", "m1"]  # m1 waited for m0's retry
+
+
+def test_keys_spread_over_the_partitions_and_drop_removes_them_all(
+    broker: tuple[str, str, str],
+) -> None:
+    kind, url, _ = broker
+    name = f"labkit_order_{uuid.uuid4().hex[:10]}"
+    transport = _make(kind, url, name, "c1", partitions=3)
+    for order in range(30):
+        transport.publish(queue="events", kind="order.placed", payload=_event(),
+                          message_id=str(order), key=str(order))  # fmt: skip
+    held = _partition_sizes(kind, url, name, 3)
+    transport.drop()  # type: ignore[attr-defined]
+    assert sum(held) == 30 and min(held) > 0  # crc32 of the keys spreads them over all three
+    assert _partition_sizes(kind, url, name, 3) == [-1, -1, -1]  # all gone
+
+
+def _partition_sizes(kind: str, url: str, name: str, partitions: int) -> list[int]:
+    """Messages in each partition queue or stream, -1 where it does not exist."""
+    if kind == "redis":
+        from redis import Redis
+
+        with Redis.from_url(url) as redis:
+            names = [f"{name}:p{k}" for k in range(partitions)]
+            return [int(redis.xlen(n)) if redis.exists(n) else -1 for n in names]
+    import pika
+    from pika.exceptions import ChannelClosedByBroker
+
+    sizes = []
+    with pika.BlockingConnection(pika.URLParameters(url)) as connection:
+        for k in range(partitions):
+            channel = connection.channel()
+            try:
+                declared = channel.queue_declare(f"{name}.p{k}", passive=True)
+            except ChannelClosedByBroker:  # 404 NOT_FOUND closes the channel
+                sizes.append(-1)
+                continue
+            sizes.append(int(declared.method.message_count))
+            channel.close()
+    return sizes
 
 
 def test_orders_reach_the_read_model_through_the_broker_exactly_once(
