@@ -14,8 +14,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Select, select, tuple_, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Connection, Engine, Row, Select, select, update
+from sqlalchemy.orm import Session
 
 from sample_service.messaging.queue import EVENTS, write_transaction
 from sample_service.models import Order, OutboxEvent
@@ -52,33 +52,52 @@ def record_order_event(session: Session, *, kind: str, order: Order) -> OutboxEv
     return event
 
 
-_Event = tuple[str, str, str, dict[str, Any]]  # id, topic, key, payload
+_Event = tuple[str, str, str, dict[str, Any], dt.datetime]  # id, topic, key, payload, created
 
 
 def _unpublished(batch: int) -> Select[_Event]:
-    """The oldest unpublished events, locked so a second relay skips them (PostgreSQL).
-
-    An event whose key has an older event still unpublished waits for it: with ``SKIP LOCKED``
-    alone, a second relay would skip an order's ``order.placed`` (locked by the first) and
-    publish its ``order.cancelled`` ahead of it.
-    """
-    earlier = aliased(OutboxEvent)
-    waits_for_earlier = (
-        select(earlier.id)
-        .where(
-            earlier.key == OutboxEvent.key,
-            earlier.published_at.is_(None),
-            tuple_(earlier.created_at, earlier.id) < tuple_(OutboxEvent.created_at, OutboxEvent.id),
-        )
-        .exists()
-    )
+    """The oldest unpublished events, locked so a second relay skips them (PostgreSQL)."""
     return (
-        select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.key, OutboxEvent.payload)
-        .where(OutboxEvent.published_at.is_(None), ~waits_for_earlier)
+        select(
+            OutboxEvent.id,
+            OutboxEvent.topic,
+            OutboxEvent.key,
+            OutboxEvent.payload,
+            OutboxEvent.created_at,
+        )
+        .where(OutboxEvent.published_at.is_(None))
         .order_by(OutboxEvent.created_at, OutboxEvent.id)
         .limit(batch)
-        .with_for_update(of=OutboxEvent, skip_locked=True)
+        .with_for_update(skip_locked=True)
     )
+
+
+def _next_batch(conn: Connection, batch: int) -> list[Row[_Event]]:
+    """The next events to publish: the oldest unpublished, less any that must wait.
+
+    An event waits while an older event of its key is unpublished outside this batch: with
+    ``SKIP LOCKED``, that one is held by another relay, and publishing this one now would
+    put an order's ``order.cancelled`` ahead of its ``order.placed``.
+    """
+    events = conn.execute(_unpublished(batch)).all()
+    if not events:
+        return events
+    keys, ids = {event.key for event in events}, [event.id for event in events]
+    held = conn.execute(
+        select(OutboxEvent.key, OutboxEvent.created_at, OutboxEvent.id).where(
+            OutboxEvent.key.in_(keys),
+            OutboxEvent.published_at.is_(None),
+            OutboxEvent.id.not_in(ids),
+        )
+    ).all()
+    oldest_held: dict[str, tuple[Any, str]] = {}
+    for key, created_at, event_id in held:
+        oldest_held[key] = min(oldest_held.get(key, (created_at, event_id)), (created_at, event_id))
+    return [
+        event
+        for event in events
+        if event.key not in oldest_held or (event.created_at, event.id) < oldest_held[event.key]
+    ]
 
 
 def _publish(events: Sequence[Row[_Event]], publish: Publish) -> None:
@@ -118,19 +137,19 @@ def relay_once(
     """
     if mark_first:
         with write_transaction(engine) as conn:
-            events = conn.execute(_unpublished(batch)).all()
+            events = _next_batch(conn, batch)
             _mark(conn, events)
         _publish(events, publish)
         return len(events)
     if engine.dialect.name == "sqlite":
         with engine.connect() as conn:
-            events = conn.execute(_unpublished(batch)).all()
+            events = _next_batch(conn, batch)
         _publish(events, publish)
         with write_transaction(engine) as conn:
             _mark(conn, events)
         return len(events)
     with write_transaction(engine) as conn:
-        events = conn.execute(_unpublished(batch)).all()
+        events = _next_batch(conn, batch)
         _publish(events, publish)
         _mark(conn, events)
     return len(events)

@@ -158,3 +158,33 @@ def _wait_for(condition: Any, timeout: float = 30.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the condition did not hold in time"
         time.sleep(0.05)
+
+
+def test_a_relay_holds_back_an_event_whose_older_sibling_another_relay_holds(
+    client: TestClient, shop: Shop, engine: Engine
+) -> None:
+    if shop.db.kind == "sqlite":
+        pytest.skip("SQLite has one writer: no second relay can hold a row while this one runs")
+    relay_once(engine, lambda **_: None)  # earlier tests' events out of the way
+    product = shop.add_product(stock=5)
+    order = _order(client, product, 1).json()
+    cancel = client.post(
+        f"/v1/orders/{order['id']}/cancel", headers=bearer(client, "alice@shop.test")
+    )
+    assert cancel.status_code == 200, cancel.text
+    sent: list[str] = []
+
+    def publish(**event: Any) -> None:
+        if event["key"] == str(order["id"]):
+            sent.append(event["kind"])
+
+    with engine.connect() as other_relay, other_relay.begin():
+        other_relay.execute(  # holds order.placed, as a relay publishing it would
+            select(OutboxEvent.id)
+            .where(OutboxEvent.key == str(order["id"]), OutboxEvent.topic == "order.placed")
+            .with_for_update()
+        ).one()
+        relay_once(engine, publish)
+        assert sent == []  # order.cancelled waited for its order.placed
+    relay_once(engine, publish)
+    assert sent == ["order.placed", "order.cancelled"]
