@@ -4,8 +4,8 @@
 ``delivery`` what the worker runs; ``services/webhooks.py`` is what the API calls.
 """
 
+from sample_service.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from sample_service.webhooks.delivery import DELIVER, WEBHOOKS, deliver, fan_out
-from sample_service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from sample_service.webhooks.signing import new_secret, signed_headers
 from sample_service.webhooks.targets import UnsafeTarget, check_target
 

@@ -21,8 +21,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from sample_service.messaging.queue import enqueue, write_transaction
+from sample_service.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from sample_service.schemas.catalog import as_utc
-from sample_service.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from sample_service.webhooks.signing import signed_headers
 from sample_service.webhooks.targets import UnsafeTarget, check_target
 
