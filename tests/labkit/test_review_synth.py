@@ -175,6 +175,12 @@ def test_a_required_parent_without_rows_is_a_review_error() -> None:
         synthesize(SELF_REFERENCE, rows={"employees": 10})
 
 
+def test_a_table_left_without_rows_needs_no_parent_rows() -> None:
+    # The shop's models given counts for the domain only: the webhook tables get none.
+    data = synthesize(sample_service.models, rows={"users": 20, "categories": 3, "products": 10})
+    assert len(data.frames["webhook_deliveries"]) == 0 and len(data.frames["products"]) == 10
+
+
 def test_duckdb_takes_the_rows_from_a_dataframe() -> None:
     db = database("duckdb", name=unique_name("synth"), fresh=True)
     try:
