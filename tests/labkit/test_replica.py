@@ -103,12 +103,13 @@ def test_watch_samples_the_lag_during_and_after_work(rep: Replica) -> None:
                     )
                 time.sleep(0.1)
 
-        samples = rep.watch(writes, every=0.05, after=1.0)
+        samples = rep.watch(writes, every=0.05, after=2.0)
     finally:
         rep.delay_replay(0)
     assert set(samples.phase) == {"during", "after"}
     assert samples[samples.phase == "during"].lag_bytes.max() > 0
-    assert samples.lag_bytes.iloc[-1] == 0  # caught up once the writes stopped
+    # Caught up once the writes stopped (a later sample may see the server's own next record).
+    assert samples[samples.phase == "after"].lag_bytes.min() == 0
 
 
 def test_without_pg_basebackup_it_says_so_in_one_line(
